@@ -1,0 +1,61 @@
+# The README's commands. `make test` and `make demo` work on a fresh machine: they install what
+# they need (Debian packages, a virtualenv with the Python tools, pyspark), then build.
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+CARGO     ?= cargo
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: demo test lint setup build build-rust build-python rust-test py-test bench fmt clean
+
+demo: build
+	$(PY) -m sparkube.demo
+
+test: lint rust-test py-test
+
+setup: $(VENV)/.deps-installed
+
+$(VENV)/.deps-installed: requirements-dev.txt scripts/setup-system.sh
+	bash scripts/setup-system.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+build: setup build-rust build-python
+
+build-rust:
+	$(CARGO) build --release --locked -p kubesim
+
+build-python: setup
+	maturin develop --release --locked --quiet
+
+lint: build
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	ruff check python tests dags bench
+	ruff format --check python tests dags bench
+	mypy
+	$(PY) -m mypy.stubtest sparkube._core --allowlist python/sparkube/stubtest-allowlist.txt
+
+rust-test: setup
+	$(CARGO) nextest run --workspace --locked --no-fail-fast
+
+py-test: build
+	$(PY) -m pytest
+
+fmt:
+	$(CARGO) fmt --all
+	ruff format python tests dags bench
+	ruff check --fix python tests dags bench
+
+bench: build
+	$(PY) bench/run.py
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)

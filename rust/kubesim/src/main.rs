@@ -1,0 +1,6 @@
+//! The `kubesim` binary.
+
+fn main() {
+    eprintln!("kubesim: not built yet");
+    std::process::exit(1);
+}

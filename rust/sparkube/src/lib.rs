@@ -3,3 +3,19 @@
 
 /// The sparkube version, shared by the Rust library, the Python package and the CLI.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub mod api;
+pub mod client;
+pub mod kill;
+pub mod logs;
+mod serde_secs;
+pub mod submit;
+pub mod track;
+
+pub use api::{ApiError, RetryPolicy};
+pub use client::{Client, ClientError, ConnectOptions};
+pub use kill::{KillError, KillOptions, Killed, PodRef};
+pub use logs::{LogError, LogOptions, LogStream};
+pub use submit::{AppHandle, SubmitError};
+pub use track::state::{AppState, AppStatus};
+pub use track::{AppWatch, TrackError, WaitOptions};

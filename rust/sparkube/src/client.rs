@@ -1,0 +1,821 @@
+//! The connection to a Kubernetes cluster: where the API server is, how to authenticate, which
+//! namespace is the default, and the shared state (one tracking watch per namespace) that all
+//! handles of one [`Client`] use.
+//!
+//! A client is made from a kubeconfig (a path, a context, or inline YAML/JSON), from the
+//! in-cluster service account, or from spark-submit's `--master k8s://…` plus its
+//! `spark.kubernetes.authenticate.submission.*` and `spark.kubernetes.context` confs.
+//! Credentials that rotate keep working: token files are re-read (at least once a minute) and
+//! exec plugins re-run when their token expires, by kube-rs's auth layer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::api::RetryPolicy;
+use crate::track::shared::Tracker;
+
+/// Where the in-cluster service-account files live.
+const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// Name of the context sparkube writes into a kubeconfig it synthesises for `--master`.
+const SYNTHETIC_CONTEXT: &str = "sparkube";
+
+/// Failure to set up a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The master URL is not `k8s://[http[s]://]host[:port]`.
+    #[error("invalid Kubernetes master URL {master:?}: {reason}")]
+    InvalidMaster {
+        /// The master URL as given.
+        master: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Two options that exclude each other were both given.
+    #[error("conflicting connection options: {0}")]
+    Conflict(String),
+    /// A file named by an option could not be read.
+    #[error("failed to read {what} {path}: {source}")]
+    ReadFile {
+        /// What the file was for.
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kubeconfig could not be read, parsed, or does not hold the requested context.
+    #[error("failed to load kubeconfig{}: {source}", from.as_deref().map(|f| format!(" from {f}")).unwrap_or_default())]
+    Kubeconfig {
+        /// Where it was read from, when known.
+        from: Option<String>,
+        /// The kube-rs error.
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// The in-cluster service-account configuration could not be loaded.
+    #[error("failed to load the in-cluster service account configuration: {0}")]
+    InCluster(#[source] kube::config::InClusterError),
+    /// Neither a kubeconfig nor an in-cluster configuration was found.
+    #[error(
+        "no Kubernetes configuration found: no kubeconfig ({kubeconfig}) and not running in a cluster ({in_cluster})"
+    )]
+    NoConfig {
+        /// Why the kubeconfig could not be used.
+        kubeconfig: String,
+        /// Why the in-cluster configuration could not be used.
+        in_cluster: String,
+    },
+    /// The HTTP client could not be built (TLS material, auth plugin).
+    #[error("failed to create the Kubernetes client for {url}: {source}")]
+    Build {
+        /// The API server URL.
+        url: String,
+        /// The kube-rs error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A synthesised kubeconfig could not be decoded (a bug, reported rather than hidden).
+    #[error("failed to assemble a kubeconfig for {master}: {source}")]
+    Assemble {
+        /// The master URL.
+        master: String,
+        /// The decoding error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Result of connecting.
+pub type Result<T> = std::result::Result<T, ClientError>;
+
+/// How to connect. Every field is optional; with none set, the kubeconfig from `KUBECONFIG`
+/// or `~/.kube/config` is used, else the in-cluster service account.
+///
+/// Deserializable so the Python layer can pass keyword arguments straight through.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConnectOptions {
+    /// Path of a kubeconfig file.
+    pub kubeconfig: Option<PathBuf>,
+    /// A whole kubeconfig as YAML or JSON text (the Python layer serialises dicts to JSON).
+    pub kubeconfig_content: Option<String>,
+    /// Kubeconfig context (`spark.kubernetes.context`); the current context when unset.
+    pub context: Option<String>,
+    /// Default namespace (`spark.kubernetes.namespace`); else the context's, else the service
+    /// account's, else `default`.
+    pub namespace: Option<String>,
+    /// `Some(true)`: use only the in-cluster service account; `Some(false)`: never fall back
+    /// to it; `None`: fall back to it when no kubeconfig is found.
+    pub in_cluster: Option<bool>,
+    /// spark-submit's master, `k8s://https://host:port` (`k8s://host:port` means https).
+    pub master: Option<String>,
+    /// `spark.kubernetes.authenticate.submission.oauthToken`.
+    pub oauth_token: Option<String>,
+    /// `spark.kubernetes.authenticate.submission.oauthTokenFile` (re-read when it rotates).
+    pub oauth_token_file: Option<PathBuf>,
+    /// `spark.kubernetes.authenticate.submission.caCertFile`.
+    pub ca_cert_file: Option<PathBuf>,
+    /// `spark.kubernetes.authenticate.submission.clientCertFile`.
+    pub client_cert_file: Option<PathBuf>,
+    /// `spark.kubernetes.authenticate.submission.clientKeyFile`.
+    pub client_key_file: Option<PathBuf>,
+    /// Skip TLS certificate verification (`spark.kubernetes.trust.certificates`). Off unless
+    /// set explicitly; a warning is logged when on.
+    pub insecure_skip_tls_verify: bool,
+    /// Timeout for establishing a TCP/TLS connection (kube-rs's default when unset).
+    #[serde(with = "crate::serde_secs::option")]
+    pub connect_timeout: Option<Duration>,
+}
+
+/// Spark conf keys read by [`ConnectOptions::apply_spark_conf`].
+pub mod conf_keys {
+    /// The master URL.
+    pub const MASTER: &str = "spark.master";
+    /// The kubeconfig context.
+    pub const CONTEXT: &str = "spark.kubernetes.context";
+    /// The namespace.
+    pub const NAMESPACE: &str = "spark.kubernetes.namespace";
+    /// Trust all server certificates.
+    pub const TRUST_CERTIFICATES: &str = "spark.kubernetes.trust.certificates";
+    /// Inline OAuth token for submission.
+    pub const OAUTH_TOKEN: &str = "spark.kubernetes.authenticate.submission.oauthToken";
+    /// OAuth token file for submission.
+    pub const OAUTH_TOKEN_FILE: &str = "spark.kubernetes.authenticate.submission.oauthTokenFile";
+    /// CA certificate file for submission.
+    pub const CA_CERT_FILE: &str = "spark.kubernetes.authenticate.submission.caCertFile";
+    /// Client certificate file for submission.
+    pub const CLIENT_CERT_FILE: &str = "spark.kubernetes.authenticate.submission.clientCertFile";
+    /// Client key file for submission.
+    pub const CLIENT_KEY_FILE: &str = "spark.kubernetes.authenticate.submission.clientKeyFile";
+}
+
+impl ConnectOptions {
+    /// Fills the fields that are still unset from Spark conf entries, looked up with `get`
+    /// (for example `|k| conf.get(k).map(str::to_owned)`). Fields already set win, so explicit
+    /// arguments override the conf.
+    pub fn apply_spark_conf(&mut self, get: impl Fn(&str) -> Option<String>) {
+        let path = |key: &str| get(key).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let text = |key: &str| get(key).filter(|v| !v.is_empty());
+        if self.master.is_none() {
+            self.master = text(conf_keys::MASTER).filter(|m| m.starts_with("k8s://"));
+        }
+        if self.context.is_none() {
+            self.context = text(conf_keys::CONTEXT);
+        }
+        if self.namespace.is_none() {
+            self.namespace = text(conf_keys::NAMESPACE);
+        }
+        if self.oauth_token.is_none() {
+            self.oauth_token = text(conf_keys::OAUTH_TOKEN);
+        }
+        if self.oauth_token_file.is_none() {
+            self.oauth_token_file = path(conf_keys::OAUTH_TOKEN_FILE);
+        }
+        if self.ca_cert_file.is_none() {
+            self.ca_cert_file = path(conf_keys::CA_CERT_FILE);
+        }
+        if self.client_cert_file.is_none() {
+            self.client_cert_file = path(conf_keys::CLIENT_CERT_FILE);
+        }
+        if self.client_key_file.is_none() {
+            self.client_key_file = path(conf_keys::CLIENT_KEY_FILE);
+        }
+        if get(conf_keys::TRUST_CERTIFICATES).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        {
+            self.insecure_skip_tls_verify = true;
+        }
+    }
+
+    fn has_submission_auth(&self) -> bool {
+        self.oauth_token.is_some()
+            || self.oauth_token_file.is_some()
+            || self.ca_cert_file.is_some()
+            || self.client_cert_file.is_some()
+            || self.client_key_file.is_some()
+    }
+}
+
+/// Turns spark-submit's `k8s://…` master into the API server URL, as spark-submit does:
+/// the `k8s://` prefix is required, a missing scheme means `https`, only http(s) is allowed.
+pub fn api_server_url(master: &str) -> Result<String> {
+    let invalid = |reason: &str| ClientError::InvalidMaster {
+        master: master.to_string(),
+        reason: reason.to_string(),
+    };
+    let rest = master
+        .strip_prefix("k8s://")
+        .ok_or_else(|| invalid("it must start with k8s://"))?;
+    let url = if rest.contains("://") {
+        rest.to_string()
+    } else {
+        format!("https://{rest}")
+    };
+    let (scheme, host) = url
+        .split_once("://")
+        .ok_or_else(|| invalid("no host after the scheme"))?;
+    if scheme != "https" && scheme != "http" {
+        return Err(invalid(&format!(
+            "unsupported scheme {scheme:?} (only http and https)"
+        )));
+    }
+    if host.is_empty() || host.starts_with('/') {
+        return Err(invalid("no host"));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// A connection to one Kubernetes cluster, cheap to clone; clones share the HTTP connection
+/// pool and the tracking watches.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) kube: kube::Client,
+    pub(crate) namespace: Arc<str>,
+    pub(crate) cluster_url: Arc<str>,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) tracker: Arc<Tracker>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("cluster_url", &self.cluster_url)
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects as described by `options` (see [`ConnectOptions`] for the order of sources).
+    pub async fn connect(options: &ConnectOptions) -> Result<Self> {
+        let mut config = load_config(options).await?;
+        if let Some(ns) = options.namespace.as_deref().filter(|n| !n.is_empty()) {
+            config.default_namespace = ns.to_string();
+        }
+        if options.insecure_skip_tls_verify {
+            config.accept_invalid_certs = true;
+        }
+        if config.accept_invalid_certs {
+            log::warn!(
+                "TLS certificate verification is disabled for {}",
+                config.cluster_url
+            );
+        }
+        if options.connect_timeout.is_some() {
+            config.connect_timeout = options.connect_timeout;
+        }
+        // Retries are done by sparkube itself, so that they are bounded, honour Retry-After
+        // and are the same for every call.
+        config.default_retry = false;
+        let url = config.cluster_url.to_string();
+        let namespace = config.default_namespace.clone();
+        let kube = kube::Client::try_from(config).map_err(|source| ClientError::Build {
+            url: url.clone(),
+            source,
+        })?;
+        Ok(Self::from_parts(kube, namespace, url))
+    }
+
+    /// Wraps an existing kube-rs client.
+    pub fn from_kube(kube: kube::Client) -> Self {
+        let namespace = kube.default_namespace().to_string();
+        Self::from_parts(kube, namespace, String::new())
+    }
+
+    fn from_parts(kube: kube::Client, namespace: String, url: String) -> Self {
+        Self {
+            tracker: Arc::new(Tracker::new(kube.clone())),
+            kube,
+            namespace: namespace.into(),
+            cluster_url: url.trim_end_matches('/').into(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The same connection with another retry policy for API calls.
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The retry policy for API calls.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    /// The default namespace.
+    pub fn default_namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The API server URL (empty when made with [`Client::from_kube`]).
+    pub fn cluster_url(&self) -> &str {
+        &self.cluster_url
+    }
+
+    /// The underlying kube-rs client.
+    pub fn kube(&self) -> &kube::Client {
+        &self.kube
+    }
+
+    /// `namespace`, or the default namespace when `None` or empty.
+    pub(crate) fn ns<'a>(&'a self, namespace: Option<&'a str>) -> &'a str {
+        namespace
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&self.namespace)
+    }
+}
+
+/// Chooses the configuration source and loads it.
+async fn load_config(options: &ConnectOptions) -> Result<kube::Config> {
+    if options.oauth_token.is_some() && options.oauth_token_file.is_some() {
+        return Err(ClientError::Conflict(format!(
+            "cannot specify the OAuth token through both a file {} and a value {}",
+            conf_keys::OAUTH_TOKEN_FILE,
+            conf_keys::OAUTH_TOKEN
+        )));
+    }
+    if options.kubeconfig.is_some() && options.kubeconfig_content.is_some() {
+        return Err(ClientError::Conflict(
+            "a kubeconfig path and inline kubeconfig content were both given".into(),
+        ));
+    }
+    if let Some(master) = options.master.as_deref() {
+        return config_for_master(master, options).await;
+    }
+    if options.has_submission_auth() {
+        return Err(ClientError::Conflict(
+            "spark.kubernetes.authenticate.submission.* options need a k8s:// master".into(),
+        ));
+    }
+    let kube_options = KubeConfigOptions {
+        context: options.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    if options.in_cluster == Some(true) {
+        return kube::Config::incluster().map_err(ClientError::InCluster);
+    }
+    if let Some(kubeconfig) = explicit_kubeconfig(options)? {
+        let from = options.kubeconfig.as_ref().map(|p| p.display().to_string());
+        return kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options)
+            .await
+            .map_err(|source| ClientError::Kubeconfig { from, source });
+    }
+    match kube::Config::from_kubeconfig(&kube_options).await {
+        Ok(config) => Ok(config),
+        Err(kubeconfig_error) => {
+            // A named context must come from a kubeconfig: no silent fallback.
+            if options.context.is_some() || options.in_cluster == Some(false) {
+                return Err(ClientError::Kubeconfig {
+                    from: None,
+                    source: kubeconfig_error,
+                });
+            }
+            kube::Config::incluster().map_err(|in_cluster| ClientError::NoConfig {
+                kubeconfig: kubeconfig_error.to_string(),
+                in_cluster: in_cluster.to_string(),
+            })
+        }
+    }
+}
+
+/// The kubeconfig given by path or content, if any.
+fn explicit_kubeconfig(options: &ConnectOptions) -> Result<Option<Kubeconfig>> {
+    if let Some(path) = &options.kubeconfig {
+        return Kubeconfig::read_from(path)
+            .map(Some)
+            .map_err(|source| ClientError::Kubeconfig {
+                from: Some(path.display().to_string()),
+                source,
+            });
+    }
+    if let Some(content) = &options.kubeconfig_content {
+        return Kubeconfig::from_yaml(content).map(Some).map_err(|source| {
+            ClientError::Kubeconfig {
+                from: Some("inline content".into()),
+                source,
+            }
+        });
+    }
+    Ok(None)
+}
+
+/// The cluster, user and namespace of one kubeconfig context, as JSON.
+struct ContextParts {
+    cluster: Value,
+    user: Value,
+    namespace: Option<String>,
+    server: Option<String>,
+}
+
+fn context_parts(kubeconfig: &Kubeconfig, context: Option<&str>) -> Option<ContextParts> {
+    let name = context.or(kubeconfig.current_context.as_deref())?;
+    let ctx = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| c.name == name)?
+        .context
+        .as_ref()?;
+    let cluster = kubeconfig
+        .clusters
+        .iter()
+        .find(|c| c.name == ctx.cluster)
+        .and_then(|c| c.cluster.as_ref());
+    let user = ctx
+        .user
+        .as_deref()
+        .and_then(|u| kubeconfig.auth_infos.iter().find(|a| a.name == u))
+        .and_then(|a| a.auth_info.as_ref());
+    Some(ContextParts {
+        server: cluster.and_then(|c| c.server.clone()),
+        cluster: cluster
+            .and_then(|c| serde_json::to_value(c).ok())
+            .unwrap_or_else(|| json!({})),
+        user: user
+            .and_then(|u| serde_json::to_value(u).ok())
+            .unwrap_or_else(|| json!({})),
+        namespace: ctx.namespace.clone(),
+    })
+}
+
+/// Builds the configuration for an explicit `k8s://` master the way spark-submit does: the
+/// kubeconfig context (`spark.kubernetes.context`, else the current one) supplies credentials
+/// when it was named explicitly or points at the same server; otherwise the in-cluster
+/// service account does when present. The submission auth confs override both.
+async fn config_for_master(master: &str, options: &ConnectOptions) -> Result<kube::Config> {
+    let url = api_server_url(master)?;
+    let base = match explicit_kubeconfig(options)? {
+        Some(k) => Some(k),
+        None => match Kubeconfig::read() {
+            Ok(k) => Some(k),
+            Err(source) if options.context.is_some() => {
+                return Err(ClientError::Kubeconfig { from: None, source });
+            }
+            Err(_) => None,
+        },
+    };
+    let parts = base
+        .as_ref()
+        .and_then(|k| context_parts(k, options.context.as_deref()));
+    if options.context.is_some() && parts.is_none() {
+        return Err(ClientError::Conflict(format!(
+            "kubeconfig context {:?} (spark.kubernetes.context) was not found",
+            options.context.as_deref().unwrap_or_default()
+        )));
+    }
+    let same_server = |p: &ContextParts| {
+        p.server
+            .as_deref()
+            .is_some_and(|s| s.trim_end_matches('/') == url)
+    };
+    let sa_dir = Path::new(SERVICE_ACCOUNT_DIR);
+    let (mut cluster, mut user, mut namespace) = match parts {
+        Some(p) if options.context.is_some() || same_server(&p) => (p.cluster, p.user, p.namespace),
+        _ if options.in_cluster != Some(false) && sa_dir.join("token").is_file() => {
+            let mut cluster = json!({});
+            if sa_dir.join("ca.crt").is_file() {
+                cluster["certificate-authority"] =
+                    json!(sa_dir.join("ca.crt").display().to_string());
+            }
+            let namespace = std::fs::read_to_string(sa_dir.join("namespace"))
+                .ok()
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty());
+            (
+                cluster,
+                json!({"tokenFile": sa_dir.join("token").display().to_string()}),
+                namespace,
+            )
+        }
+        _ => (json!({}), json!({}), None),
+    };
+    cluster["server"] = json!(url);
+    if let Some(ca) = &options.ca_cert_file {
+        readable(ca, "CA certificate file")?;
+        cluster["certificate-authority"] = json!(ca.display().to_string());
+        remove(&mut cluster, "certificate-authority-data");
+    }
+    if options.insecure_skip_tls_verify {
+        cluster["insecure-skip-tls-verify"] = json!(true);
+    }
+    if let Some(cert) = &options.client_cert_file {
+        readable(cert, "client certificate file")?;
+        user["client-certificate"] = json!(cert.display().to_string());
+        remove(&mut user, "client-certificate-data");
+    }
+    if let Some(key) = &options.client_key_file {
+        readable(key, "client key file")?;
+        user["client-key"] = json!(key.display().to_string());
+        remove(&mut user, "client-key-data");
+    }
+    if let Some(token) = &options.oauth_token {
+        set_bearer(&mut user, json!({"token": token.trim()}));
+    }
+    if let Some(file) = &options.oauth_token_file {
+        let content = readable(file, "OAuth token file")?;
+        let trimmed = content.trim();
+        if trimmed.len() == content.len() {
+            // kube-rs re-reads the file at least once a minute: rotated tokens keep working.
+            set_bearer(&mut user, json!({"tokenFile": file.display().to_string()}));
+        } else {
+            // kube-rs would send the surrounding whitespace; use the trimmed value instead.
+            log::warn!(
+                "OAuth token file {} has surrounding whitespace; its content is read once and not re-read when it rotates",
+                file.display()
+            );
+            set_bearer(&mut user, json!({"token": trimmed}));
+        }
+    }
+    if let Some(ns) = &options.namespace {
+        namespace = Some(ns.clone());
+    }
+    let mut context = json!({"cluster": SYNTHETIC_CONTEXT, "user": SYNTHETIC_CONTEXT});
+    if let Some(ns) = namespace {
+        context["namespace"] = json!(ns);
+    }
+    let kubeconfig: Kubeconfig = serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": SYNTHETIC_CONTEXT, "cluster": cluster}],
+        "users": [{"name": SYNTHETIC_CONTEXT, "user": user}],
+        "contexts": [{"name": SYNTHETIC_CONTEXT, "context": context}],
+        "current-context": SYNTHETIC_CONTEXT,
+    }))
+    .map_err(|source| ClientError::Assemble {
+        master: master.to_string(),
+        source,
+    })?;
+    let kube_options = KubeConfigOptions {
+        context: Some(SYNTHETIC_CONTEXT.to_string()),
+        ..KubeConfigOptions::default()
+    };
+    kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options)
+        .await
+        .map_err(|source| ClientError::Kubeconfig {
+            from: Some(format!("--master {master}")),
+            source,
+        })
+}
+
+/// Replaces every way of authenticating in `user` by the given bearer token settings.
+fn set_bearer(user: &mut Value, bearer: Value) {
+    for key in [
+        "token",
+        "tokenFile",
+        "exec",
+        "auth-provider",
+        "username",
+        "password",
+    ] {
+        remove(user, key);
+    }
+    if let (Some(user), Some(bearer)) = (user.as_object_mut(), bearer.as_object()) {
+        for (k, v) in bearer {
+            user.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+fn remove(value: &mut Value, key: &str) {
+    if let Some(map) = value.as_object_mut() {
+        map.remove(key);
+    }
+}
+
+fn readable(path: &Path, what: &'static str) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| ClientError::ReadFile {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn master_urls_as_spark_submit_reads_them() {
+        let table = [
+            ("k8s://https://10.0.0.1:6443", Some("https://10.0.0.1:6443")),
+            (
+                "k8s://http://127.0.0.1:8001/",
+                Some("http://127.0.0.1:8001"),
+            ),
+            (
+                "k8s://kube.example.com:443",
+                Some("https://kube.example.com:443"),
+            ),
+            ("k8s://ftp://x", None),
+            ("https://10.0.0.1", None),
+            ("k8s://", None),
+            ("k8s://https://", None),
+        ];
+        for (master, expected) in table {
+            assert_eq!(api_server_url(master).ok().as_deref(), expected, "{master}");
+        }
+    }
+
+    #[test]
+    fn spark_conf_fills_unset_fields_only() {
+        let conf: HashMap<&str, &str> = [
+            ("spark.master", "k8s://https://api:6443"),
+            ("spark.kubernetes.namespace", "spark-jobs"),
+            ("spark.kubernetes.context", "prod"),
+            (conf_keys::OAUTH_TOKEN_FILE, "/var/token"),
+            (conf_keys::CA_CERT_FILE, "/ca.pem"),
+            (conf_keys::TRUST_CERTIFICATES, "false"),
+        ]
+        .into_iter()
+        .collect();
+        let mut options = ConnectOptions {
+            namespace: Some("explicit".into()),
+            ..ConnectOptions::default()
+        };
+        options.apply_spark_conf(|k| conf.get(k).map(|v| v.to_string()));
+        assert_eq!(options.master.as_deref(), Some("k8s://https://api:6443"));
+        assert_eq!(options.namespace.as_deref(), Some("explicit"));
+        assert_eq!(options.context.as_deref(), Some("prod"));
+        assert_eq!(
+            options.oauth_token_file.as_deref(),
+            Some(Path::new("/var/token"))
+        );
+        assert_eq!(options.ca_cert_file.as_deref(), Some(Path::new("/ca.pem")));
+        assert!(!options.insecure_skip_tls_verify);
+
+        let mut options = ConnectOptions::default();
+        options.apply_spark_conf(|k| match k {
+            "spark.master" => Some("local[*]".into()),
+            "spark.kubernetes.trust.certificates" => Some("TRUE".into()),
+            _ => None,
+        });
+        assert_eq!(options.master, None);
+        assert!(options.insecure_skip_tls_verify);
+    }
+
+    #[tokio::test]
+    async fn token_value_and_file_exclude_each_other() {
+        let options = ConnectOptions {
+            master: Some("k8s://https://api:6443".into()),
+            oauth_token: Some("t".into()),
+            oauth_token_file: Some("/t".into()),
+            ..ConnectOptions::default()
+        };
+        let err = Client::connect(&options).await.err();
+        assert!(
+            matches!(&err, Some(ClientError::Conflict(m)) if m.contains("both a file")),
+            "{err:?}"
+        );
+    }
+
+    fn temp_file(name: &str, content: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sparkube-client-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join(name);
+        let _ = std::fs::write(&path, content);
+        path
+    }
+
+    #[tokio::test]
+    async fn master_with_token_file_keeps_the_file_for_rotation() {
+        let token = temp_file("token-no-newline", "abc");
+        let options = ConnectOptions {
+            master: Some("k8s://http://127.0.0.1:1".into()),
+            oauth_token_file: Some(token.clone()),
+            namespace: Some("jobs".into()),
+            in_cluster: Some(false),
+            ..ConnectOptions::default()
+        };
+        let config = config_for_master("k8s://http://127.0.0.1:1", &options).await;
+        let config = config.ok();
+        assert_eq!(
+            config.as_ref().map(|c| c.cluster_url.to_string()),
+            Some("http://127.0.0.1:1/".to_string())
+        );
+        assert_eq!(
+            config.as_ref().and_then(|c| c.auth_info.token_file.clone()),
+            Some(token.display().to_string())
+        );
+        assert_eq!(
+            config.as_ref().map(|c| c.default_namespace.as_str()),
+            Some("jobs")
+        );
+
+        let token = temp_file("token-newline", "abc\n");
+        let options = ConnectOptions {
+            oauth_token_file: Some(token),
+            in_cluster: Some(false),
+            ..options
+        };
+        let config = config_for_master("k8s://http://127.0.0.1:1", &options)
+            .await
+            .ok();
+        let user = config.map(|c| c.auth_info);
+        assert_eq!(user.as_ref().and_then(|u| u.token_file.clone()), None);
+        assert!(user.and_then(|u| u.token).is_some());
+    }
+
+    #[tokio::test]
+    async fn master_reuses_the_kubeconfig_context_only_for_the_same_server() {
+        let kubeconfig = r#"
+apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {server: "https://api.example:6443", insecure-skip-tls-verify: true}
+users:
+- name: u
+  user: {token: from-kubeconfig}
+contexts:
+- name: ctx
+  context: {cluster: c, user: u, namespace: team}
+current-context: ctx
+"#;
+        let same = ConnectOptions {
+            master: Some("k8s://https://api.example:6443".into()),
+            kubeconfig_content: Some(kubeconfig.into()),
+            in_cluster: Some(false),
+            ..ConnectOptions::default()
+        };
+        let config = config_for_master("k8s://https://api.example:6443", &same)
+            .await
+            .ok();
+        assert_eq!(
+            config.as_ref().map(|c| c.default_namespace.as_str()),
+            Some("team")
+        );
+        assert!(config.as_ref().is_some_and(|c| c.auth_info.token.is_some()));
+
+        let other = ConnectOptions {
+            master: Some("k8s://https://other:6443".into()),
+            ..same.clone()
+        };
+        let config = config_for_master("k8s://https://other:6443", &other)
+            .await
+            .ok();
+        assert_eq!(
+            config.as_ref().map(|c| c.default_namespace.as_str()),
+            Some("default")
+        );
+        assert!(config.as_ref().is_some_and(|c| c.auth_info.token.is_none()));
+        assert!(config.is_some_and(|c| !c.accept_invalid_certs));
+
+        let named = ConnectOptions {
+            context: Some("missing".into()),
+            ..other
+        };
+        let err = config_for_master("k8s://https://other:6443", &named)
+            .await
+            .err();
+        assert!(matches!(err, Some(ClientError::Conflict(_))), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn inline_kubeconfig_and_namespace_override() {
+        let kubeconfig = r#"{"apiVersion":"v1","kind":"Config",
+            "clusters":[{"name":"c","cluster":{"server":"http://127.0.0.1:9"}}],
+            "users":[{"name":"u","user":{}}],
+            "contexts":[{"name":"a","context":{"cluster":"c","user":"u","namespace":"ns-a"}},
+                        {"name":"b","context":{"cluster":"c","user":"u"}}],
+            "current-context":"a"}"#;
+        let options = ConnectOptions {
+            kubeconfig_content: Some(kubeconfig.into()),
+            ..ConnectOptions::default()
+        };
+        let client = Client::connect(&options).await.ok();
+        assert_eq!(client.as_ref().map(|c| c.default_namespace()), Some("ns-a"));
+        let options = ConnectOptions {
+            context: Some("b".into()),
+            ..options
+        };
+        let client = Client::connect(&options).await.ok();
+        assert_eq!(
+            client.as_ref().map(|c| c.default_namespace()),
+            Some("default")
+        );
+        let options = ConnectOptions {
+            namespace: Some("override".into()),
+            ..options
+        };
+        let client = Client::connect(&options).await.ok();
+        assert_eq!(
+            client.as_ref().map(|c| c.default_namespace()),
+            Some("override")
+        );
+        let options = ConnectOptions {
+            context: Some("nope".into()),
+            ..options
+        };
+        assert!(matches!(
+            Client::connect(&options).await,
+            Err(ClientError::Kubeconfig { .. })
+        ));
+    }
+}

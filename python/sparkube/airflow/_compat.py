@@ -1,0 +1,76 @@
+"""The Airflow names the provider uses, from `airflow.sdk` (Airflow 3) or their Airflow 2 homes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.sdk import (
+        BaseHook,
+        BaseOperator,
+        BaseOperatorLink,
+        BaseSensorOperator,
+        Context,
+        PokeReturnValue,
+        conf,
+    )
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+else:
+    try:
+        from airflow.sdk import (
+            BaseHook,
+            BaseOperator,
+            BaseOperatorLink,
+            BaseSensorOperator,
+            Context,
+            PokeReturnValue,
+            conf,
+        )
+        from airflow.sdk.exceptions import (
+            AirflowException,
+            AirflowFailException,
+            AirflowSkipException,
+        )
+    except ImportError:  # Airflow 2.10
+        from airflow.configuration import conf
+        from airflow.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+        from airflow.hooks.base import BaseHook
+        from airflow.models import BaseOperator
+        from airflow.models.baseoperatorlink import BaseOperatorLink
+        from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
+        from airflow.utils.context import Context
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+__all__ = [
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowSkipException",
+    "BaseHook",
+    "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "Context",
+    "PokeReturnValue",
+    "TriggerEvent",
+    "conf",
+    "get_xcom_value",
+]
+
+# `next_method` Airflow resumes a deferred task with when the trigger failed or timed out.
+TRIGGER_FAIL_METHOD = "__fail__"
+
+
+def get_xcom_value(ti_key: Any, key: str) -> Any:
+    """The XCom `key` of the task instance `ti_key`, or None."""
+    try:
+        from airflow.sdk.execution_time.xcom import XCom
+    except ImportError:  # Airflow 2.10
+        from airflow.models.xcom import XCom  # type: ignore[no-redef,unused-ignore]
+    return XCom.get_value(ti_key=ti_key, key=key)
+
+
+def default_deferrable() -> bool:
+    """`[operators] default_deferrable`: whether operators defer unless told otherwise."""
+    return bool(conf.getboolean("operators", "default_deferrable", fallback=False))

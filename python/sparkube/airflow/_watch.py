@@ -1,0 +1,123 @@
+"""Waiting for one application while streaming its driver log: shared by the trigger and the
+operator's non-deferrable mode, so both behave the same.
+
+The outcome is a JSON-safe dict (the trigger's event payload): `status` is one of `success`,
+`failed`, `startup_timeout`, `timeout` or `error`; `message` says what happened; `app` is the
+last `AppStatus.to_dict()` seen, when there is one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sparkube.errors import AppFailed, SparkubeError, StartupTimeout, WaitTimeout
+
+if TYPE_CHECKING:
+    import sparkube
+
+
+class Log(Protocol):
+    """The logger methods used here (a `logging.Logger` or Airflow's structlog logger)."""
+
+    def info(self, msg: Any, /, *args: Any) -> Any:
+        """Log at info level."""
+
+    def warning(self, msg: Any, /, *args: Any) -> Any:
+        """Log at warning level."""
+
+
+SUCCESS = "success"
+FAILED = "failed"
+STARTUP_TIMEOUT = "startup_timeout"
+TIMEOUT = "timeout"
+ERROR = "error"
+
+# How long the log stream may take to deliver its last lines once the application has ended.
+DRAIN_SECONDS = 30.0
+
+
+def remaining(deadline: float | None) -> float | None:
+    """Seconds left until `deadline` (epoch seconds), never negative; None without a deadline."""
+    if deadline is None:
+        return None
+    return max(0.0, deadline - time.time())
+
+
+def outcome(
+    status: str, message: str, *, namespace: str, driver_pod: str, app: Any = None
+) -> dict[str, Any]:
+    """An outcome payload; `app` is the application's `AppStatus` when there is one."""
+    return {
+        "status": status,
+        "message": message,
+        "namespace": namespace,
+        "driver_pod": driver_pod,
+        "app": app.to_dict() if app is not None else None,
+    }
+
+
+async def stream_logs(
+    handle: sparkube.SparkAppHandle, log: Log, since: float | None = None
+) -> None:
+    """Write the driver's log lines to `log` as they come, until the driver's container ends.
+
+    `since` (epoch seconds) skips older lines, for a trigger that resumes after a restart.
+    """
+    since_seconds = None if since is None else max(1.0, time.time() - since)
+    try:
+        async for line in handle.logs_async(follow=True, since=since_seconds):
+            log.info("[driver] %s", line.rstrip("\n"))
+    except SparkubeError as e:
+        log.warning("Stopped reading the driver log of %s: %s", handle.driver_pod, e)
+
+
+async def follow(
+    handle: sparkube.SparkAppHandle,
+    *,
+    log: Log,
+    get_logs: bool = True,
+    logs_since: float | None = None,
+    startup_deadline: float | None = None,
+    deadline: float | None = None,
+    kill_on_timeout: bool = True,
+) -> dict[str, Any]:
+    """Wait for the application's end on the core's shared watch; the outcome payload.
+
+    Deadlines are absolute (epoch seconds) so that a resumed wait keeps the original ones. With
+    `kill_on_timeout`, the driver is deleted when a deadline passes (or its image cannot be
+    pulled); the core's wait does that, so it happens once even if two waiters race.
+    """
+    where = {"namespace": handle.namespace, "driver_pod": handle.driver_pod}
+    logs = asyncio.ensure_future(stream_logs(handle, log, logs_since)) if get_logs else None
+    try:
+        try:
+            status = await handle.wait_async(
+                timeout=remaining(deadline),
+                startup_timeout=remaining(startup_deadline),
+                kill_on_timeout=kill_on_timeout,
+            )
+        except AppFailed as e:
+            result = outcome(FAILED, e.message, app=e.status, **where)
+        except StartupTimeout as e:
+            result = outcome(STARTUP_TIMEOUT, e.message, app=e.status, **where)
+        except WaitTimeout as e:
+            result = outcome(TIMEOUT, e.message, app=e.status, **where)
+        except SparkubeError as e:
+            message = f"Tracking driver pod {handle.namespace}/{handle.driver_pod} failed: {e}"
+            result = outcome(ERROR, message, **where)
+        else:
+            name = status.app_id or handle.driver_pod
+            result = outcome(SUCCESS, f"Spark application {name} succeeded", app=status, **where)
+        if logs is not None:
+            # Let the stream hand out the driver's last lines before the outcome is reported.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(logs), DRAIN_SECONDS)
+        return result
+    finally:
+        if logs is not None and not logs.done():
+            logs.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await logs

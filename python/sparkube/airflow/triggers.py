@@ -1,0 +1,131 @@
+"""`SparkAppTrigger`: waits in the triggerer for a Spark application to end.
+
+Every trigger of a triggerer process waits on the core's shared watch (one per cluster and
+namespace, whatever the number of triggers), not on a poll loop of its own. Its arguments are
+plain data with absolute deadlines, so a trigger that is restarted (triggerer restart, or two
+triggerers running it at once) resumes where it stood: it attaches to the driver again and
+waits for the same end; nothing it does is harmful when done twice.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sparkube.airflow import _watch
+from sparkube.airflow._compat import BaseTrigger, TriggerEvent
+from sparkube.airflow.hooks import SparkKubernetesHook
+from sparkube.errors import SparkubeError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    import sparkube
+
+
+class SparkAppTrigger(BaseTrigger):
+    """Fires one event when the application whose driver is `namespace`/`driver_pod` ends.
+
+    :param namespace: namespace of the driver pod.
+    :param driver_pod: name of the driver pod.
+    :param kubernetes_conn_id: the Kubernetes connection (see `SparkKubernetesHook`).
+    :param startup_deadline: epoch seconds by which the driver must be running (else the event
+        is `startup_timeout`); image pull errors end the wait early.
+    :param deadline: epoch seconds by which the application must have ended (else `timeout`).
+    :param kill_on_timeout: delete the driver when a deadline passes.
+    :param get_logs: write the driver's log lines to the trigger's log (the task log) as they come.
+    :param logs_since: epoch seconds; older driver log lines are not written.
+    :param kill_on_task_kill: delete the driver when the task is killed while deferred (a user
+        marks it failed or success, or clears it); operators set it, sensors do not.
+
+    The event payload has `status` (`success`, `failed`, `startup_timeout`, `timeout`, `error`),
+    `message`, and `app`, the final `AppStatus.to_dict()`.
+    """
+
+    def __init__(
+        self,
+        *,
+        namespace: str,
+        driver_pod: str,
+        kubernetes_conn_id: str | None = SparkKubernetesHook.default_conn_name,
+        startup_deadline: float | None = None,
+        deadline: float | None = None,
+        kill_on_timeout: bool = True,
+        get_logs: bool = False,
+        logs_since: float | None = None,
+        kill_on_task_kill: bool = False,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.namespace = namespace
+        self.driver_pod = driver_pod
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.startup_deadline = startup_deadline
+        self.deadline = deadline
+        self.kill_on_timeout = kill_on_timeout
+        self.get_logs = get_logs
+        self.logs_since = logs_since
+        self.kill_on_task_kill = kill_on_task_kill
+        self._handle: sparkube.SparkAppHandle | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """The class path and exactly the keyword arguments of `__init__`."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "namespace": self.namespace,
+                "driver_pod": self.driver_pod,
+                "kubernetes_conn_id": self.kubernetes_conn_id,
+                "startup_deadline": self.startup_deadline,
+                "deadline": self.deadline,
+                "kill_on_timeout": self.kill_on_timeout,
+                "get_logs": self.get_logs,
+                "logs_since": self.logs_since,
+                "kill_on_task_kill": self.kill_on_task_kill,
+            },
+        )
+
+    async def _attach(self) -> sparkube.SparkAppHandle:
+        if self._handle is None:
+            hook = SparkKubernetesHook(self.kubernetes_conn_id)
+            client = await hook.get_client_async()
+            self._handle = client.attach(self.namespace, self.driver_pod)
+        return self._handle
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Wait for the end of the application and yield one event describing it."""
+        try:
+            handle = await self._attach()
+        except SparkubeError as e:
+            # A driver deleted from outside while the task was deferred is not found (404): the
+            # application failed. Other errors leave the driver alone, for a retry to adopt.
+            gone = getattr(e, "status", None) == 404
+            yield TriggerEvent(  # type: ignore[no-untyped-call]
+                _watch.outcome(
+                    _watch.FAILED if gone else _watch.ERROR,
+                    f"Driver pod {self.namespace}/{self.driver_pod} cannot be tracked: {e}",
+                    namespace=self.namespace,
+                    driver_pod=self.driver_pod,
+                )
+            )
+            return
+        result = await _watch.follow(
+            handle,
+            log=self.log,
+            get_logs=self.get_logs,
+            logs_since=self.logs_since,
+            startup_deadline=self.startup_deadline,
+            deadline=self.deadline,
+            kill_on_timeout=self.kill_on_timeout,
+        )
+        yield TriggerEvent(result)  # type: ignore[no-untyped-call]
+
+    async def on_kill(self) -> None:
+        """The task was killed while deferred (Airflow 3.3+): delete the driver if asked to.
+
+        Deleting the driver pod removes everything the application owns (executors, service,
+        config maps) through their owner references.
+        """
+        if not self.kill_on_task_kill:
+            return
+        self.log.info("Task killed: deleting driver pod %s/%s", self.namespace, self.driver_pod)
+        handle = await self._attach()
+        await handle.kill_async()

@@ -8,8 +8,9 @@
 //! Credentials that rotate keep working: token files are re-read (at least once a minute) and
 //! exec plugins re-run when their token expires, by kube-rs's auth layer.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -275,22 +276,30 @@ impl Client {
         config.default_retry = false;
         let url = config.cluster_url.to_string();
         let namespace = config.default_namespace.clone();
+        let identity = cluster_identity(&config);
         let kube = kube::Client::try_from(config).map_err(|source| ClientError::Build {
             url: url.clone(),
             source,
         })?;
-        Ok(Self::from_parts(kube, namespace, url))
+        let tracker = shared_tracker(identity, &kube);
+        Ok(Self::from_parts(kube, namespace, url, tracker))
     }
 
-    /// Wraps an existing kube-rs client.
+    /// Wraps an existing kube-rs client (with watches of its own, shared by its clones).
     pub fn from_kube(kube: kube::Client) -> Self {
         let namespace = kube.default_namespace().to_string();
-        Self::from_parts(kube, namespace, String::new())
+        let tracker = Arc::new(Tracker::new(kube.clone()));
+        Self::from_parts(kube, namespace, String::new(), tracker)
     }
 
-    fn from_parts(kube: kube::Client, namespace: String, url: String) -> Self {
+    fn from_parts(
+        kube: kube::Client,
+        namespace: String,
+        url: String,
+        tracker: Arc<Tracker>,
+    ) -> Self {
         Self {
-            tracker: Arc::new(Tracker::new(kube.clone())),
+            tracker,
             kube,
             namespace: namespace.into(),
             cluster_url: url.trim_end_matches('/').into(),
@@ -330,6 +339,32 @@ impl Client {
             .filter(|n| !n.is_empty())
             .unwrap_or(&self.namespace)
     }
+}
+
+/// Who talks to which API server: clients with the same identity share their watches.
+fn cluster_identity(config: &kube::Config) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&config.auth_info)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    config.accept_invalid_certs.hash(&mut hasher);
+    format!("{}#{:016x}", config.cluster_url, hasher.finish())
+}
+
+/// The process-wide tracker of one cluster identity: every client connected to the same
+/// API server with the same credentials shares one watch per namespace.
+fn shared_tracker(identity: String, kube: &kube::Client) -> Arc<Tracker> {
+    static TRACKERS: Mutex<Option<HashMap<String, Weak<Tracker>>>> = Mutex::new(None);
+    let mut guard = TRACKERS.lock().unwrap_or_else(PoisonError::into_inner);
+    let trackers = guard.get_or_insert_with(HashMap::new);
+    if let Some(tracker) = trackers.get(&identity).and_then(Weak::upgrade) {
+        return tracker;
+    }
+    trackers.retain(|_, t| t.strong_count() > 0);
+    let tracker = Arc::new(Tracker::new(kube.clone()));
+    trackers.insert(identity, Arc::downgrade(&tracker));
+    tracker
 }
 
 /// Chooses the configuration source and loads it.

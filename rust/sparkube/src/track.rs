@@ -21,6 +21,9 @@ use crate::submit::AppHandle;
 use shared::{Observed, PodSubscription};
 use state::{AppState, AppStatus, status_after_deletion, status_of_pod};
 
+/// The `namespace` argument of [`Client::list`] that selects every namespace.
+pub const ALL_NAMESPACES: &str = "*";
+
 /// Failure while tracking or waiting.
 #[derive(Debug, thiserror::Error)]
 pub enum TrackError {
@@ -157,7 +160,9 @@ impl Default for WaitOptions {
 /// [`AppWatch::next`] returns the current status first, then every change, and `None` after
 /// the final status was returned. Each final status is returned exactly once.
 pub struct AppWatch {
-    sub: PodSubscription,
+    sub: Option<PodSubscription>,
+    tracker: std::sync::Arc<shared::Tracker>,
+    retry: crate::api::RetryPolicy,
     handle: AppHandle,
     last: AppStatus,
     started: bool,
@@ -184,8 +189,16 @@ impl AppWatch {
         &self.handle
     }
 
+    /// The subscription, made on first use (inside the async runtime that drives the watch).
+    fn subscription(&mut self) -> &mut PodSubscription {
+        self.sub.get_or_insert_with(|| {
+            self.tracker
+                .subscribe(&self.handle.namespace, &self.handle.driver_pod, &self.retry)
+        })
+    }
+
     fn observe(&mut self) -> Option<AppStatus> {
-        let observed = self.sub.rx.borrow_and_update().clone();
+        let observed = self.subscription().rx.borrow_and_update().clone();
         let h = &self.handle;
         let same_pod = |p: &Pod| match (&h.pod_uid, &p.metadata.uid) {
             (Some(want), Some(have)) => want == have,
@@ -226,7 +239,7 @@ impl AppWatch {
                 self.last = status.clone();
                 return Some(status);
             }
-            if self.sub.rx.changed().await.is_err() {
+            if self.subscription().rx.changed().await.is_err() {
                 return None;
             }
         }
@@ -271,15 +284,16 @@ fn next_deadline(
 }
 
 impl Client {
-    /// Follows the status of `handle` through the shared watch of its namespace.
+    /// Follows the status of `handle` through the shared watch of its namespace. The watch is
+    /// joined (or started) on the first [`AppWatch::next`] and left when the `AppWatch` is
+    /// dropped.
     pub fn watch_app(&self, handle: &AppHandle) -> AppWatch {
-        let sub = self
-            .tracker
-            .subscribe(&handle.namespace, &handle.driver_pod, &self.retry);
         let mut last = AppStatus::new(&handle.namespace, &handle.driver_pod, AppState::Submitted);
         last.app_id = Some(handle.app_id.clone());
         AppWatch {
-            sub,
+            sub: None,
+            tracker: self.tracker.clone(),
+            retry: self.retry.clone(),
             handle: handle.clone(),
             last,
             started: false,
@@ -433,12 +447,17 @@ impl Client {
     }
 
     /// The driver pods (label `spark-role=driver`, plus `label_selector` when given) of one
-    /// namespace, or of all namespaces when `namespace` is `None`.
+    /// namespace: `namespace`, the default one when `None`, all namespaces with `"*"`
+    /// ([`ALL_NAMESPACES`]).
     pub async fn list_driver_pods(
         &self,
         namespace: Option<&str>,
         label_selector: Option<&str>,
     ) -> Result<Vec<Pod>> {
+        let namespace = match self.ns(namespace) {
+            ALL_NAMESPACES => None,
+            ns => Some(ns),
+        };
         let selector = match label_selector.map(str::trim).filter(|s| !s.is_empty()) {
             Some(extra) => format!("{},{extra}", shared::DRIVER_SELECTOR),
             None => shared::DRIVER_SELECTOR.to_string(),

@@ -6,6 +6,8 @@
 //! all the same. The driver container is the one named `spark-kubernetes-driver`, else the
 //! first whose args start with `driver` (the Spark image entrypoint), else the first one.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -79,6 +81,11 @@ pub struct AppStatus {
     pub driver_pod: String,
     /// Spark application id (label `spark-app-selector`), when known.
     pub app_id: Option<String>,
+    /// Submission id (label `sparkube.io/submission-id`), when the pod carries one.
+    pub submission_id: Option<String>,
+    /// The labels of the driver pod (task-identity labels for reattaching live here).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     /// The state.
     pub state: AppState,
     /// Why: `Unschedulable`, `ErrImagePull`, `ContainerCreating`, `Error`, `OOMKilled`,
@@ -110,6 +117,8 @@ impl AppStatus {
             namespace: namespace.to_string(),
             driver_pod: driver_pod.to_string(),
             app_id: None,
+            submission_id: None,
+            labels: BTreeMap::new(),
             state,
             reason: None,
             message: None,
@@ -221,11 +230,11 @@ pub fn status_of_pod(pod: &Pod) -> AppStatus {
         meta.name.as_deref().unwrap_or_default(),
         AppState::Submitted,
     );
-    st.app_id = meta
-        .labels
-        .as_ref()
-        .and_then(|l| l.get("spark-app-selector"))
-        .cloned();
+    if let Some(labels) = &meta.labels {
+        st.app_id = labels.get("spark-app-selector").cloned();
+        st.submission_id = labels.get("sparkube.io/submission-id").cloned();
+        st.labels = labels.clone();
+    }
     st.created_at = meta.creation_timestamp.as_ref().and_then(to_chrono);
     st.node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
     let status = pod.status.as_ref();

@@ -1,0 +1,256 @@
+"""`SparkApp`: a typed description of a Spark application that compiles to Spark conf.
+
+The spec is plain data. It is handed to the Rust core, which turns it into the same Spark conf
+keys spark-submit would receive and builds the Kubernetes objects through the same path as the
+command line, so a `SparkApp` and the equivalent `spark-submit` flags produce identical objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+VolumeType = Literal["hostPath", "emptyDir", "nfs", "persistentVolumeClaim"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Volume:
+    """A volume mounted into the driver or the executors (`spark.kubernetes.*.volumes.*`).
+
+    Prefer the constructors `host_path`, `empty_dir`, `nfs` and `pvc`, which name each kind's
+    options; `options` holds the raw `options.*` keys Spark accepts.
+    """
+
+    type: VolumeType
+    name: str
+    mount_path: str
+    sub_path: str | None = None
+    read_only: bool = False
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def host_path(
+        cls,
+        name: str,
+        mount_path: str,
+        path: str,
+        *,
+        host_path_type: str | None = None,
+        read_only: bool = False,
+        sub_path: str | None = None,
+    ) -> Volume:
+        """A `hostPath` volume: a directory of the node."""
+        options = {"path": path}
+        if host_path_type is not None:
+            options["type"] = host_path_type
+        return cls(
+            type="hostPath",
+            name=name,
+            mount_path=mount_path,
+            sub_path=sub_path,
+            read_only=read_only,
+            options=options,
+        )
+
+    @classmethod
+    def empty_dir(
+        cls,
+        name: str,
+        mount_path: str,
+        *,
+        medium: str | None = None,
+        size_limit: str | None = None,
+        sub_path: str | None = None,
+    ) -> Volume:
+        """An `emptyDir` volume: scratch space that lives as long as the pod."""
+        options: dict[str, str] = {}
+        if medium is not None:
+            options["medium"] = medium
+        if size_limit is not None:
+            options["sizeLimit"] = size_limit
+        return cls(
+            type="emptyDir", name=name, mount_path=mount_path, sub_path=sub_path, options=options
+        )
+
+    @classmethod
+    def nfs(
+        cls,
+        name: str,
+        mount_path: str,
+        server: str,
+        path: str,
+        *,
+        read_only: bool = False,
+        sub_path: str | None = None,
+    ) -> Volume:
+        """An NFS export."""
+        return cls(
+            type="nfs",
+            name=name,
+            mount_path=mount_path,
+            sub_path=sub_path,
+            read_only=read_only,
+            options={"server": server, "path": path},
+        )
+
+    @classmethod
+    def pvc(
+        cls,
+        name: str,
+        mount_path: str,
+        claim_name: str,
+        *,
+        storage_class: str | None = None,
+        size_limit: str | None = None,
+        read_only: bool = False,
+        sub_path: str | None = None,
+    ) -> Volume:
+        """A persistent volume claim; `claim_name="OnDemand"` lets Spark create one per pod."""
+        options = {"claimName": claim_name}
+        if storage_class is not None:
+            options["storageClass"] = storage_class
+        if size_limit is not None:
+            options["sizeLimit"] = size_limit
+        return cls(
+            type="persistentVolumeClaim",
+            name=name,
+            mount_path=mount_path,
+            sub_path=sub_path,
+            read_only=read_only,
+            options=options,
+        )
+
+
+@dataclass(kw_only=True)
+class RoleSpec:
+    """Settings shared by the driver and the executors.
+
+    `memory` and `memory_overhead` take Spark's size strings (`"512m"`, `"4g"`); `secret_env`
+    maps an environment variable to `"secret-name:key"`; `secret_mounts` maps a secret name to
+    the directory it is mounted at; `pod_template` is an inline Pod (a dict) used as the
+    starting point of the pod, as `spark.kubernetes.*.podTemplateFile` would be.
+    """
+
+    cores: float | None = None
+    memory: str | None = None
+    memory_overhead: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    secret_env: Mapping[str, str] = field(default_factory=dict)
+    secret_mounts: Mapping[str, str] = field(default_factory=dict)
+    volumes: Sequence[Volume] = ()
+    pod_template: Mapping[str, Any] | None = None
+
+
+@dataclass(kw_only=True)
+class Driver(RoleSpec):
+    """The driver pod's settings."""
+
+
+@dataclass(kw_only=True)
+class Executor(RoleSpec):
+    """The executor pods' settings; `instances` is `spark.executor.instances`."""
+
+    instances: int | None = None
+
+
+@dataclass(kw_only=True)
+class DynamicAllocation:
+    """`spark.dynamicAllocation.*`: executors scale with the work.
+
+    On Kubernetes there is no external shuffle service, so shuffle tracking is on by default.
+    """
+
+    enabled: bool = True
+    min_executors: int | None = None
+    max_executors: int | None = None
+    initial_executors: int | None = None
+    shuffle_tracking: bool = True
+
+
+@dataclass(kw_only=True)
+class Deps:
+    """Dependencies: `--jars`, `--py-files`, `--files`, `--archives` and Maven packages.
+
+    Packages are resolved by the driver inside the cluster, never on the submitting machine.
+    """
+
+    jars: Sequence[str] = ()
+    py_files: Sequence[str] = ()
+    files: Sequence[str] = ()
+    archives: Sequence[str] = ()
+    packages: Sequence[str] = ()
+    repositories: Sequence[str] = ()
+    exclude_packages: Sequence[str] = ()
+
+
+@dataclass(kw_only=True)
+class SparkApp:
+    """A Spark application to run on Kubernetes in cluster mode.
+
+    `application` is the primary resource (`local:///opt/spark/app/job.py`, a jar, an
+    `s3a://` URL); `main_class` is needed for JVM apps. `conf` takes any Spark conf key and
+    wins over nothing: the typed fields are applied on top of it, as spark-submit's flags are
+    applied on top of `--conf`. `labels`, `annotations` and `node_selector` apply to the driver
+    and the executors; `tolerations` and `affinity` are merged into both pod templates.
+    """
+
+    name: str
+    application: str
+    main_class: str | None = None
+    arguments: Sequence[str] = ()
+    image: str | None = None
+    namespace: str | None = None
+    master: str | None = None
+    service_account: str | None = None
+    proxy_user: str | None = None
+    conf: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+    image_pull_secrets: Sequence[str] = ()
+    image_pull_policy: str | None = None
+    driver: Driver = field(default_factory=Driver)
+    executor: Executor = field(default_factory=Executor)
+    dynamic_allocation: DynamicAllocation | None = None
+    deps: Deps = field(default_factory=Deps)
+    tolerations: Sequence[Mapping[str, Any]] = ()
+    affinity: Mapping[str, Any] | None = None
+    submission_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain data, in the shape the Rust core reads."""
+        return _plain(self)  # type: ignore[no-any-return]
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, mappings and sequences turned into dicts and lists, recursively."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def render(
+    app: SparkApp | Sequence[str], *, ids: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The Kubernetes objects a submission creates, in API call order, without sending them.
+
+    `app` is a `SparkApp` or a spark-submit argument list (`["--master", "k8s://...", ...]`).
+    Owner references to the driver pod carry an empty uid, filled in at submit time. `ids`
+    fixes the random parts (app id, unique ids, submit time) for reproducible output.
+    """
+    from sparkube import _core
+
+    if isinstance(app, SparkApp):
+        return _core.render_spec(app.to_dict(), ids)
+    if isinstance(app, str):
+        raise TypeError("render() takes a SparkApp or a list of spark-submit arguments, not a str")
+    return _core.render_args(list(app), ids)

@@ -1,0 +1,70 @@
+"""The exceptions sparkube raises, all rooted in `SparkubeError`.
+
+They carry structured fields (the offending option, the HTTP status, the final app status) so
+callers can act on them without parsing messages. The native core raises these same classes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SparkubeError(Exception):
+    """Base class of every error sparkube raises."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(SparkubeError, ValueError):
+    """The application or connection settings are invalid; nothing was sent to Kubernetes.
+
+    `option` names the offending option (a spark-submit flag, a Spark conf key or a spec field)
+    when there is one.
+    """
+
+    def __init__(self, message: str, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+class SubmissionError(SparkubeError):
+    """Submitting failed; anything created before the failure has been deleted."""
+
+
+class KubernetesApiError(SubmissionError):
+    """The Kubernetes API answered with an error.
+
+    `status` is the HTTP status code, `reason` the `Status.reason` (`Forbidden`, `NotFound`,
+    `AlreadyExists`, ...).
+    """
+
+    def __init__(self, message: str, status: int | None = None, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class AppFailed(SparkubeError):
+    """The application ended without succeeding; `status` is its final status."""
+
+    def __init__(self, message: str, status: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class StartupTimeout(SparkubeError):
+    """The driver did not start running within the startup timeout."""
+
+    def __init__(self, message: str, status: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class WaitTimeout(SparkubeError):
+    """The application did not finish within the wait timeout."""
+
+    def __init__(self, message: str, status: Any = None) -> None:
+        super().__init__(message)
+        self.status = status

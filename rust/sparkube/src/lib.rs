@@ -6,6 +6,8 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub mod api;
 pub mod client;
+pub mod conf;
+pub mod error;
 pub mod kill;
 pub mod logs;
 mod serde_secs;
@@ -14,6 +16,8 @@ pub mod track;
 
 pub use api::{ApiError, RetryPolicy};
 pub use client::{Client, ClientError, ConnectOptions};
+pub use conf::{SparkConf, SubmitArgs, parse_submit_args};
+pub use error::{Error, Result};
 pub use kill::{KillError, KillOptions, Killed, PodRef};
 pub use logs::{LogError, LogOptions, LogStream};
 pub use submit::{AppHandle, SubmitError};

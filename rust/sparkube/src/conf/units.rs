@@ -1,0 +1,186 @@
+//! Spark's size strings (`512m`, `4g`, `1500k`) and Java's rendering of doubles.
+
+/// A unit of Spark's size strings, each 1024 times the previous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteUnit {
+    /// Bytes (`b`).
+    Byte,
+    /// Kibibytes (`k`, `kb`).
+    KiB,
+    /// Mebibytes (`m`, `mb`).
+    MiB,
+    /// Gibibytes (`g`, `gb`).
+    GiB,
+    /// Tebibytes (`t`, `tb`).
+    TiB,
+    /// Pebibytes (`p`, `pb`).
+    PiB,
+}
+
+impl ByteUnit {
+    fn power(self) -> u32 {
+        match self {
+            ByteUnit::Byte => 0,
+            ByteUnit::KiB => 1,
+            ByteUnit::MiB => 2,
+            ByteUnit::GiB => 3,
+            ByteUnit::TiB => 4,
+            ByteUnit::PiB => 5,
+        }
+    }
+
+    fn from_suffix(suffix: &str) -> Option<Self> {
+        Some(match suffix {
+            "b" => ByteUnit::Byte,
+            "k" | "kb" => ByteUnit::KiB,
+            "m" | "mb" => ByteUnit::MiB,
+            "g" | "gb" => ByteUnit::GiB,
+            "t" | "tb" => ByteUnit::TiB,
+            "p" | "pb" => ByteUnit::PiB,
+            _ => return None,
+        })
+    }
+}
+
+const SIZE_FORMAT: &str = "Size must be specified as bytes (b), kibibytes (k), mebibytes (m), \
+gibibytes (g), tebibytes (t), or pebibytes(p). E.g. 50b, 100k, or 250m.";
+
+/// Parses a Spark size string into `unit`s, as Spark's `JavaUtils.byteStringAs` does: trimmed,
+/// case-insensitive, digits then an optional suffix, `default` when there is none; the
+/// result is truncated to whole `unit`s. The error is Spark's message.
+pub fn parse_bytes(value: &str, default: ByteUnit, unit: ByteUnit) -> Result<u64, String> {
+    let lower = value.trim().to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, suffix) = lower.split_at(digits_end);
+    if digits.is_empty() || !suffix.chars().all(|c| c.is_ascii_lowercase()) {
+        if is_fractional(&lower) {
+            return Err(format!(
+                "Fractional values are not supported. Input was: {lower}"
+            ));
+        }
+        return Err(SIZE_FORMAT.to_owned());
+    }
+    let number: u64 = digits.parse().map_err(|_| SIZE_FORMAT.to_owned())?;
+    let from = if suffix.is_empty() {
+        default
+    } else {
+        ByteUnit::from_suffix(suffix).ok_or_else(|| format!("Invalid suffix: \"{suffix}\""))?
+    };
+    let (from_power, to_power) = (from.power(), unit.power());
+    if from_power >= to_power {
+        let factor = 1024u64.pow(from_power - to_power);
+        number
+            .checked_mul(factor)
+            .ok_or_else(|| format!("Size {value} is too large"))
+    } else {
+        Ok(number / 1024u64.pow(to_power - from_power))
+    }
+}
+
+fn is_fractional(lower: &str) -> bool {
+    let Some((int, rest)) = lower.split_once('.') else {
+        return false;
+    };
+    let frac_end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let (frac, suffix) = rest.split_at(frac_end);
+    !int.is_empty()
+        && int.chars().all(|c| c.is_ascii_digit())
+        && !frac.is_empty()
+        && suffix.chars().all(|c| c.is_ascii_lowercase())
+}
+
+/// A memory size in MiB, with MiB as the unit of a bare number (`spark.driver.memory`).
+pub fn parse_bytes_as_mib(value: &str) -> Result<u64, String> {
+    parse_bytes(value, ByteUnit::MiB, ByteUnit::MiB)
+}
+
+/// A double as Java's `Double.toString` writes it (`0.1`, `1.0`, `1.0E7`), for values
+/// spark-submit writes back into the conf.
+pub fn java_double_string(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".to_owned();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "Infinity" } else { "-Infinity" }.to_owned();
+    }
+    let magnitude = value.abs();
+    if magnitude == 0.0 || (1e-3..1e7).contains(&magnitude) {
+        let text = format!("{value}");
+        if text.contains('.') {
+            text
+        } else {
+            format!("{text}.0")
+        }
+    } else {
+        let text = format!("{value:e}");
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let mantissa = if mantissa.contains('.') {
+            mantissa.to_owned()
+        } else {
+            format!("{mantissa}.0")
+        };
+        format!("{mantissa}E{exponent}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_strings_in_mib() {
+        let table: &[(&str, Result<u64, &str>)] = &[
+            ("1g", Ok(1024)),
+            ("1G", Ok(1024)),
+            (" 4g ", Ok(4096)),
+            ("512m", Ok(512)),
+            ("512mb", Ok(512)),
+            ("512", Ok(512)),
+            ("1500k", Ok(1)),
+            ("1048576b", Ok(1)),
+            ("1t", Ok(1024 * 1024)),
+            ("2gb", Ok(2048)),
+            ("0", Ok(0)),
+            ("2 GB", Err(SIZE_FORMAT)),
+            ("-1g", Err(SIZE_FORMAT)),
+            ("abc", Err(SIZE_FORMAT)),
+            ("", Err(SIZE_FORMAT)),
+            (
+                "1.5g",
+                Err("Fractional values are not supported. Input was: 1.5g"),
+            ),
+            ("3x", Err("Invalid suffix: \"x\"")),
+            ("99999999999999999999g", Err(SIZE_FORMAT)),
+        ];
+        for (input, expected) in table {
+            let got = parse_bytes_as_mib(input);
+            assert_eq!(got, expected.map_err(str::to_owned), "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn overflow_is_an_error() {
+        assert!(parse_bytes("9999999999999p", ByteUnit::MiB, ByteUnit::Byte).is_err());
+    }
+
+    #[test]
+    fn java_doubles() {
+        let table = [
+            (0.1, "0.1"),
+            (0.4, "0.4"),
+            (1.0, "1.0"),
+            (0.25, "0.25"),
+            (0.0, "0.0"),
+            (12.5, "12.5"),
+            (1e7, "1.0E7"),
+            (0.0001, "1.0E-4"),
+        ];
+        for (value, expected) in table {
+            assert_eq!(java_double_string(value), expected, "value {value}");
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The error of everything that turns user input into Kubernetes objects: argument parsing,
+//! conf resolution, `SparkApp` specs and the resource builders.
+//!
+//! Every error is one line that names the offending option (a spark-submit flag, a Spark conf
+//! key or a `SparkApp` field) and, where Spark has its own wording for the problem, uses it.
+
+use std::path::PathBuf;
+
+/// Bad input to a submission, found before anything is sent to Kubernetes.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An option has a value that cannot be used, or a required option is missing.
+    #[error("{message}")]
+    Invalid {
+        /// The offending flag (`--driver-memory`), conf key (`spark.driver.memory`) or spec field.
+        option: String,
+        /// One line describing the problem, naming the option.
+        message: String,
+    },
+    /// A file named by an option could not be read.
+    #[error("could not read {what} {path} given by {option}: {source}")]
+    Read {
+        /// The flag or conf key that named the file.
+        option: String,
+        /// What the file was expected to hold (`pod template`, `properties file`, ...).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// An [`Error::Invalid`] for `option` with `message`.
+    pub fn invalid(option: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            option: option.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The flag, conf key or spec field the error is about.
+    pub fn option(&self) -> &str {
+        match self {
+            Error::Invalid { option, .. } | Error::Read { option, .. } => option,
+        }
+    }
+}
+
+/// The result of parsing, resolving and building.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,163 +1,27 @@
-"""Airflow test harness: a throw-away AIRFLOW_HOME with a SQLite database, the `airflow` command
-line run against it, and the results of `airflow dags test` read back from the database.
-
-AIRFLOW_HOME is set when this module is imported, before anything imports Airflow, so that
-in-process tests (hooks, links) and the command line share one configuration that never touches
-a real installation.
-"""
+"""Fixtures of the Airflow tests (the harness itself is in `airflow_harness`)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import sqlite3
 import subprocess
-import sys
-import tempfile
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
+
+# Sets AIRFLOW_HOME before any test module imports Airflow.
+from airflow_harness import AIRFLOW_ENV, HOME, AirflowCli, Kube, kubesim_binary
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-REPO = Path(__file__).resolve().parents[2]
-DAGS = REPO / "dags"
-AIRFLOW = Path(sys.executable).with_name("airflow")
-
-_HOME = Path(tempfile.mkdtemp(prefix="sparkube-airflow-"))
-AIRFLOW_ENV = {
-    "AIRFLOW_HOME": str(_HOME),
-    "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_HOME / 'airflow.db'}",
-    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-    "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-}
-os.environ.update(AIRFLOW_ENV)
-
 
 @pytest.fixture(scope="session", autouse=True)
 def _airflow_home() -> Iterator[Path]:
-    yield _HOME
-    shutil.rmtree(_HOME, ignore_errors=True)
-
-
-@dataclass
-class DagRun:
-    """One run of a DAG as `airflow dags test` left it in the database."""
-
-    dag_id: str
-    run_id: str
-    state: str
-    tasks: dict[tuple[str, int], str]
-    output: str
-    db: Path = field(repr=False)
-
-    def state_of(self, task_id: str, map_index: int = -1) -> str | None:
-        """The final state of a task instance."""
-        return self.tasks.get((task_id, map_index))
-
-    def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
-        """An XCom of a task instance, decoded (None when absent)."""
-        with sqlite3.connect(self.db) as db:
-            row = db.execute(
-                "SELECT value FROM xcom WHERE dag_id=? AND run_id=? AND task_id=? AND map_index=?"
-                " AND key=?",
-                (self.dag_id, self.run_id, task_id, map_index, key),
-            ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        value = json.loads(row[0])
-        return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
-
-
-@dataclass
-class AirflowCli:
-    """The `airflow` command line on the test AIRFLOW_HOME."""
-
-    env: dict[str, str]
-    home: Path
-
-    @property
-    def db(self) -> Path:
-        """The SQLite database file."""
-        return self.home / "airflow.db"
-
-    def run(
-        self, *args: str, timeout: float = 300, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        """Run `airflow <args>`; stdout and stderr are captured together."""
-        proc = subprocess.run(
-            [str(AIRFLOW), *args],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"airflow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}"
-            )
-        return proc
-
-    def popen(self, *args: str) -> subprocess.Popen[str]:
-        """Start `airflow <args>` in the background (its own process group)."""
-        return subprocess.Popen(
-            [str(AIRFLOW), *args],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-
-    def dags_test_args(
-        self, dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None
-    ) -> list[str]:
-        """The arguments of `airflow dags test`."""
-        args = ["dags", "test", dag_id]
-        if logical_date is not None:
-            args.append(logical_date)
-        if conf is not None:
-            args += ["-c", json.dumps(conf)]
-        return args
-
-    def dags_test(
-        self,
-        dag_id: str,
-        conf: dict[str, Any] | None = None,
-        logical_date: str | None = None,
-        timeout: float = 300,
-    ) -> DagRun:
-        """`airflow dags test`, then the run's task states from the database."""
-        proc = self.run(
-            *self.dags_test_args(dag_id, conf, logical_date), timeout=timeout, check=False
-        )
-        return self.last_run(dag_id, proc.stdout)
-
-    def last_run(self, dag_id: str, output: str = "") -> DagRun:
-        """The latest run of `dag_id` in the database."""
-        with sqlite3.connect(self.db) as db:
-            row = db.execute(
-                "SELECT run_id, state FROM dag_run WHERE dag_id=? ORDER BY id DESC LIMIT 1",
-                (dag_id,),
-            ).fetchone()
-            assert row is not None, f"no run of {dag_id} in the database:\n{output}"
-            run_id, state = row
-            tasks = {
-                (task_id, map_index): task_state
-                for task_id, map_index, task_state in db.execute(
-                    "SELECT task_id, map_index, state FROM task_instance WHERE dag_id=? AND run_id=?",
-                    (dag_id, run_id),
-                )
-            }
-        return DagRun(dag_id, run_id, state, tasks, output, self.db)
+    yield HOME
+    shutil.rmtree(HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -168,3 +32,57 @@ def airflow_cli(_airflow_home: Path) -> AirflowCli:
     cli = AirflowCli(env=env, home=_airflow_home)
     cli.run("db", "migrate", timeout=600)
     return cli
+
+
+@pytest.fixture(scope="session")
+def kube(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Kube]:
+    """kubesim with its simulated runtime: the shared one of tests/conftest.py when there is
+    one, else one started here."""
+    try:
+        shared = request.getfixturevalue("kubesim")
+    except pytest.FixtureLookupError:
+        shared = None
+    if shared is not None:
+        yield Kube(Path(shared.kubeconfig))
+        return
+    state = tmp_path_factory.mktemp("kubesim")
+    kubeconfig = state / "kubeconfig"
+    log = state / "kubesim.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(kubesim_binary()), "--listen", "127.0.0.1:0", "--kubeconfig", str(kubeconfig)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        for _ in range(600):
+            if "http://" in log.read_text() and kubeconfig.is_file():
+                break
+            assert proc.poll() is None, f"kubesim exited:\n{log.read_text()}"
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"kubesim did not start:\n{log.read_text()}")
+        yield Kube(kubeconfig)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def airflow_k8s(airflow_cli: AirflowCli, kube: Kube) -> AirflowCli:
+    """The `airflow` command line with `kubernetes_default` pointing at kubesim."""
+    env = {**airflow_cli.env, "AIRFLOW_CONN_KUBERNETES_DEFAULT": kube.connection()}
+    return AirflowCli(env=env, home=airflow_cli.home)
+
+
+@pytest.fixture
+def kube_conn(kube: Kube, monkeypatch: pytest.MonkeyPatch) -> Kube:
+    """`kubernetes_default` pointing at kubesim, in this process."""
+    monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", kube.connection())
+    return kube

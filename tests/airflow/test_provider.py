@@ -13,7 +13,7 @@ import jsonschema
 from sparkube.airflow import get_provider_info
 
 if TYPE_CHECKING:
-    from conftest import AirflowCli
+    from airflow_harness import AirflowCli
 
 
 def test_entry_point_gives_the_provider_info() -> None:

@@ -1,0 +1,211 @@
+"""Airflow test harness: a throw-away AIRFLOW_HOME with a SQLite database, the `airflow` command
+line run against it, and the results of `airflow dags test` read back from the database.
+
+AIRFLOW_HOME is set when this module is imported, before anything imports Airflow, so that
+in-process tests (hooks, links) and the command line share one configuration that never touches
+a real installation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS = REPO / "dags"
+TEST_DAGS = Path(__file__).resolve().parent / "dags"
+_LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+AIRFLOW = Path(sys.executable).with_name("airflow")
+
+HOME = Path(tempfile.mkdtemp(prefix="sparkube-airflow-"))
+AIRFLOW_ENV = {
+    "AIRFLOW_HOME": str(HOME),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+    # The example DAGs, and beside them the DAGs only the tests use.
+    "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
+        [
+            {"name": "dags-folder", "classpath": _LOCAL_BUNDLE, "kwargs": {}},
+            {
+                "name": "sparkube-tests",
+                "classpath": _LOCAL_BUNDLE,
+                "kwargs": {"path": str(TEST_DAGS)},
+            },
+        ]
+    ),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+}
+os.environ.update(AIRFLOW_ENV)
+
+
+@dataclass
+class DagRun:
+    """One run of a DAG as `airflow dags test` left it in the database."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    tasks: dict[tuple[str, int], str]
+    output: str
+    db: Path = field(repr=False)
+
+    def state_of(self, task_id: str, map_index: int = -1) -> str | None:
+        """The final state of a task instance."""
+        return self.tasks.get((task_id, map_index))
+
+    def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        """An XCom of a task instance, decoded (None when absent)."""
+        with sqlite3.connect(self.db) as db:
+            row = db.execute(
+                "SELECT value FROM xcom WHERE dag_id=? AND run_id=? AND task_id=? AND map_index=?"
+                " AND key=?",
+                (self.dag_id, self.run_id, task_id, map_index, key),
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        value = json.loads(row[0])
+        return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
+
+
+@dataclass
+class AirflowCli:
+    """The `airflow` command line on the test AIRFLOW_HOME."""
+
+    env: dict[str, str]
+    home: Path
+
+    @property
+    def db(self) -> Path:
+        """The SQLite database file."""
+        return self.home / "airflow.db"
+
+    def run(
+        self, *args: str, timeout: float = 300, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run `airflow <args>`; stdout and stderr are captured together."""
+        proc = subprocess.run(
+            [str(AIRFLOW), *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"airflow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}"
+            )
+        return proc
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        """Start `airflow <args>` in the background (its own process group)."""
+        return subprocess.Popen(
+            [str(AIRFLOW), *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+
+    def dags_test_args(
+        self, dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None
+    ) -> list[str]:
+        """The arguments of `airflow dags test`."""
+        args = ["dags", "test", dag_id]
+        if logical_date is not None:
+            args.append(logical_date)
+        if conf is not None:
+            args += ["-c", json.dumps(conf)]
+        return args
+
+    def dags_test(
+        self,
+        dag_id: str,
+        conf: dict[str, Any] | None = None,
+        logical_date: str | None = None,
+        timeout: float = 300,
+    ) -> DagRun:
+        """`airflow dags test`, then the run's task states from the database."""
+        proc = self.run(
+            *self.dags_test_args(dag_id, conf, logical_date), timeout=timeout, check=False
+        )
+        return self.last_run(dag_id, proc.stdout)
+
+    def last_run(self, dag_id: str, output: str = "") -> DagRun:
+        """The latest run of `dag_id` in the database."""
+        with sqlite3.connect(self.db) as db:
+            row = db.execute(
+                "SELECT run_id, state FROM dag_run WHERE dag_id=? ORDER BY id DESC LIMIT 1",
+                (dag_id,),
+            ).fetchone()
+            assert row is not None, f"no run of {dag_id} in the database:\n{output}"
+            run_id, state = row
+            tasks = {
+                (task_id, map_index): task_state
+                for task_id, map_index, task_state in db.execute(
+                    "SELECT task_id, map_index, state FROM task_instance WHERE dag_id=? AND run_id=?",
+                    (dag_id, run_id),
+                )
+            }
+        return DagRun(dag_id, run_id, state, tasks, output, self.db)
+
+
+# -- kubesim -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Kube:
+    """A kubesim API server: its kubeconfig, and pods read with the official Python client."""
+
+    kubeconfig: Path
+    namespace: str = "default"
+
+    def connection(self) -> str:
+        """An `AIRFLOW_CONN_*` value for the standard Kubernetes connection to this server."""
+        return json.dumps(
+            {
+                "conn_type": "kubernetes",
+                "extra": {"kube_config_path": str(self.kubeconfig), "namespace": self.namespace},
+            }
+        )
+
+    def pods(self, selector: str) -> list[Any]:
+        """The pods of the namespace matching a label selector."""
+        from kubernetes import client, config
+
+        api = client.CoreV1Api(config.new_client_from_config(config_file=str(self.kubeconfig)))
+        try:
+            return list(api.list_namespaced_pod(self.namespace, label_selector=selector).items)
+        finally:
+            api.api_client.close()
+
+    def drivers(self, **identity: str) -> list[Any]:
+        """The driver pods whose task-identity labels match, e.g. `dag_id="spark_pi"`."""
+        from sparkube.airflow._identity import PREFIX, label_value
+
+        terms = ["spark-role=driver"]
+        terms += [f"{PREFIX}{k.replace('_', '-')}={label_value(v)}" for k, v in identity.items()]
+        return self.pods(",".join(terms))
+
+
+def kubesim_binary() -> Path:
+    if os.environ.get("KUBESIM_BIN"):
+        return Path(os.environ["KUBESIM_BIN"])
+    for profile in ("release", "debug"):
+        candidate = REPO / "target" / profile / "kubesim"
+        if candidate.is_file():
+            return candidate
+    pytest.fail("kubesim is not built: run `make build-rust` (or set KUBESIM_BIN)")

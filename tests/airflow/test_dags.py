@@ -1,0 +1,174 @@
+"""The example DAGs: they parse cleanly, render, and run end to end with `airflow dags test`
+against kubesim's simulated runtime (outcome annotations switched on with `simulate`)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from airflow_harness import AirflowCli, Kube
+
+EXAMPLES = {
+    "spark_pi",
+    "spark_pi_submit_then_sensor",
+    "spark_streaming",
+    "spark_dynamic_allocation",
+    "spark_mapped",
+    "spark_s3_etl",
+}
+SIMULATE = {"simulate": True}
+
+
+def _json(output: str) -> Any:
+    """The JSON document an `airflow ... -o json` command printed (after any log lines)."""
+    for line in reversed(output.splitlines()):
+        if line.startswith(("[", "{")):
+            return json.loads(line)
+    raise AssertionError(f"no JSON in:\n{output}")
+
+
+def test_dags_parse_without_import_errors(airflow_cli: AirflowCli) -> None:
+    airflow_cli.run("dags", "reserialize")
+    assert _json(airflow_cli.run("dags", "list-import-errors", "-o", "json").stdout) == []
+    listed = {d["dag_id"] for d in _json(airflow_cli.run("dags", "list", "-o", "json").stdout)}
+    assert listed >= EXAMPLES
+
+
+def test_s3_etl_renders_with_its_secret_references(airflow_cli: AirflowCli) -> None:
+    airflow_cli.run("dags", "reserialize")
+    out = airflow_cli.run("tasks", "render", "spark_s3_etl", "etl", "2024-03-01").stdout
+    assert "s3a://curated/sales_by_category/ds=2024-03-01" in out
+    assert "http://minio.minio.svc:9000" in out
+
+
+def test_s3_etl_compiles_to_pods_reading_credentials_from_a_secret() -> None:
+    import sparkube
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow_harness import DAGS
+
+    bag = DagBag(dag_folder=str(DAGS / "spark_s3_etl.py"), include_examples=False)
+    assert bag.import_errors == {}
+    task = bag.dags["spark_s3_etl"].get_task("etl")
+    pod, *rest = sparkube.render(task.build_app("spark"))
+    env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {
+        "name": "s3-credentials",
+        "key": "access-key",
+    }
+    assert "value" not in env["AWS_SECRET_ACCESS_KEY"]
+    everything = json.dumps([pod, *rest])
+    assert "org.apache.hadoop:hadoop-aws" in everything
+    assert "spark.hadoop.fs.s3a.path.style.access" in everything
+
+
+# -- end to end against kubesim --------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_spark_pi(airflow_k8s: AirflowCli, kube: Kube) -> None:
+    run = airflow_k8s.dags_test("spark_pi", SIMULATE)
+    assert run.state_of("spark_pi") == "success", run.output
+    result = run.xcom("spark_pi")
+    assert result["state"] == "Succeeded"
+    assert result["exit_code"] == 0
+    assert result["app_id"].startswith("spark-")
+    assert result["namespace"] == kube.namespace
+    assert result["duration_s"] >= 2
+    # The driver log reached the task log, before the task reported the end.
+    out = run.output
+    assert "[driver] Pi is roughly 3.141640" in out
+    assert out.index("[driver] Pi is roughly") < out.index("succeeded")
+    # on_finish_action=delete_succeeded: nothing is left.
+    assert kube.drivers(dag_id="spark_pi", run_id=run.run_id) == []
+
+
+@pytest.mark.slow
+def test_spark_pi_failure_reports_exit_code_and_last_log_lines(
+    airflow_k8s: AirflowCli, kube: Kube
+) -> None:
+    simulation = {
+        "kubesim.io/run-seconds": "1",
+        "kubesim.io/exit-code": "2",
+        "kubesim.io/log": "Traceback (most recent call last):\nZeroDivisionError: division by zero",
+    }
+    run = airflow_k8s.dags_test("spark_pi", {"simulate": True, "simulation": simulation})
+    assert run.state_of("spark_pi") == "failed", run.output
+    assert "exit code 2" in run.output
+    assert "Last lines of the driver log:\nTraceback (most recent call last):" in run.output
+    # A failed driver is kept for inspection (delete_succeeded).
+    (pod,) = kube.drivers(dag_id="spark_pi", run_id=run.run_id)
+    assert pod.status.phase == "Failed"
+
+
+@pytest.mark.slow
+def test_submit_then_deferrable_sensor(airflow_k8s: AirflowCli) -> None:
+    run = airflow_k8s.dags_test("spark_pi_submit_then_sensor", SIMULATE)
+    assert run.state_of("submit") == "success", run.output
+    assert run.state_of("wait") == "success", run.output
+    submitted, finished = run.xcom("submit"), run.xcom("wait")
+    assert submitted["state"] in {"Submitted", "Pending", "Running"}
+    assert submitted["exit_code"] is None
+    assert finished["state"] == "Succeeded"
+    assert finished["driver_pod"] == submitted["driver_pod"]
+    assert finished["app_id"] == submitted["app_id"]
+    assert "[driver] Pi is roughly 3.141640" in run.output
+
+
+@pytest.mark.slow
+def test_streaming_app_is_stopped_by_its_timeout_and_deleted(
+    airflow_k8s: AirflowCli, kube: Kube
+) -> None:
+    run = airflow_k8s.dags_test("spark_streaming", SIMULATE)
+    assert run.state_of("rate_to_console") == "success", run.output
+    result = run.xcom("rate_to_console")
+    assert result["state"] in {"Running", "Deleted"}
+    assert "Stopped after its timeout" in run.output
+    assert "[driver] Batch: 1" in run.output
+    assert kube.drivers(dag_id="spark_streaming", run_id=run.run_id) == []
+
+
+@pytest.mark.slow
+def test_dynamic_allocation(airflow_k8s: AirflowCli) -> None:
+    run = airflow_k8s.dags_test("spark_dynamic_allocation", SIMULATE)
+    assert run.state_of("spark_pi_dynamic") == "success", run.output
+    assert run.xcom("spark_pi_dynamic")["state"] == "Succeeded"
+
+
+@pytest.mark.slow
+def test_mapped_over_days(airflow_k8s: AirflowCli, kube: Kube) -> None:
+    run = airflow_k8s.dags_test("spark_mapped", {**SIMULATE, "days": 3}, logical_date="2024-03-04")
+    assert run.state_of("days_to_process") == "success", run.output
+    results = [run.xcom("daily_count", map_index=i) for i in range(3)]
+    assert [run.state_of("daily_count", i) for i in range(3)] == ["success"] * 3, run.output
+    assert len({r["driver_pod"] for r in results}) == 3
+    assert all(r["state"] == "Succeeded" for r in results)
+    assert run.state_of("daily_count", 3) is None
+
+
+@pytest.mark.slow
+def test_failures_fail_the_task_with_the_reason_and_clean_up(
+    airflow_k8s: AirflowCli, kube: Kube
+) -> None:
+    run = airflow_k8s.dags_test("sparkube_test_failures")
+    for suffix in ("", "_deferred"):
+        for task in ("exit_code", "image_pull", "unschedulable"):
+            assert run.state_of(task + suffix) == "failed", (task + suffix, run.output)
+        # Drivers that never started are deleted; the one that ran and failed is kept.
+        assert kube.drivers(run_id=run.run_id, task_id="image_pull" + suffix) == []
+        assert kube.drivers(run_id=run.run_id, task_id="unschedulable" + suffix) == []
+        assert len(kube.drivers(run_id=run.run_id, task_id="exit_code" + suffix)) == 1
+    assert "ValueError: the input is empty" in run.output
+    assert "ErrImagePull" in run.output or "ImagePullBackOff" in run.output
+    assert "Unschedulable" in run.output
+
+
+@pytest.mark.slow
+def test_sensor_soft_fail_skips_and_hard_failure_fails(airflow_k8s: AirflowCli) -> None:
+    run = airflow_k8s.dags_test("sparkube_test_sensor")
+    assert run.state_of("submit") == "success", run.output
+    for task in ("soft_poke", "soft_reschedule", "soft_deferred"):
+        assert run.state_of(task) == "skipped", (task, run.output)
+    assert run.state_of("hard_deferred") == "failed", run.output

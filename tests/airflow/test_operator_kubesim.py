@@ -1,0 +1,168 @@
+"""SparkAppOperator and SparkAppSensor pieces against kubesim, in this process: submitting with
+task identity, adopting a running driver on retry (and not a finished one), `on_kill`, and the
+sensor's pokes. The full task runs are in test_dags.py."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from sparkube.airflow._compat import AirflowFailException, PokeReturnValue
+from sparkube.airflow.operators import SparkAppOperator
+from sparkube.airflow.sensors import SparkAppSensor
+
+if TYPE_CHECKING:
+    import sparkube
+    from airflow_harness import Kube
+
+pytestmark = pytest.mark.slow
+
+PI = "local:///opt/spark/examples/src/main/python/pi.py"
+
+
+@dataclass
+class TaskInstance:
+    """The task-instance fields the operator reads, and a record of its XComs."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int = -1
+    try_number: int = 1
+    xcoms: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+
+def context(ti: TaskInstance) -> Any:
+    return {"ti": ti}
+
+
+def operator(run_seconds: str = "3600", **kwargs: Any) -> SparkAppOperator:
+    return SparkAppOperator(
+        task_id="load",
+        application=PI,
+        annotations={"kubesim.io/run-seconds": run_seconds},
+        **kwargs,
+    )
+
+
+def wait_state(handle: sparkube.SparkAppHandle, state: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while handle.status().state.value != state:
+        assert time.monotonic() < deadline, f"{handle.driver_pod} never reached {state}"
+        time.sleep(0.2)
+
+
+def test_driver_carries_the_task_identity(kube_conn: Kube) -> None:
+    ti = TaskInstance("etl", "load", "manual__2024-01-01T00:00:00+00:00", map_index=4, try_number=2)
+    handle = operator().submit(context(ti))
+    try:
+        (pod,) = kube_conn.drivers(dag_id="etl", run_id=ti.run_id, map_index="4")
+        assert pod.metadata.name == handle.driver_pod
+        assert pod.metadata.labels["sparkube.io/try-number"] == "2"
+        assert pod.metadata.annotations["sparkube.io/run-id"] == ti.run_id
+        assert pod.metadata.annotations["kubesim.io/run-seconds"] == "3600"
+    finally:
+        handle.kill()
+
+
+def test_retry_adopts_the_running_driver_and_not_a_finished_one(kube_conn: Kube) -> None:
+    run_id = f"manual__{time.time()}"
+    first = operator(run_seconds="3").submit(context(TaskInstance("etl", "load", run_id)))
+    wait_state(first, "Running")
+    retry = operator(run_seconds="3").submit(
+        context(TaskInstance("etl", "load", run_id, try_number=2))
+    )
+    assert retry.driver_pod == first.driver_pod
+    assert len(kube_conn.drivers(dag_id="etl", run_id=run_id)) == 1
+    # Another map index of the same task is another task instance.
+    other = operator(run_seconds="3").submit(
+        context(TaskInstance("etl", "load", run_id, map_index=0))
+    )
+    assert other.driver_pod != first.driver_pod
+    # Once finished, a driver is not adopted: the next try submits again.
+    wait_state(first, "Succeeded")
+    third = operator().submit(context(TaskInstance("etl", "load", run_id, try_number=3)))
+    try:
+        assert third.driver_pod != first.driver_pod
+        assert len(kube_conn.drivers(dag_id="etl", run_id=run_id, map_index="-1")) == 2
+    finally:
+        third.kill()
+        other.kill()
+
+
+def test_reattach_can_be_turned_off(kube_conn: Kube) -> None:
+    run_id = f"manual__{time.time()}"
+    first = operator().submit(context(TaskInstance("etl", "load", run_id)))
+    second = operator(reattach_on_restart=False).submit(
+        context(TaskInstance("etl", "load", run_id, try_number=2))
+    )
+    try:
+        assert second.driver_pod != first.driver_pod
+    finally:
+        first.kill()
+        second.kill()
+
+
+def test_on_kill_deletes_the_driver(kube_conn: Kube) -> None:
+    task = operator()
+    ti = TaskInstance("etl", "load", f"manual__{time.time()}")
+    task._handle = task.submit(context(ti))
+    task.on_kill()
+    deadline = time.monotonic() + 30
+    while kube_conn.drivers(dag_id="etl", run_id=ti.run_id):
+        assert time.monotonic() < deadline, "the driver was not deleted"
+        time.sleep(0.2)
+
+
+def test_finish_applies_on_finish_action(kube_conn: Kube) -> None:
+    for action, run_seconds, status, kept in [
+        ("delete_succeeded", "0", "success", False),
+        ("keep", "0", "success", True),
+    ]:
+        task = operator(run_seconds=run_seconds, on_finish_action=action)
+        ti = TaskInstance("etl", "load", f"manual__{time.time()}")
+        handle = task.submit(context(ti))
+        wait_state(handle, "Succeeded")
+        result = task.finish(
+            {
+                "status": status,
+                "message": "done",
+                "namespace": handle.namespace,
+                "driver_pod": handle.driver_pod,
+                "app": handle.status().to_dict(),
+            }
+        )
+        assert result["state"] == "Succeeded"
+        time.sleep(1)
+        assert bool(kube_conn.drivers(dag_id="etl", run_id=ti.run_id)) is kept, action
+
+
+def test_sensor_pokes(kube_conn: Kube) -> None:
+    from sparkube import Client, SparkApp
+
+    client = Client(kubeconfig=kube_conn.kubeconfig)
+
+    def app(name: str, exit_code: str) -> sparkube.SparkAppHandle:
+        annotations = {"kubesim.io/run-seconds": "2", "kubesim.io/exit-code": exit_code}
+        return client.submit(SparkApp(name=name, application=PI, annotations=annotations))
+
+    good, bad = app("sensor-ok", "0"), app("sensor-bad", "5")
+    by_pod = SparkAppSensor(task_id="by_pod", driver_pod=good.driver_pod)
+    by_id = SparkAppSensor(task_id="by_id", app_id=good.app_id)
+    assert by_pod.poke({}) is False
+    wait_state(good, "Succeeded")
+    for sensor in (by_pod, by_id):
+        done = sensor.poke({})
+        assert isinstance(done, PokeReturnValue)
+        assert done.xcom_value["state"] == "Succeeded"
+        assert done.xcom_value["driver_pod"] == good.driver_pod
+    wait_state(bad, "Failed")
+    with pytest.raises(AirflowFailException, match="exit code 5"):
+        SparkAppSensor(task_id="bad", driver_pod=bad.driver_pod).poke({})
+    with pytest.raises(AirflowFailException, match="does not exist"):
+        SparkAppSensor(task_id="missing", driver_pod="no-such-driver").poke({})

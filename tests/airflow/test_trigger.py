@@ -1,0 +1,165 @@
+"""`SparkAppTrigger` against kubesim: the events it fires, killing on task kill while deferred
+(through Airflow's own triggerer code path), resuming after a triggerer restart, and one shared
+watch for many triggers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from sparkube.airflow.triggers import SparkAppTrigger
+
+if TYPE_CHECKING:
+    import sparkube
+    from airflow_harness import Kube
+
+pytestmark = pytest.mark.slow
+
+PI = "local:///opt/spark/examples/src/main/python/pi.py"
+
+
+def submit(kube: Kube, name: str, **annotations: str) -> sparkube.SparkAppHandle:
+    from sparkube import Client, SparkApp
+
+    app = SparkApp(
+        name=name,
+        application=PI,
+        namespace=kube.namespace,
+        annotations={f"kubesim.io/{k.replace('_', '-')}": v for k, v in annotations.items()},
+    )
+    return Client(kubeconfig=kube.kubeconfig).submit(app)
+
+
+def trigger_for(handle: sparkube.SparkAppHandle, **kwargs: Any) -> SparkAppTrigger:
+    return SparkAppTrigger(namespace=handle.namespace, driver_pod=handle.driver_pod, **kwargs)
+
+
+async def first_event(trigger: SparkAppTrigger, timeout: float = 60) -> dict[str, Any]:
+    async def first() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("the trigger ended without an event")
+
+    return await asyncio.wait_for(first(), timeout)
+
+
+def driver_exists(kube: Kube, handle: sparkube.SparkAppHandle) -> bool:
+    return any(p.metadata.name == handle.driver_pod for p in kube.pods("spark-role=driver"))
+
+
+async def until_running(handle: sparkube.SparkAppHandle, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while (await handle.status_async()).state.value != "Running":
+        assert time.monotonic() < deadline, "the driver did not start"
+        await asyncio.sleep(0.2)
+
+
+def test_success_event_carries_the_final_status(kube_conn: Kube) -> None:
+    handle = submit(kube_conn, "trig-ok", run_seconds="1", exit_code="0", log="a\nb")
+    event = asyncio.run(first_event(trigger_for(handle, get_logs=True)))
+    assert event["status"] == "success"
+    assert (event["namespace"], event["driver_pod"]) == (handle.namespace, handle.driver_pod)
+    assert event["app"]["state"] == "Succeeded"
+    assert event["app"]["exit_code"] == 0
+    assert event["app"]["app_id"] == handle.app_id
+
+
+def test_failure_event_carries_exit_code_and_log_tail(kube_conn: Kube) -> None:
+    handle = submit(kube_conn, "trig-fail", run_seconds="1", exit_code="4", log="x\nboom")
+    event = asyncio.run(first_event(trigger_for(handle)))
+    assert event["status"] == "failed"
+    assert event["app"]["exit_code"] == 4
+    assert event["app"]["last_log_lines"][-1] == "boom"
+    assert driver_exists(kube_conn, handle)
+
+
+def test_deadline_deletes_the_driver(kube_conn: Kube) -> None:
+    handle = submit(kube_conn, "trig-deadline", run_seconds="3600")
+    event = asyncio.run(first_event(trigger_for(handle, deadline=time.time() + 2)))
+    assert event["status"] == "timeout"
+    assert not driver_exists(kube_conn, handle)
+
+
+def test_startup_deadline_deletes_the_driver(kube_conn: Kube) -> None:
+    handle = submit(kube_conn, "trig-start", run_seconds="1", start_delay_seconds="600")
+    event = asyncio.run(first_event(trigger_for(handle, startup_deadline=time.time() + 2)))
+    assert event["status"] == "startup_timeout"
+    assert not driver_exists(kube_conn, handle)
+
+
+def test_driver_deleted_before_the_trigger_runs_fails(kube_conn: Kube) -> None:
+    handle = submit(kube_conn, "trig-gone", run_seconds="3600")
+    handle.kill(wait=True)
+    event = asyncio.run(first_event(trigger_for(handle)))
+    assert event["status"] == "failed"
+
+
+def test_driver_deleted_while_waiting_fails(kube_conn: Kube) -> None:
+    handle = submit(kube_conn, "trig-deleted", run_seconds="3600")
+
+    async def scenario() -> dict[str, Any]:
+        waiting = asyncio.ensure_future(first_event(trigger_for(handle)))
+        await until_running(handle)
+        await handle.kill_async()
+        return await waiting
+
+    event = asyncio.run(scenario())
+    assert event["status"] == "failed"
+    assert event["app"]["state"] == "Deleted"
+
+
+async def _run_in_triggerer(
+    trigger: SparkAppTrigger, handle: sparkube.SparkAppHandle, *, user_action: bool
+) -> None:
+    """Runs the trigger in Airflow's TriggerRunner, then cancels it as the triggerer does on a
+    user action (mark failed/success, clear) or on shutdown."""
+    from airflow.jobs.triggerer_job_runner import TriggerRunner
+
+    runner = TriggerRunner()
+    task = asyncio.ensure_future(runner.run_trigger(1, trigger))
+    runner.triggers[1] = {"task": task, "name": "sparkube-test", "events": 0, "is_watcher": False}
+    await until_running(handle)
+    if user_action:
+        runner.to_cancel.append(1)
+        await runner.cancel_triggers()
+    else:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def test_task_killed_while_deferred_deletes_the_driver(kube_conn: Kube) -> None:
+    handle = submit(kube_conn, "trig-kill", run_seconds="3600")
+    trigger = trigger_for(handle, kill_on_task_kill=True)
+    asyncio.run(_run_in_triggerer(trigger, handle, user_action=True))
+    assert not driver_exists(kube_conn, handle)
+
+
+def test_sensor_trigger_leaves_the_driver_on_task_kill(kube_conn: Kube) -> None:
+    handle = submit(kube_conn, "trig-sensor", run_seconds="3600")
+    asyncio.run(_run_in_triggerer(trigger_for(handle), handle, user_action=True))
+    assert driver_exists(kube_conn, handle)
+    handle.kill()
+
+
+def test_trigger_resumes_after_a_triggerer_restart(kube_conn: Kube) -> None:
+    handle = submit(kube_conn, "trig-restart", run_seconds="6", exit_code="0")
+    kwargs = trigger_for(handle, kill_on_task_kill=True, deadline=time.time() + 120).serialize()[1]
+    # The triggerer stops (no user action): the driver keeps running ...
+    asyncio.run(_run_in_triggerer(SparkAppTrigger(**kwargs), handle, user_action=False))
+    assert driver_exists(kube_conn, handle)
+
+    # ... and the same trigger, recreated from its serialized kwargs, sees it to the end; running
+    # it twice at once is harmless.
+    async def twice() -> list[dict[str, Any]]:
+        return list(
+            await asyncio.gather(
+                first_event(SparkAppTrigger(**kwargs)), first_event(SparkAppTrigger(**kwargs))
+            )
+        )
+
+    events = asyncio.run(twice())
+    assert [e["status"] for e in events] == ["success", "success"]

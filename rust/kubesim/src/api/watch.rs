@@ -1,0 +1,259 @@
+//! Watches: chunked HTTP streams of ADDED/MODIFIED/DELETED events from a resourceVersion, with
+//! selector transitions, bookmarks, timeouts, 410 ERROR events for compacted versions, and
+//! endings on `drop-watches`, compaction and shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Response, header};
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+use super::handlers::selectors;
+use super::path::ResourcePath;
+use super::status::{ApiError, Result};
+use super::{Body, Req, stream, table};
+use crate::cluster::Cluster;
+use crate::resources::{self, ResId};
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::store::{self, Event, EventType, Obj};
+
+struct Filter {
+    ns: Option<String>,
+    name: Option<String>,
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Filter {
+    fn matches(&self, o: &Obj) -> bool {
+        self.ns.as_deref().is_none_or(|n| n == o.ns)
+            && self.name.as_deref().is_none_or(|n| n == o.name)
+            && self.labels.matches(&o.labels)
+            && self.fields.matches(|f| o.field(f))
+    }
+}
+
+/// How events are written to one watcher.
+struct Writer {
+    tx: mpsc::Sender<Bytes>,
+    table: bool,
+    include_object: Option<String>,
+    res: ResId,
+}
+
+impl Writer {
+    async fn send(&self, ty: &str, obj: &Obj, shared: Option<Bytes>) -> bool {
+        let line = if self.table {
+            let t = table::table(
+                self.res,
+                &[obj.value()],
+                obj.rv,
+                self.include_object.as_deref(),
+            );
+            store::watch_line(ty, &serde_json::to_vec(&t).unwrap_or_default())
+        } else {
+            shared.unwrap_or_else(|| store::watch_line(ty, &obj.json))
+        };
+        self.tx.send(line).await.is_ok()
+    }
+
+    async fn event(&self, f: &Filter, ev: &Event) -> bool {
+        let now = f.matches(&ev.obj);
+        let before = ev.prev.as_ref().is_some_and(|p| f.matches(p));
+        match ev.ty {
+            EventType::Added if now => self.send("ADDED", &ev.obj, Some(ev.line())).await,
+            EventType::Modified if now && before => {
+                self.send("MODIFIED", &ev.obj, Some(ev.line())).await
+            }
+            EventType::Modified if now => self.send("ADDED", &ev.obj, None).await,
+            EventType::Modified if before => self.send("DELETED", &ev.obj, None).await,
+            EventType::Deleted if now || before => {
+                self.send("DELETED", &ev.obj, Some(ev.line())).await
+            }
+            _ => true,
+        }
+    }
+
+    async fn raw(&self, v: &Value) -> bool {
+        let mut line = serde_json::to_vec(v).unwrap_or_default();
+        line.push(b'\n');
+        self.tx.send(Bytes::from(line)).await.is_ok()
+    }
+}
+
+fn bookmark(res: ResId, rv: u64, initial_end: bool) -> Value {
+    let rt = resources::get(res);
+    let mut meta = json!({"resourceVersion": rv.to_string(), "creationTimestamp": null});
+    if initial_end {
+        meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    json!({"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": meta}})
+}
+
+fn expired_event(message: &str) -> Value {
+    json!({"type": "ERROR", "object": ApiError::expired(message).to_status()})
+}
+
+fn streaming_response(rx: mpsc::Receiver<Bytes>, table: bool) -> Response<Body> {
+    let mut r = Response::new(stream(rx));
+    let ct = if table {
+        "application/json;as=Table;v=v1;g=meta.k8s.io"
+    } else {
+        "application/json"
+    };
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(ct));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-cache, private"),
+    );
+    r
+}
+
+/// Starts a watch and returns the streaming response.
+pub async fn watch(cluster: &Arc<Cluster>, req: &Req, rp: &ResourcePath) -> Result<Response<Body>> {
+    let (labels, fields) = selectors(req, rp.res)?;
+    let filter = Filter {
+        ns: rp.namespace.clone(),
+        name: rp.name.clone(),
+        labels,
+        fields,
+    };
+    let from = match req.query.get("resourceVersion") {
+        None | Some("" | "0") => None,
+        Some(s) => Some(
+            s.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {s:?}")))?,
+        ),
+    };
+    let bookmarks = req.query.flag("allowWatchBookmarks");
+    let send_initial = req.query.flag("sendInitialEvents");
+    let timeout = match req.query.int("timeoutSeconds")? {
+        Some(t) if t > 0 => Duration::from_secs(t as u64),
+        _ => Duration::from_secs(rand::rng().random_range(1800..3600)),
+    };
+    let table = req.wants_table();
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let writer = Writer {
+        tx,
+        table,
+        include_object: req.query.get("includeObject").map(str::to_string),
+        res: rp.res,
+    };
+    let start = match cluster
+        .store
+        .watch(rp.res, if send_initial { None } else { from })
+    {
+        Ok(s) => s,
+        Err(store::Error::Expired { asked, oldest }) => {
+            let w = writer;
+            tokio::spawn(async move {
+                w.raw(&expired_event(&format!(
+                    "too old resource version: {asked} ({oldest})"
+                )))
+                .await;
+            });
+            return Ok(streaming_response(rx, table));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let cluster = cluster.clone();
+    let res = rp.res;
+    tokio::spawn(async move {
+        run(
+            cluster,
+            writer,
+            filter,
+            start,
+            bookmarks,
+            send_initial,
+            timeout,
+            res,
+        )
+        .await;
+    });
+    Ok(streaming_response(rx, table))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    cluster: Arc<Cluster>,
+    w: Writer,
+    f: Filter,
+    start: store::WatchStart,
+    bookmarks: bool,
+    send_initial: bool,
+    timeout: Duration,
+    res: ResId,
+) {
+    let mut drop_rx = cluster.drop_watches.subscribe();
+    drop_rx.borrow_and_update();
+    let mut shutdown = cluster.shutdown.subscribe();
+    let mut rx = start.rx;
+    let mut last_rv = start.rv;
+    for o in &start.initial {
+        if f.matches(o) && !w.send("ADDED", o, None).await {
+            return;
+        }
+    }
+    if send_initial && bookmarks && !w.raw(&bookmark(res, start.rv, true)).await {
+        return;
+    }
+    for ev in &start.backlog {
+        last_rv = last_rv.max(ev.obj.rv);
+        if !w.event(&f, ev).await {
+            return;
+        }
+    }
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let period = Duration::from_secs(cluster.opts.bookmark_seconds.max(1));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            r = rx.recv() => match r {
+                Ok(ev) => {
+                    last_rv = last_rv.max(ev.obj.rv);
+                    if !w.event(&f, &ev).await {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = ticker.tick(), if bookmarks => {
+                let rv = cluster.store.rv();
+                loop {
+                    match rx.try_recv() {
+                        Ok(ev) => {
+                            last_rv = last_rv.max(ev.obj.rv);
+                            if !w.event(&f, &ev).await {
+                                return;
+                            }
+                        }
+                        Err(broadcast::error::TryRecvError::Empty) => break,
+                        Err(_) => return,
+                    }
+                }
+                if !w.raw(&bookmark(res, rv.max(last_rv), false)).await {
+                    return;
+                }
+            },
+            changed = drop_rx.changed() => {
+                if changed.is_ok() {
+                    let (_, expire) = *drop_rx.borrow();
+                    if expire {
+                        let oldest = cluster.store.horizon(res);
+                        w.raw(&expired_event(&format!("too old resource version: {last_rv} ({oldest})"))).await;
+                    }
+                }
+                return;
+            },
+            _ = shutdown.changed() => return,
+            _ = &mut deadline => return,
+            _ = w.tx.closed() => return,
+        }
+    }
+}

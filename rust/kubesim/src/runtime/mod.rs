@@ -1,0 +1,122 @@
+//! The container runtime interface the kubelet drives: pod sandboxes, image pulls, and
+//! containers that can be waited on and stopped. `simulated` is driven by pod annotations; a
+//! process-backed runtime implements the same traits.
+
+pub mod simulated;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::logs::LogBuffer;
+
+/// How a container ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exit {
+    /// Exit code (128 + signal for signals).
+    pub code: i32,
+    /// `Completed`, `Error`, `OOMKilled`, …
+    pub reason: String,
+    /// Optional termination message.
+    pub message: Option<String>,
+}
+
+impl Exit {
+    /// An exit with the reason the kubelet reports for `code`.
+    pub fn with_code(code: i32) -> Self {
+        Exit {
+            code,
+            reason: if code == 0 {
+                "Completed".into()
+            } else {
+                "Error".into()
+            },
+            message: None,
+        }
+    }
+}
+
+/// Why an image could not be pulled.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct PullError {
+    /// The runtime's message (`rpc error: code = NotFound desc = …`).
+    pub message: String,
+}
+
+/// Why a sandbox or container could not be created or started.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{reason}: {message}")]
+pub struct StartError {
+    /// Waiting reason (`CreateContainerConfigError`, `RunContainerError`, …).
+    pub reason: String,
+    /// Message.
+    pub message: String,
+}
+
+/// A pod's sandbox: its network identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sandbox {
+    /// The pod IP.
+    pub pod_ip: String,
+}
+
+/// One container to start.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    /// The whole pod, as last seen (annotations, volumes, env sources).
+    pub pod: Arc<Value>,
+    /// The container's spec.
+    pub container: Value,
+    /// Whether it is an init container.
+    pub init: bool,
+    /// How many times it has been restarted.
+    pub restart_count: u32,
+    /// The sandbox it runs in.
+    pub sandbox: Sandbox,
+    /// When it started, if it is being resumed after a kubesim restart.
+    pub resumed_from: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl ContainerSpec {
+    /// The container's name.
+    pub fn name(&self) -> &str {
+        self.container["name"].as_str().unwrap_or_default()
+    }
+}
+
+/// A started container.
+pub trait Container: Send {
+    /// Resolves when the container exits by itself.
+    fn wait(&mut self) -> BoxFuture<'_, Exit>;
+    /// Asks the container to stop (SIGTERM), killing it after `grace`; resolves with its exit.
+    fn stop(&mut self, grace: Duration) -> BoxFuture<'_, Exit>;
+}
+
+/// A container runtime.
+pub trait Runtime: Send + Sync + 'static {
+    /// Name shown in `nodeInfo.containerRuntimeVersion`.
+    fn name(&self) -> &'static str;
+    /// Creates the pod's sandbox; `pod_ip` is the address the cluster allocated.
+    fn create_sandbox(
+        &self,
+        pod: Arc<Value>,
+        pod_ip: String,
+    ) -> BoxFuture<'static, Result<Sandbox, StartError>>;
+    /// Removes the pod's sandbox.
+    fn remove_sandbox(&self, pod: Arc<Value>, sandbox: Sandbox) -> BoxFuture<'static, ()>;
+    /// Pulls (or checks) a container's image.
+    fn pull_image(
+        &self,
+        pod: Arc<Value>,
+        container: Value,
+    ) -> BoxFuture<'static, Result<(), PullError>>;
+    /// Starts a container, writing its output to `log`.
+    fn start(
+        &self,
+        spec: ContainerSpec,
+        log: Arc<LogBuffer>,
+    ) -> BoxFuture<'static, Result<Box<dyn Container>, StartError>>;
+}

@@ -1,0 +1,187 @@
+//! Starting and stopping a kubesim: state loading, the listener, the kubeconfig, the
+//! controllers, the HTTP/1.1 accept loop, and a clean shutdown that snapshots state.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use thiserror::Error;
+use tokio::net::TcpListener;
+
+use crate::auth::{Tokens, random_hex};
+use crate::cluster::{Cluster, Options, RuntimeKind};
+use crate::runtime::Runtime;
+use crate::runtime::simulated::Simulated;
+use crate::store::Store;
+use crate::{api, controllers, kubeconfig, persist, tls};
+use tokio_rustls::TlsAcceptor;
+
+/// Errors from starting a server.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The listen address could not be bound.
+    #[error("failed to listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state directory could not be used.
+    #[error(transparent)]
+    Persist(#[from] persist::Error),
+    /// The kubeconfig could not be written.
+    #[error(transparent)]
+    Kubeconfig(#[from] kubeconfig::Error),
+    /// The certificates could not be set up.
+    #[error(transparent)]
+    Tls(#[from] tls::Error),
+    /// The requested runtime is not available.
+    #[error("runtime {0:?} is not available in this build of kubesim")]
+    Runtime(RuntimeKind),
+}
+
+/// Result alias for the server.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A running kubesim.
+pub struct Server {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// `http://HOST:PORT`.
+    pub url: String,
+    /// The admin bearer token.
+    pub token: String,
+    /// The CA that signed the serving certificate (PEM), for HTTPS clients.
+    pub ca_pem: String,
+    /// The shared state (for in-process tests).
+    pub cluster: Arc<Cluster>,
+    state_dir: Option<PathBuf>,
+    persist_stop: Option<(
+        std::sync::mpsc::Sender<Option<crate::store::Change>>,
+        std::thread::JoinHandle<()>,
+    )>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+/// Starts kubesim with `opts` and a runtime chosen by `opts.runtime`.
+pub async fn start(opts: Options) -> Result<Server> {
+    let runtime: Arc<dyn Runtime> = match opts.runtime {
+        RuntimeKind::Simulated => Arc::new(Simulated),
+        other => return Err(Error::Runtime(other)),
+    };
+    start_with_runtime(opts, runtime).await
+}
+
+/// Starts kubesim with a given container runtime.
+pub async fn start_with_runtime(opts: Options, runtime: Arc<dyn Runtime>) -> Result<Server> {
+    let (store, tokens, persist_stop) = match &opts.state_dir {
+        Some(dir) => {
+            let loaded = persist::load(dir)?;
+            let (admin, secret) = persist::auth_secrets(dir, opts.token.as_deref())?;
+            let (sink, handle, tx) = persist::writer(dir)?;
+            let store = Store::new(loaded.rv, opts.watch_history, Some(sink));
+            for ((res, _, _), v) in &loaded.objects {
+                let _ = store.load(*res, v);
+            }
+            (store, Tokens::new(admin, secret), Some((tx, handle)))
+        }
+        None => (
+            Store::new(0, opts.watch_history, None),
+            Tokens::new(
+                opts.token.clone().unwrap_or_else(|| random_hex(24)),
+                random_hex(32),
+            ),
+            None,
+        ),
+    };
+    let listener = TcpListener::bind(&opts.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: opts.listen.clone(),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| Error::Bind {
+        addr: opts.listen.clone(),
+        source,
+    })?;
+    let url = format!("http://{addr}");
+    let token = tokens.admin_token().to_string();
+    let material = tls::load_or_generate(opts.state_dir.as_deref())?;
+    let acceptor = tls::acceptor(&material)?;
+    if let Some(path) = &opts.kubeconfig {
+        kubeconfig::write(
+            path,
+            &format!("https://{addr}"),
+            &token,
+            Some(&material.ca_pem),
+        )?;
+    }
+    let state_dir = opts.state_dir.clone();
+    let cluster = Arc::new(Cluster::new(Arc::new(store), opts, tokens));
+    controllers::start_all(&cluster, runtime);
+    let accept = tokio::spawn(accept_loop(listener, cluster.clone(), acceptor));
+    Ok(Server {
+        addr,
+        url,
+        token,
+        ca_pem: material.ca_pem,
+        cluster,
+        state_dir,
+        persist_stop,
+        accept,
+    })
+}
+
+async fn accept_loop(listener: TcpListener, cluster: Arc<Cluster>, acceptor: TlsAcceptor) {
+    let mut shutdown = cluster.shutdown.subscribe();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = shutdown.changed() => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let _ = stream.set_nodelay(true);
+        let cluster = cluster.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| api::handle(cluster.clone(), req));
+            let mut first = [0u8; 1];
+            let is_tls = matches!(stream.peek(&mut first).await, Ok(1)) && first[0] == 0x16;
+            if is_tls {
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    let _ = http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(tls), svc)
+                        .with_upgrades()
+                        .await;
+                }
+            } else {
+                let _ = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .with_upgrades()
+                    .await;
+            }
+        });
+    }
+}
+
+impl Server {
+    /// Stops accepting, ends watches and controllers, and snapshots the state directory.
+    pub async fn shutdown(mut self) {
+        let _ = self.cluster.shutdown.send(true);
+        self.accept.abort();
+        if let Some((tx, handle)) = self.persist_stop.take() {
+            let _ = tx.send(None);
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+        if let Some(dir) = &self.state_dir {
+            let _ = persist::snapshot(dir, &self.cluster.store);
+        }
+    }
+}

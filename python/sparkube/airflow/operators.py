@@ -438,7 +438,7 @@ class SparkAppOperator(BaseOperator):
                 running[-1].driver_pod,
             )
         app = running[-1]
-        return client.attach(app.namespace, app.driver_pod)
+        return client.attach(namespace=app.namespace, driver_pod=app.driver_pod)
 
     def submit(self, context: Context) -> sparkube.SparkAppHandle:
         """Adopts this task instance's running driver, or submits the application."""
@@ -559,7 +559,7 @@ class SparkAppOperator(BaseOperator):
         try:
             handle = self._handle
             if handle is None or (handle.namespace, handle.driver_pod) != (namespace, driver_pod):
-                handle = self.hook.get_client().attach(namespace, driver_pod)
+                handle = self.hook.get_client().attach(namespace=namespace, driver_pod=driver_pod)
             handle.kill()
         except KubernetesApiError as e:
             if e.status != 404:

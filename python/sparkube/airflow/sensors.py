@@ -80,7 +80,7 @@ class SparkAppSensor(BaseSensorOperator):
         namespace = self.namespace or self.hook.namespace
         try:
             if self.driver_pod:
-                return client.attach(namespace, self.driver_pod)
+                return client.attach(namespace=namespace, driver_pod=self.driver_pod)
             apps = client.list(namespace, selector=f"{APP_ID_LABEL}={self.app_id}")
         except KubernetesApiError as e:
             if e.status == 404:
@@ -92,7 +92,7 @@ class SparkAppSensor(BaseSensorOperator):
             raise AirflowFailException(
                 f"No driver of Spark application {self.app_id} in namespace {namespace}"
             )
-        return client.attach(apps[0].namespace, apps[0].driver_pod)
+        return client.attach(namespace=apps[0].namespace, driver_pod=apps[0].driver_pod)
 
     def conclude(self, app: Mapping[str, Any], message: str | None = None) -> dict[str, Any]:
         """The XCom value of a succeeded application; raises for any other final state."""

@@ -87,7 +87,9 @@ class SparkAppTrigger(BaseTrigger):
         if self._handle is None:
             hook = SparkKubernetesHook(self.kubernetes_conn_id)
             client = await hook.get_client_async()
-            self._handle = client.attach(self.namespace, self.driver_pod)
+            self._handle = await client.attach_async(
+                namespace=self.namespace, driver_pod=self.driver_pod
+            )
         return self._handle
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

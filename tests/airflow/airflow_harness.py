@@ -192,6 +192,33 @@ class Kube:
         finally:
             api.api_client.close()
 
+    def request_count(self, verb: str, resource: str) -> int:
+        """kubesim's `apiserver_request_total` for a verb (`GET`, `LIST`, `WATCH`, ...) and a
+        resource, over every response code (subresources such as `log` excluded)."""
+        import base64
+        import ssl
+        import urllib.request
+
+        import yaml
+
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        cluster = config["clusters"][0]["cluster"]
+        token = config["users"][0]["user"]["token"]
+        tls = ssl.create_default_context(
+            cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
+        )
+        request = urllib.request.Request(
+            cluster["server"] + "/metrics", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, context=tls, timeout=10) as response:
+            text = response.read().decode()
+        wanted = (f'resource="{resource}"', 'subresource=""', f'verb="{verb}"')
+        return sum(
+            int(float(line.rsplit(" ", 1)[1]))
+            for line in text.splitlines()
+            if line.startswith("apiserver_request_total{") and all(w in line for w in wanted)
+        )
+
     def drivers(self, **identity: str) -> list[Any]:
         """The driver pods whose task-identity labels match, e.g. `dag_id="spark_pi"`."""
         from sparkube.airflow._identity import PREFIX, label_value

@@ -172,3 +172,45 @@ def test_sensor_soft_fail_skips_and_hard_failure_fails(airflow_k8s: AirflowCli) 
     for task in ("soft_poke", "soft_reschedule", "soft_deferred"):
         assert run.state_of(task) == "skipped", (task, run.output)
     assert run.state_of("hard_deferred") == "failed", run.output
+
+
+@pytest.mark.slow
+def test_task_killed_mid_wait_then_run_again_adopts_the_driver(
+    airflow_k8s: AirflowCli, kube: Kube
+) -> None:
+    """The process running the task dies (SIGKILL) while the driver runs; running the task
+    again adopts that driver instead of submitting another one."""
+    import os
+    import signal
+    import time
+
+    logical_date = "2024-05-01T00:00:00+00:00"
+    simulation = {"kubesim.io/run-seconds": "45", "kubesim.io/log": "Pi is roughly 3.141640"}
+    conf = {"simulate": True, "simulation": simulation}
+
+    def drivers_of_this_run() -> list[Any]:
+        return [
+            p
+            for p in kube.drivers(dag_id="spark_pi")
+            if p.metadata.annotations.get("sparkube.io/run-id", "").endswith(logical_date)
+        ]
+
+    proc = airflow_k8s.popen(*airflow_k8s.dags_test_args("spark_pi", conf, logical_date))
+    try:
+        deadline = time.monotonic() + 120
+        while not drivers_of_this_run():
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "no driver was submitted"
+            time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    (first,) = drivers_of_this_run()
+    assert first.status.phase in {"Pending", "Running"}
+
+    run = airflow_k8s.dags_test("spark_pi", conf, logical_date, timeout=180)
+    assert run.state_of("spark_pi") == "success", run.output
+    assert "Adopting running driver" in run.output
+    assert run.xcom("spark_pi")["driver_pod"] == first.metadata.name
+    # One driver in all, deleted after success.
+    assert drivers_of_this_run() == []

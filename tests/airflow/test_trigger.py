@@ -163,3 +163,23 @@ def test_trigger_resumes_after_a_triggerer_restart(kube_conn: Kube) -> None:
 
     events = asyncio.run(twice())
     assert [e["status"] for e in events] == ["success", "success"]
+
+
+def test_many_triggers_share_one_watch(kube_conn: Kube) -> None:
+    """Ten deferred tasks in one triggerer: one watch, no polling loop per task."""
+    count = 10
+    handles = [submit(kube_conn, f"trig-many-{i}", run_seconds="8") for i in range(count)]
+    before = {v: kube_conn.request_count(v, "pods") for v in ("GET", "LIST", "WATCH")}
+
+    async def all_events() -> list[dict[str, Any]]:
+        return list(await asyncio.gather(*(first_event(trigger_for(h)) for h in handles)))
+
+    started = time.monotonic()
+    events = asyncio.run(all_events())
+    elapsed = time.monotonic() - started
+    assert [e["status"] for e in events] == ["success"] * count
+    delta = {v: kube_conn.request_count(v, "pods") - n for v, n in before.items()}
+    assert elapsed > 6, "the applications ended too early for polling to show"
+    # Polling every 2 s, as KubernetesPodTrigger does, would cost 40+ GETs here.
+    assert delta["WATCH"] <= 2, delta
+    assert delta["GET"] + delta["LIST"] <= 2 * count + 2, delta

@@ -7,6 +7,9 @@ pub mod handlers;
 pub mod logs;
 pub mod patch;
 pub mod path;
+pub mod proto;
+#[allow(missing_docs)]
+pub mod proto_schema;
 pub mod status;
 pub mod subresources;
 pub mod table;
@@ -139,11 +142,11 @@ impl Req {
     /// Decodes the body as JSON (or YAML when the content type says so).
     pub fn json_body(&self) -> Result<Value, ApiError> {
         let ct = self.header("content-type");
-        if ct.contains("protobuf") {
-            return Err(ApiError::unsupported_media_type(ct));
-        }
         if self.body.is_empty() {
             return Err(ApiError::bad_request("the body of the request was empty"));
+        }
+        if ct.contains("protobuf") || self.body.starts_with(proto::MAGIC) {
+            return proto::decode(&self.body).map_err(|e| ApiError::bad_request(e.to_string()));
         }
         match serde_json::from_slice::<Value>(&self.body) {
             Ok(v) => Ok(v),

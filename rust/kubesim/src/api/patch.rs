@@ -422,32 +422,46 @@ pub fn fields_v1(applied: &Value) -> Value {
     walk(None, applied)
 }
 
-/// Removes from `live` the fields present in `old_owned` but not in `new_owned` (both `fieldsV1`),
-/// as server-side apply does for fields a manager stops applying.
-pub fn remove_unapplied(
-    live: &mut Value,
-    old_owned: &Value,
-    new_owned: &Value,
-    field: Option<&str>,
-) {
-    let (Some(old), new) = (old_owned.as_object(), new_owned.as_object()) else {
+/// Deep union of `fieldsV1` sets.
+pub fn union_fields(into: &mut Value, other: &Value) {
+    let (Some(a), Some(b)) = (into.as_object_mut(), other.as_object()) else {
         return;
     };
+    for (k, v) in b {
+        union_fields(a.entry(k.clone()).or_insert_with(|| json!({})), v);
+    }
+}
+
+/// Removes from `live` the fields present in `old_owned` but neither in `new_owned` nor in
+/// `others` (the fields other managers own; all `fieldsV1`), as server-side apply does for
+/// fields a manager stops applying.
+pub fn remove_unapplied(live: &mut Value, old_owned: &Value, new_owned: &Value, others: &Value) {
+    let empty = json!({});
+    let Some(old) = old_owned.as_object() else {
+        return;
+    };
+    let new = new_owned.as_object();
     for (k, sub_old) in old {
         if k == "." {
             continue;
         }
         let sub_new = new.and_then(|n| n.get(k));
+        let sub_others = others.get(k);
         if let Some(name) = k.strip_prefix("f:") {
-            match sub_new {
-                None => {
+            match (sub_new, sub_others) {
+                (None, None) => {
                     if let Some(m) = live.as_object_mut() {
                         m.shift_remove(name);
                     }
                 }
-                Some(sn) => {
+                (sn, so) => {
                     if let Some(child) = live.get_mut(name) {
-                        remove_unapplied(child, sub_old, sn, Some(name));
+                        remove_unapplied(
+                            child,
+                            sub_old,
+                            sn.unwrap_or(&empty),
+                            so.unwrap_or(&empty),
+                        );
                     }
                 }
             }
@@ -459,16 +473,17 @@ pub fn remove_unapplied(
                 continue;
             };
             let matches = |item: &Value| keymap.iter().all(|(kk, vv)| item.get(kk) == Some(vv));
-            match sub_new {
-                None => list.retain(|i| !matches(i)),
-                Some(sn) => {
+            match (sub_new, sub_others) {
+                (None, None) => list.retain(|i| !matches(i)),
+                (sn, so) => {
                     if let Some(item) = list.iter_mut().find(|i| matches(i)) {
-                        remove_unapplied(item, sub_old, sn, field);
+                        remove_unapplied(item, sub_old, sn.unwrap_or(&empty), so.unwrap_or(&empty));
                     }
                 }
             }
         } else if let Some(v) = k.strip_prefix("v:")
             && sub_new.is_none()
+            && sub_others.is_none()
             && let (Ok(val), Some(list)) = (serde_json::from_str::<Value>(v), live.as_array_mut())
         {
             list.retain(|i| *i != val);

@@ -51,7 +51,7 @@ fn default_container(c: &mut Value) {
             set_default(req, &k, v);
         }
     }
-    if let Some(ports) = c["ports"].as_array_mut() {
+    if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
         for p in ports {
             set_default(p, "protocol", json!("TCP"));
         }
@@ -82,7 +82,7 @@ pub fn default_pod_spec(spec: &mut Value) {
     }
     spec["serviceAccount"] = spec["serviceAccountName"].clone();
     for list in ["containers", "initContainers"] {
-        if let Some(cs) = spec[list].as_array_mut() {
+        if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
             for c in cs {
                 default_container(c);
             }
@@ -154,7 +154,7 @@ fn add_token_volume(pod: &mut Value) {
         v.push(volume);
     }
     for list in ["containers", "initContainers"] {
-        if let Some(cs) = spec[list].as_array_mut() {
+        if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
             for c in cs {
                 if !c["volumeMounts"].is_array() {
                     c["volumeMounts"] = json!([]);
@@ -212,7 +212,7 @@ pub fn on_create(
             spec["clusterIPs"] = json!([spec["clusterIP"].clone()]);
             set_default(spec, "ipFamilies", json!(["IPv4"]));
             set_default(spec, "ipFamilyPolicy", json!("SingleStack"));
-            if let Some(ports) = spec["ports"].as_array_mut() {
+            if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
                 for p in ports {
                     set_default(p, "protocol", json!("TCP"));
                     let port = p["port"].clone();

@@ -427,8 +427,11 @@ impl Cluster {
         if !causes.is_empty() {
             return Err(ApiError::invalid(res, name, causes));
         }
+        let managed_fields_edited =
+            new["metadata"]["managedFields"] != old["metadata"]["managedFields"];
         if let Some(manager) = &opts.field_manager
             && written != old
+            && !managed_fields_edited
         {
             record_manager(&mut new, manager, "Update", &written, sub);
         }
@@ -499,7 +502,20 @@ impl Cluster {
                 .map(|e| e["fieldsV1"].clone());
             let new_owned = patch::fields_v1(&strip_status_and_meta_noise(&applied));
             if let Some(old_owned) = &old_owned {
-                remove_unapplied_target(&mut live, old_owned, &new_owned, sub);
+                let mut others = json!({});
+                for e in live["metadata"]["managedFields"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let mine = e["manager"] == manager
+                        && e["operation"] == "Apply"
+                        && e["subresource"].as_str() == sub;
+                    if !mine && e["subresource"].as_str() == sub {
+                        patch::union_fields(&mut others, &e["fieldsV1"]);
+                    }
+                }
+                remove_unapplied_target(&mut live, old_owned, &new_owned, &others, sub);
             }
             let mut merge = applied.clone();
             if let Some(m) = merge.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -810,15 +826,18 @@ fn remove_unapplied_target(
     live: &mut Value,
     old_owned: &Value,
     new_owned: &Value,
+    others: &Value,
     sub: Option<&str>,
 ) {
     if sub == Some("status") {
-        if let (Some(o), n) = (old_owned.get("f:status"), new_owned.get("f:status")) {
+        if let Some(o) = old_owned.get("f:status") {
             let empty = json!({});
-            patch::remove_unapplied(&mut live["status"], o, n.unwrap_or(&empty), Some("status"));
+            let n = new_owned.get("f:status").unwrap_or(&empty);
+            let others = others.get("f:status").unwrap_or(&empty);
+            patch::remove_unapplied(&mut live["status"], o, n, others);
         }
     } else {
-        patch::remove_unapplied(live, old_owned, new_owned, None);
+        patch::remove_unapplied(live, old_owned, new_owned, others);
     }
 }
 

@@ -113,6 +113,16 @@ pub fn name_errors(res: ResId, name: &str) -> Vec<String> {
     match res {
         ids::NAMESPACES => dns1123_label_errors(name),
         ids::SERVICES => dns1035_label_errors(name),
+        ids::ROLES | ids::ROLEBINDINGS | ids::CLUSTERROLES | ids::CLUSTERROLEBINDINGS => {
+            let mut e = Vec::new();
+            if name == "." || name == ".." {
+                e.push(format!("may not be '{name}'"));
+            }
+            if name.contains('/') || name.contains('%') {
+                e.push("may not contain '/' or '%'".into());
+            }
+            e
+        }
         _ => {
             let mut e = dns1123_subdomain_errors(name);
             if name.contains('/') || name.contains('%') {

@@ -42,7 +42,9 @@ async fn follow_survives_dropped_connections_without_lost_or_repeated_lines() {
         let expected: Vec<String> = (1..=60)
             .map(|i| format!("line {i:03} of the driver"))
             .collect();
-        let app = TestApp::new("follow", 4.0, 0).annotate("kubesim.io/log", &expected.join("\n"));
+        let app = TestApp::new("follow", 4.0, 0)
+            .annotate("kubesim.io/log", &expected.join("\n"))
+            .annotate("kubesim.io/log-interval-ms", "50");
         let handle = submit(&client, &app).await;
         let options = LogOptions {
             follow: true,

@@ -298,7 +298,8 @@ async fn a_sidecar_that_never_exits_does_not_keep_the_app_running() {
     let sim = Sim::start();
     within(LIMIT, async {
         let client = sim.client().await;
-        let mut app = TestApp::new("sidecar", 1.0, 0);
+        let mut app =
+            TestApp::new("sidecar", 1.0, 0).annotate("kubesim.io/sidecar-run-seconds", "inf");
         app.sidecars.push(
             json!({"name": "log-shipper", "image": "fluent/fluent-bit:3", "args": ["--forever"]}),
         );
@@ -490,6 +491,9 @@ async fn dropped_watches_and_compaction_deliver_every_final_state_once() {
             }
         };
         let (streams, ()) = tokio::join!(followers, chaos);
+        // compaction made at least one resumed watch re-list
+        let lists = sim.requests(&client, "LIST", "pods").await;
+        assert!(lists >= 2, "{lists} pod lists: no re-list happened");
         let mut finals: HashMap<String, Vec<AppState>> = HashMap::new();
         for statuses in &streams {
             for s in statuses.iter().filter(|s| s.is_final()) {

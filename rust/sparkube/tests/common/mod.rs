@@ -274,6 +274,8 @@ pub struct TestApp {
     pub spec_extra: Value,
     /// Extra containers (sidecars).
     pub sidecars: Vec<Value>,
+    /// Name of the driver config map.
+    pub conf_map: String,
 }
 
 impl TestApp {
@@ -292,6 +294,7 @@ impl TestApp {
             ],
             spec_extra: json!({}),
             sidecars: Vec::new(),
+            conf_map: format!("spark-drv-{}-conf-map", hex_id(16)),
         }
     }
 
@@ -316,7 +319,7 @@ impl TestApp {
             "spark-version": "4.3.0",
             "sparkube.io/submission-id": self.submission_id,
         });
-        let conf_map = format!("spark-drv-{}-conf-map", hex_id(16));
+        let conf_map = &self.conf_map;
         let mut containers = vec![json!({
             "name": "spark-kubernetes-driver",
             "image": self.image,

@@ -12,9 +12,13 @@ use tokio::sync::watch;
 /// Most bytes kept per container run; older lines are dropped past it.
 const MAX_BYTES: usize = 10 * 1024 * 1024;
 
+/// Timestamped lines.
+type Lines = Vec<(DateTime<Utc>, Bytes)>;
+
 /// The log of one run of one container.
 pub struct LogBuffer {
-    lines: Mutex<(Vec<(DateTime<Utc>, Bytes)>, usize, usize)>,
+    /// Lines kept, lines dropped from the front, bytes kept.
+    lines: Mutex<(Lines, usize, usize)>,
     state: watch::Sender<(usize, bool)>,
 }
 
@@ -72,10 +76,13 @@ impl LogBuffer {
     }
 }
 
+/// (pod uid, container name)
+type RunKey = (String, String);
+
 /// All container logs, by pod uid and container name.
 #[derive(Default)]
 pub struct LogStore {
-    runs: Mutex<HashMap<(String, String), Vec<Arc<LogBuffer>>>>,
+    runs: Mutex<HashMap<RunKey, Vec<Arc<LogBuffer>>>>,
 }
 
 impl LogStore {

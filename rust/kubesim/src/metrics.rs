@@ -23,11 +23,14 @@ pub struct RequestKey {
     pub code: u16,
 }
 
+/// Labels of the long-running gauge: verb, resource, subresource, scope.
+type LongKey = (&'static str, Option<ResId>, &'static str, &'static str);
+
 /// The counters.
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<HashMap<RequestKey, u64>>,
-    longrunning: Mutex<HashMap<(&'static str, Option<ResId>, &'static str, &'static str), i64>>,
+    longrunning: Mutex<HashMap<LongKey, i64>>,
 }
 
 /// Maps a subresource name to a static string (unknown ones become "").

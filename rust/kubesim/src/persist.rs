@@ -140,14 +140,16 @@ pub fn snapshot(dir: &Path, store: &Store) -> Result<()> {
     Ok(())
 }
 
-/// Starts the change-log writer thread; returns the sink to give the store.
-pub fn writer(
-    dir: &Path,
-) -> Result<(
+/// The change-log writer: the sink to give the store, the thread, and the channel that stops
+/// it (send `None`).
+pub type Writer = (
     Box<dyn Fn(Change) + Send + Sync>,
     std::thread::JoinHandle<()>,
     mpsc::Sender<Option<Change>>,
-)> {
+);
+
+/// Starts the change-log writer thread.
+pub fn writer(dir: &Path) -> Result<Writer> {
     let log = dir.join("changes.jsonl");
     let f = OpenOptions::new()
         .create(true)

@@ -345,9 +345,9 @@ impl ApiError {
 
     fn reword_patch_options(mut self) -> Self {
         self.message = "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch".into();
-        self.details = Some(
+        self.details = Some(Box::new(
             json!({"group": "meta.k8s.io", "kind": "PatchOptions", "causes": [{"reason": "FieldValueRequired", "message": "Required value: is required for apply patch", "field": "fieldManager"}]}),
-        );
+        ));
         self
     }
 }

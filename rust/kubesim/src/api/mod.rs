@@ -394,10 +394,10 @@ pub async fn handle(
                     d["group"] = serde_json::json!(attrs.group);
                 }
                 d["kind"] = serde_json::json!(attrs.resource);
-                if attrs.name.is_empty() {
-                    if let Some(m) = d.as_object_mut() {
-                        m.shift_remove("name");
-                    }
+                if attrs.name.is_empty()
+                    && let Some(m) = d.as_object_mut()
+                {
+                    m.shift_remove("name");
                 }
                 Some(d)
             } else {

@@ -581,11 +581,20 @@ mod tests {
             json!({"f:metadata": {"f:labels": {"f:a": {}, "f:b": {}}}, "f:data": {"f:x": {}}})
         );
         let mut live = first.clone();
-        remove_unapplied(&mut live, &f1, &fields_v1(&second), None);
+        let mut shared = first.clone();
+        remove_unapplied(&mut live, &f1, &fields_v1(&second), &json!({}));
         assert_eq!(
             live,
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1"}}})
         );
+        // A field another manager also owns stays.
+        remove_unapplied(
+            &mut shared,
+            &f1,
+            &fields_v1(&second),
+            &json!({"f:data": {"f:x": {}}}),
+        );
+        assert_eq!(shared["data"]["x"], "1");
         let pod = json!({"spec": {"containers": [{"name": "c", "image": "i"}]}});
         let f = fields_v1(&pod);
         assert!(

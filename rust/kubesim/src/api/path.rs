@@ -121,27 +121,24 @@ pub fn parse(path: &str) -> Route {
             if namespace.is_some() && !rt.namespaced {
                 return None;
             }
-            if !rt.namespaced && namespace.is_none() || rt.namespaced {
-                if let Some(s) = sub
-                    && !rt.has_subresource(s)
-                {
-                    return None;
-                }
-                if name.is_some_and(str::is_empty) || namespace.is_some_and(str::is_empty) {
-                    return None;
-                }
-                if rt.namespaced && namespace.is_none() && name.is_some() {
-                    return None;
-                }
-                return Some(Route::Resource(ResourcePath {
-                    res,
-                    namespace: namespace.map(str::to_string),
-                    name: name.map(str::to_string),
-                    subresource: sub.map(str::to_string),
-                    legacy_watch,
-                }));
+            if let Some(s) = sub
+                && !rt.has_subresource(s)
+            {
+                return None;
             }
-            None
+            if name.is_some_and(str::is_empty) || namespace.is_some_and(str::is_empty) {
+                return None;
+            }
+            if rt.namespaced && namespace.is_none() && name.is_some() {
+                return None;
+            }
+            Some(Route::Resource(ResourcePath {
+                res,
+                namespace: namespace.map(str::to_string),
+                name: name.map(str::to_string),
+                subresource: sub.map(str::to_string),
+                legacy_watch,
+            }))
         };
     let route = match rest {
         ["namespaces", ns, plural] => resource_path(plural, Some(ns), None, None).or_else(|| {

@@ -14,7 +14,7 @@ pub struct ApiError {
     /// Human message.
     pub message: String,
     /// `details`, when the failure is about one object.
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
     /// Seconds for a `Retry-After` header.
     pub retry_after: Option<u64>,
 }
@@ -120,7 +120,7 @@ impl ApiError {
     /// 404 for an object.
     pub fn not_found(res: ResId, name: &str) -> Self {
         ApiError {
-            details: Some(details(res, name)),
+            details: Some(Box::new(details(res, name))),
             ..Self::new(
                 404,
                 "NotFound",
@@ -132,7 +132,7 @@ impl ApiError {
     /// 404 for a path nothing is served at.
     pub fn no_route() -> Self {
         ApiError {
-            details: Some(json!({})),
+            details: Some(Box::new(json!({}))),
             ..Self::new(
                 404,
                 "NotFound",
@@ -144,7 +144,7 @@ impl ApiError {
     /// 409 AlreadyExists.
     pub fn already_exists(res: ResId, name: &str) -> Self {
         ApiError {
-            details: Some(details(res, name)),
+            details: Some(Box::new(details(res, name))),
             ..Self::new(
                 409,
                 "AlreadyExists",
@@ -156,7 +156,7 @@ impl ApiError {
     /// 409 Conflict with the standard optimistic-concurrency message.
     pub fn conflict(res: ResId, name: &str, why: &str) -> Self {
         ApiError {
-            details: Some(details(res, name)),
+            details: Some(Box::new(details(res, name))),
             ..Self::new(
                 409,
                 "Conflict",
@@ -193,7 +193,7 @@ impl ApiError {
                 .collect(),
         );
         ApiError {
-            details: Some(d),
+            details: Some(Box::new(d)),
             ..Self::new(
                 422,
                 "Invalid",
@@ -219,7 +219,7 @@ impl ApiError {
     /// 403 Forbidden with a message already worded.
     pub fn forbidden(message: impl Into<String>, details: Option<Value>) -> Self {
         ApiError {
-            details,
+            details: details.map(Box::new),
             ..Self::new(403, "Forbidden", message)
         }
     }
@@ -227,7 +227,7 @@ impl ApiError {
     /// 405 MethodNotAllowed.
     pub fn method_not_allowed() -> Self {
         ApiError {
-            details: Some(json!({})),
+            details: Some(Box::new(json!({}))),
             ..Self::new(
                 405,
                 "MethodNotAllowed",
@@ -276,7 +276,7 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> Self {
         let m = message.into();
         ApiError {
-            details: Some(json!({"causes": [{"message": m}]})),
+            details: Some(Box::new(json!({"causes": [{"message": m}]}))),
             ..Self::new(
                 500,
                 "InternalError",
@@ -332,12 +332,12 @@ impl ApiError {
             "message": self.message,
             "reason": self.reason,
         });
-        if self.reason.is_empty() {
-            if let Some(m) = v.as_object_mut() {
-                m.remove("reason");
-            }
+        if self.reason.is_empty()
+            && let Some(m) = v.as_object_mut()
+        {
+            m.remove("reason");
         }
-        let mut details = self.details.clone();
+        let mut details = self.details.as_deref().cloned();
         if let Some(secs) = self.retry_after {
             let d = details.get_or_insert_with(|| json!({}));
             d["retryAfterSeconds"] = json!(secs);

@@ -139,10 +139,10 @@ fn sync_namespace(cluster: &Cluster, ns: &str) {
             }
             None => {
                 let mut ep = json!({"metadata": {"name": s.name, "namespace": ns, "labels": svc["metadata"]["labels"].clone()}});
-                if ep["metadata"]["labels"].is_null() {
-                    if let Some(m) = ep["metadata"].as_object_mut() {
-                        m.shift_remove("labels");
-                    }
+                if ep["metadata"]["labels"].is_null()
+                    && let Some(m) = ep["metadata"].as_object_mut()
+                {
+                    m.shift_remove("labels");
                 }
                 if !subsets.is_null() {
                     ep["subsets"] = subsets;

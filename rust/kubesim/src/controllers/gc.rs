@@ -63,7 +63,7 @@ fn attempt_delete(cluster: &Cluster, dep: &Arc<Obj>) {
     }
     let states: Vec<Option<bool>> = refs.iter().map(|r| owner_alive(cluster, dep, r)).collect();
     if states.iter().any(|s| *s == Some(true) || s.is_none()) {
-        if states.iter().any(|s| *s == Some(false)) {
+        if states.contains(&Some(false)) {
             let alive: Vec<Value> = refs
                 .iter()
                 .zip(&states)

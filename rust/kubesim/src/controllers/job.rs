@@ -124,8 +124,7 @@ fn sync(cluster: &Cluster, ns: &str, name: &str) {
                         "Normal",
                         "SuccessfulCreate",
                         &format!("Created pod: {}", p.name),
-                        "job-controller",
-                        "",
+                        ("job-controller", ""),
                     );
                 }
                 Err(e) => {
@@ -135,8 +134,7 @@ fn sync(cluster: &Cluster, ns: &str, name: &str) {
                         "Warning",
                         "FailedCreate",
                         &format!("Error creating: {}", e.message),
-                        "job-controller",
-                        "",
+                        ("job-controller", ""),
                     );
                     break;
                 }
@@ -155,11 +153,10 @@ fn sync(cluster: &Cluster, ns: &str, name: &str) {
                 "Normal",
                 "Completed",
                 "Job completed",
-                "job-controller",
-                "",
+                ("job-controller", ""),
             );
         } else {
-            cluster.record_event(&job, None, "Warning", reason, msg, "job-controller", "");
+            cluster.record_event(&job, None, "Warning", reason, msg, ("job-controller", ""));
         }
     }
     let terminating = pods

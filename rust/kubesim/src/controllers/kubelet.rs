@@ -188,7 +188,7 @@ impl Shared {
     fn event(&self, field: Option<&str>, ty: &str, reason: &str, message: &str) {
         if let Some(p) = self.pod() {
             self.cluster
-                .record_event(&p, field, ty, reason, message, "kubelet", &self.node);
+                .record_event(&p, field, ty, reason, message, ("kubelet", &self.node));
         }
     }
 }
@@ -221,16 +221,27 @@ async fn stopped(stop: &mut StopRx) -> Duration {
 }
 
 /// Runs one container through pulls, starts, exits and restarts, reporting every state.
-async fn container_loop(
-    s: Arc<Shared>,
+/// Which container a loop runs and where.
+struct Slot {
     idx: usize,
-    spec_c: Value,
+    spec: Value,
     init: bool,
     sandbox: Sandbox,
+}
+
+async fn container_loop(
+    s: Arc<Shared>,
+    slot: Slot,
     mut cs: CState,
     mut stop: StopRx,
     tx: mpsc::UnboundedSender<(usize, CState)>,
 ) -> CState {
+    let Slot {
+        idx,
+        spec: spec_c,
+        init,
+        sandbox,
+    } = slot;
     let field = format!(
         "spec.{}{{{}}}",
         if init { "initContainers" } else { "containers" },
@@ -508,11 +519,11 @@ impl Worker {
                     *st = json!({});
                 }
                 st["phase"] = json!(phase);
-                if let Some(m) = st.as_object_mut() {
-                    if m.get("reason").and_then(Value::as_str) == Some("NodeLost") {
-                        m.shift_remove("reason");
-                        m.shift_remove("message");
-                    }
+                if let Some(m) = st.as_object_mut()
+                    && m.get("reason").and_then(Value::as_str) == Some("NodeLost")
+                {
+                    m.shift_remove("reason");
+                    m.shift_remove("message");
                 }
                 st["hostIP"] = json!(host_ip);
                 st["hostIPs"] = json!([{"ip": host_ip}]);
@@ -605,18 +616,18 @@ impl Worker {
         // Resume what a previous kubesim process reported, or start fresh.
         let resume_state = |spec: &Value, prev: &[Value]| -> CState {
             let mut cs = CState::new(spec);
-            if let Some(p) = prev.iter().find(|p| p["name"] == spec["name"]) {
-                if p["state"]["running"].is_object() || p["state"]["terminated"].is_object() {
-                    cs.state = p["state"].clone();
-                    cs.last_state = p["lastState"].clone();
-                    cs.restart_count = p["restartCount"].as_u64().unwrap_or(0) as u32;
-                    cs.container_id = p["containerID"].as_str().unwrap_or_default().to_string();
-                    cs.pulled = true;
-                    cs.started = p["started"] == true;
-                    cs.ready = p["ready"] == true;
-                    if let Some(code) = p["state"]["terminated"]["exitCode"].as_i64() {
-                        cs.exit_code = Some(code as i32);
-                    }
+            if let Some(p) = prev.iter().find(|p| p["name"] == spec["name"])
+                && (p["state"]["running"].is_object() || p["state"]["terminated"].is_object())
+            {
+                cs.state = p["state"].clone();
+                cs.last_state = p["lastState"].clone();
+                cs.restart_count = p["restartCount"].as_u64().unwrap_or(0) as u32;
+                cs.container_id = p["containerID"].as_str().unwrap_or_default().to_string();
+                cs.pulled = true;
+                cs.started = p["started"] == true;
+                cs.ready = p["ready"] == true;
+                if let Some(code) = p["state"]["terminated"]["exitCode"].as_i64() {
+                    cs.exit_code = Some(code as i32);
                 }
             }
             cs
@@ -670,12 +681,15 @@ impl Worker {
             if inits[i].exit_code == Some(0) {
                 continue;
             }
+            let slot = Slot {
+                idx: i,
+                spec: spec_inits[i].clone(),
+                init: true,
+                sandbox: sandbox.clone(),
+            };
             let task = tokio::spawn(container_loop(
                 self.s.clone(),
-                i,
-                spec_inits[i].clone(),
-                true,
-                sandbox.clone(),
+                slot,
                 inits[i].clone(),
                 stop_rx.clone(),
                 tx.clone(),
@@ -731,12 +745,15 @@ impl Worker {
                 mains[i].done = true;
                 continue;
             }
+            let slot = Slot {
+                idx: i,
+                spec: c.clone(),
+                init: false,
+                sandbox: sandbox.clone(),
+            };
             tasks.push(tokio::spawn(container_loop(
                 self.s.clone(),
-                i,
-                c.clone(),
-                false,
-                sandbox.clone(),
+                slot,
                 mains[i].clone(),
                 stop_rx.clone(),
                 tx.clone(),

@@ -53,10 +53,11 @@ pub fn set_condition(
             if c["status"] == value {
                 fresh["lastTransitionTime"] = c["lastTransitionTime"].clone();
             }
-            if c["lastProbeTime"].is_null() && c.get("lastProbeTime").is_none() {
-                if let Some(m) = fresh.as_object_mut() {
-                    m.shift_remove("lastProbeTime");
-                }
+            if c["lastProbeTime"].is_null()
+                && c.get("lastProbeTime").is_none()
+                && let Some(m) = fresh.as_object_mut()
+            {
+                m.shift_remove("lastProbeTime");
             }
             if *c == fresh {
                 return false;

@@ -101,7 +101,8 @@ pub fn fail(cluster: &Arc<Cluster>, node: &str) {
             {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule", "timeAdded": crate::clock::now()},
             {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "timeAdded": crate::clock::now()},
         ]);
-        changed || true
+        let _ = changed;
+        true
     });
     for p in cluster
         .store

@@ -104,8 +104,7 @@ pub fn bind(cluster: &Cluster, ns: &str, name: &str, node: &str) -> bool {
             "Normal",
             "Scheduled",
             &format!("Successfully assigned {ns}/{name} to {node}"),
-            "default-scheduler",
-            "",
+            ("default-scheduler", ""),
         );
     }
     bound.is_some()
@@ -319,8 +318,7 @@ pub async fn run(cluster: Arc<Cluster>) {
                             "Warning",
                             "FailedScheduling",
                             &msg,
-                            "default-scheduler",
-                            "",
+                            ("default-scheduler", ""),
                         );
                     }
                 }

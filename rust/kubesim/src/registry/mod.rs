@@ -644,15 +644,14 @@ impl Cluster {
             let mut fins = finalizers(&v);
             let has_dependents = !self.store.dependents(&cur.uid).is_empty();
             match propagation {
-                Propagation::Foreground if has_dependents || cur.deleting => {
-                    if !fins.iter().any(|f| f == "foregroundDeletion") {
-                        fins.push("foregroundDeletion".into());
-                    }
+                Propagation::Foreground
+                    if (has_dependents || cur.deleting)
+                        && !fins.iter().any(|f| f == "foregroundDeletion") =>
+                {
+                    fins.push("foregroundDeletion".into());
                 }
-                Propagation::Orphan if has_dependents => {
-                    if !fins.iter().any(|f| f == "orphan") {
-                        fins.push("orphan".into());
-                    }
+                Propagation::Orphan if has_dependents && !fins.iter().any(|f| f == "orphan") => {
+                    fins.push("orphan".into());
                 }
                 _ => {}
             }
@@ -742,9 +741,9 @@ impl Cluster {
         ty: &str,
         reason: &str,
         message: &str,
-        component: &str,
-        host: &str,
+        source: (&str, &str),
     ) {
+        let (component, host) = source;
         let meta = &involved["metadata"];
         let ns = meta["namespace"]
             .as_str()
@@ -781,10 +780,10 @@ impl Cluster {
             "apiVersion": involved["apiVersion"],
             "resourceVersion": meta["resourceVersion"],
         });
-        if meta["namespace"].is_null() {
-            if let Some(m) = involved_ref.as_object_mut() {
-                m.shift_remove("namespace");
-            }
+        if meta["namespace"].is_null()
+            && let Some(m) = involved_ref.as_object_mut()
+        {
+            m.shift_remove("namespace");
         }
         if let Some(fp) = field_path {
             involved_ref["fieldPath"] = json!(fp);

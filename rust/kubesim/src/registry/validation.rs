@@ -153,7 +153,7 @@ pub fn validate(res: ResId, obj: &Value) -> Vec<Cause> {
             match v.as_str() {
                 Some(v) => {
                     for e in label_value_errors(v) {
-                        causes.push(Cause::invalid(&format!("metadata.labels"), v, &e));
+                        causes.push(Cause::invalid("metadata.labels", v, &e));
                     }
                 }
                 None => causes.push(Cause::invalid(

@@ -335,7 +335,7 @@ mod tests {
         assert_eq!(normalize_image("ghcr.io/x/y:1"), "ghcr.io/x/y:1");
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn stop_terminates_with_143() {
         let rt = Simulated;
         let pod = Arc::new(

@@ -56,6 +56,8 @@ fn serve(opts: kubesim::Options) -> ExitCode {
         }
     };
     rt.block_on(async move {
+        // Handlers first, so a signal right after the "listening" line is not fatal.
+        let signals = Signals::install();
         let server = match kubesim::start(opts).await {
             Ok(s) => s,
             Err(e) => {
@@ -65,26 +67,35 @@ fn serve(opts: kubesim::Options) -> ExitCode {
         };
         println!("kubesim listening on {}", server.url);
         let _ = std::io::stdout().flush();
-        wait_for_signal().await;
+        signals.wait().await;
         server.shutdown().await;
         ExitCode::SUCCESS
     })
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = int.recv() => {},
+/// SIGTERM and SIGINT streams, installed before the server starts.
+struct Signals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals { term: signal(SignalKind::terminate()).ok(), int: signal(SignalKind::interrupt()).ok() }
+    }
+
+    async fn wait(mut self) {
+        match (self.term.as_mut(), self.int.as_mut()) {
+            (Some(term), Some(int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
             }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }

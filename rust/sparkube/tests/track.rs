@@ -514,3 +514,45 @@ async fn dropped_watches_and_compaction_deliver_every_final_state_once() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_complete_when_the_api_server_crashes_and_comes_back() {
+    let state = common::scratch_dir("state");
+    let mut sim = Sim::start_with(&["--state-dir", &state.display().to_string()]);
+    let client = sim.client().await;
+    let apps: Vec<TestApp> = (0..5)
+        .map(|i| TestApp::new(&format!("crash{i}"), 4.0, if i == 0 { 1 } else { 0 }))
+        .collect();
+    let mut handles = Vec::new();
+    for app in &apps {
+        handles.push(submit(&client, app).await);
+    }
+    let waits = {
+        let client = client.clone();
+        let handles = handles.clone();
+        tokio::spawn(async move {
+            let options = waiting(60);
+            futures::future::join_all(handles.iter().map(|h| client.wait(h, &options))).await
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    sim = tokio::task::spawn_blocking(move || {
+        sim.crash_and_restart(Duration::from_secs(1));
+        sim
+    })
+    .await
+    .unwrap_or_else(|e| panic!("restart failed: {e}"));
+    let results = within(LIMIT, waits).await.unwrap_or_else(|e| panic!("{e}"));
+    for (i, result) in results.into_iter().enumerate() {
+        let expected = if i == 0 {
+            AppState::Failed
+        } else {
+            AppState::Succeeded
+        };
+        match result {
+            Ok(s) => assert_eq!(s.state, expected, "{s:?}"),
+            Err(e) => panic!("app {i}: {e}"),
+        }
+    }
+    drop(sim);
+}

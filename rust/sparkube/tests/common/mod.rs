@@ -49,6 +49,7 @@ pub struct Sim {
     /// The kubeconfig kubesim wrote.
     pub kubeconfig: PathBuf,
     dir: PathBuf,
+    extra: Vec<String>,
 }
 
 impl Drop for Sim {
@@ -60,6 +61,59 @@ impl Drop for Sim {
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Starts the kubesim process and reads its address from the first line it prints.
+fn spawn(listen: &str, kubeconfig: &Path, extra: &[String]) -> (Child, String) {
+    let bin = match kubesim_bin() {
+        Ok(b) => b,
+        Err(e) => panic!("kubesim is needed for the integration tests: {e}"),
+    };
+    let _ = std::fs::remove_file(kubeconfig);
+    let mut child = match Command::new(&bin)
+        .args(["--listen", listen, "--kubeconfig"])
+        .arg(kubeconfig)
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => panic!("cannot start {}: {e}", bin.display()),
+    };
+    let Some(stdout) = child.stdout.take() else {
+        panic!("kubesim has no stdout");
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next();
+        let _ = tx.send(first);
+        // keep draining so kubesim never blocks on a full pipe
+        for _ in lines {}
+    });
+    let line = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(Some(Ok(line))) => line,
+        other => {
+            let _ = child.kill();
+            panic!("kubesim did not announce its address: {other:?}");
+        }
+    };
+    let Some(url) = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .map(|u| u.trim_end_matches('/').to_string())
+    else {
+        let _ = child.kill();
+        panic!("unexpected first line from kubesim: {line:?}");
+    };
+    for _ in 0..100 {
+        if kubeconfig.is_file() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, url)
+}
 
 /// A fresh scratch directory.
 pub fn scratch_dir(what: &str) -> PathBuf {
@@ -78,61 +132,42 @@ impl Sim {
 
     /// Starts kubesim with extra arguments.
     pub fn start_with(extra: &[&str]) -> Sim {
-        let bin = match kubesim_bin() {
-            Ok(b) => b,
-            Err(e) => panic!("kubesim is needed for the integration tests: {e}"),
-        };
         let dir = scratch_dir("kubesim");
         let kubeconfig = dir.join("kubeconfig");
-        let mut child = match Command::new(&bin)
-            .args(["--listen", "127.0.0.1:0", "--kubeconfig"])
-            .arg(&kubeconfig)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-        {
-            Ok(c) => c,
-            Err(e) => panic!("cannot start {}: {e}", bin.display()),
-        };
-        let Some(stdout) = child.stdout.take() else {
-            panic!("kubesim has no stdout");
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let first = lines.next();
-            let _ = tx.send(first);
-            // keep draining so kubesim never blocks on a full pipe
-            for _ in lines {}
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Some(Ok(line))) => line,
-            other => {
-                let _ = child.kill();
-                panic!("kubesim did not announce its address: {other:?}");
-            }
-        };
-        let Some(url) = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .map(|u| u.trim_end_matches('/').to_string())
-        else {
-            let _ = child.kill();
-            panic!("unexpected first line from kubesim: {line:?}");
-        };
-        for _ in 0..100 {
-            if kubeconfig.is_file() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, url) = spawn("127.0.0.1:0", &kubeconfig, &extra);
         Sim {
             child,
             url,
             kubeconfig,
             dir,
+            extra,
         }
+    }
+
+    /// Kills kubesim (SIGKILL) and starts it again on the same address with the same arguments.
+    pub fn crash_and_restart(&mut self, down_for: Duration) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down_for);
+        let addr = self.url.trim_start_matches("http://").to_string();
+        let (child, url) = spawn(&addr, &self.kubeconfig, &self.extra);
+        assert_eq!(url, self.url, "kubesim came back on another address");
+        self.child = child;
+    }
+
+    /// The scratch directory of this kubesim.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The admin bearer token from kubesim's kubeconfig.
+    pub fn token(&self) -> String {
+        let text = std::fs::read_to_string(&self.kubeconfig).unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix("token:"))
+            .map(|t| t.trim().to_string())
+            .unwrap_or_default()
     }
 
     /// A sparkube client connected through kubesim's kubeconfig, with quick retries.

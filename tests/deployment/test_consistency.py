@@ -8,7 +8,7 @@ import re
 import pytest
 import tomllib
 import yaml
-from conftest import DEPLOYMENT, REPO, Doc, find, parse_properties, pod_specs, render
+from deployment_support import DEPLOYMENT, REPO, Doc, find, parse_properties, pod_specs, render
 
 WORKSPACE_VERSION = tomllib.loads((REPO / "Cargo.toml").read_text())["workspace"]["package"][
     "version"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import tomllib
-from conftest import DEPLOYMENT, REPO
+from deployment_support import DEPLOYMENT, REPO
 
 DOCKERFILES = sorted(DEPLOYMENT.glob("images/*/Dockerfile"))
 WORKSPACE_VERSION = tomllib.loads((REPO / "Cargo.toml").read_text())["workspace"]["package"][

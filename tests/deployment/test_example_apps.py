@@ -14,7 +14,7 @@ from http.server import ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import DEPLOYMENT
+from deployment_support import DEPLOYMENT
 from test_spark_ui_proxy import NS, FakeApi, driver_service, proxy
 
 if TYPE_CHECKING:

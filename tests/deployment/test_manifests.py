@@ -7,8 +7,8 @@ import copy
 
 import kubernetes_validate
 import pytest
-from conftest import ALL_RENDERS, Doc, render
 from deployment_policy import api_version_problems
+from deployment_support import ALL_RENDERS, Doc, render
 
 KUBERNETES_VERSIONS = ("1.30.0", "1.34.0")
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 import yaml
-from conftest import ALL_RENDERS, DEPLOYMENT, Doc, render
 from deployment_policy import container_problems, image_problems, rbac_problems
+from deployment_support import ALL_RENDERS, DEPLOYMENT, Doc, render
 
 if TYPE_CHECKING:
     from pathlib import Path

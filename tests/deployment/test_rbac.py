@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Doc, find, render
+from deployment_support import Doc, find, render
 from rbac_rules import ROLES, Rule
 
 

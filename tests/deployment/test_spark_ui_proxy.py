@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import DEPLOYMENT
+from deployment_support import DEPLOYMENT
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -1,4 +1,7 @@
-"""Rendering of deployment/ with `kubectl kustomize`, shared by the deployment tests."""
+"""Rendering of deployment/ with `kubectl kustomize`, shared by the deployment tests.
+
+A plain module (not conftest.py): other test directories have their own conftest modules.
+"""
 
 from __future__ import annotations
 
@@ -116,9 +119,3 @@ def parse_properties(text: str) -> dict[str, str]:
         assert match, f"not a property line: {line!r}"
         props[match.group(1)] = match.group(2).strip()
     return props
-
-
-@pytest.fixture(scope="session")
-def rendered() -> dict[str, list[Doc]]:
-    """Every kustomization, rendered once."""
-    return {name: render(name) for name in ALL_RENDERS}

@@ -5,21 +5,29 @@
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub mod api;
+pub mod build;
 pub mod client;
 pub mod conf;
 pub mod error;
+pub mod ids;
 pub mod kill;
 pub mod logs;
+pub mod request;
 mod serde_secs;
+pub mod spec;
 pub mod submit;
 pub mod track;
 
 pub use api::{ApiError, RetryPolicy};
+pub use build::{Resources, build};
 pub use client::{Client, ClientError, ConnectOptions};
 pub use conf::{SparkConf, SubmitArgs, parse_submit_args};
 pub use error::{Error, Result};
+pub use ids::Ids;
 pub use kill::{KillError, KillOptions, Killed, PodRef};
 pub use logs::{LogError, LogOptions, LogStream};
+pub use request::{ResourceType, SubmitRequest};
+pub use spec::AppSpec;
 pub use submit::{AppHandle, SubmitError};
 pub use track::state::{AppState, AppStatus};
 pub use track::{AppWatch, TrackError, WaitOptions};

@@ -1,0 +1,79 @@
+//! User secrets in the driver: `spark.kubernetes.driver.secrets.<secret>=<path>` mounts a
+//! secret as the volume `<secret>-volume`; `spark.kubernetes.driver.secretKeyRef.<VAR>=<secret>:<key>`
+//! sets an environment variable from a secret key.
+
+use k8s_openapi::api::core::v1::{
+    EnvVar, EnvVarSource, SecretKeySelector, SecretVolumeSource, Volume, VolumeMount,
+};
+
+use super::names::is_dns_subdomain;
+use super::{Context, SparkPod};
+use crate::conf::keys;
+use crate::error::{Error, Result};
+
+/// Secret volumes and mounts, then secret-backed environment variables.
+pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod) -> Result<()> {
+    let conf = ctx.conf;
+    for (secret, path) in conf.with_prefix(keys::DRIVER_SECRETS_PREFIX) {
+        let option = format!("{}{secret}", keys::DRIVER_SECRETS_PREFIX);
+        if !is_dns_subdomain(secret) {
+            return Err(Error::invalid(
+                &option,
+                format!("{option}: {secret:?} is not a valid secret name"),
+            ));
+        }
+        let volume = format!("{secret}-volume");
+        spark_pod
+            .pod
+            .spec
+            .get_or_insert_with(Default::default)
+            .volumes
+            .get_or_insert_with(Vec::new)
+            .push(Volume {
+                name: volume.clone(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(secret.to_owned()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+        spark_pod
+            .container
+            .volume_mounts
+            .get_or_insert_with(Vec::new)
+            .push(VolumeMount {
+                name: volume,
+                mount_path: path.to_owned(),
+                ..Default::default()
+            });
+    }
+    for (var, reference) in conf.with_prefix(keys::DRIVER_SECRET_KEY_REF_PREFIX) {
+        let option = format!("{}{var}", keys::DRIVER_SECRET_KEY_REF_PREFIX);
+        let Some((secret, key)) = reference
+            .split_once(':')
+            .filter(|(s, k)| !s.is_empty() && !k.is_empty())
+        else {
+            return Err(Error::invalid(
+                &option,
+                format!("{option}={reference:?} must be <secret name>:<key>"),
+            ));
+        };
+        spark_pod
+            .container
+            .env
+            .get_or_insert_with(Vec::new)
+            .push(EnvVar {
+                name: var.to_owned(),
+                value: None,
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector {
+                        name: secret.to_owned(),
+                        key: key.to_owned(),
+                        optional: None,
+                    }),
+                    ..Default::default()
+                }),
+            });
+    }
+    Ok(())
+}

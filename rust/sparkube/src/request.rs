@@ -1,0 +1,727 @@
+//! [`SubmitRequest`]: a submission with everything resolved, as spark-submit hands it to its
+//! Kubernetes client: the conf after flags, properties files and defaults are merged (with
+//! spark-submit's precedence and checks), the main resource and class, and the contents of
+//! the files the conf names (pod templates, driver credentials).
+//!
+//! Reading files and the environment happens here, in small edge functions; the resolution
+//! itself ([`SubmitRequest::resolve`]) takes them as inputs and is pure.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::Value;
+
+use crate::conf::{
+    Action, SparkConf, SubmitArgs, keys, parse_bytes_as_mib, parse_properties, split_list,
+};
+use crate::error::{Error, Result};
+
+/// The kind of the main resource, which decides the runner class and the memory overhead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceType {
+    /// A jar: the main class runs on the JVM.
+    Java,
+    /// A `.py` file, run by `org.apache.spark.deploy.PythonRunner`.
+    Python,
+    /// An `.R` file, run by `org.apache.spark.deploy.RRunner`.
+    R,
+}
+
+impl ResourceType {
+    /// Spark's rule: `.py` is Python, `.R`/`.r` is R, anything else a JVM resource.
+    pub fn of(resource: &str) -> Self {
+        if resource.ends_with(".py") {
+            ResourceType::Python
+        } else if resource.ends_with(".R") || resource.ends_with(".r") {
+            ResourceType::R
+        } else {
+            ResourceType::Java
+        }
+    }
+
+    /// The value of `spark.kubernetes.resource.type`.
+    pub fn conf_value(self) -> &'static str {
+        match self {
+            ResourceType::Java => "java",
+            ResourceType::Python => "python",
+            ResourceType::R => "r",
+        }
+    }
+}
+
+/// A pod template: the parsed Pod and the text it came from (the executor template is
+/// shipped to the driver verbatim).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodTemplate {
+    /// The template, parsed.
+    pub pod: Pod,
+    /// The template as written (YAML or JSON).
+    pub text: String,
+}
+
+/// Files the driver's Kubernetes credentials are read from
+/// (`spark.kubernetes.authenticate.driver.{caCertFile,clientKeyFile,clientCertFile}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriverCredentialFiles {
+    /// Contents of `caCertFile`.
+    pub ca_cert: Option<Vec<u8>>,
+    /// Contents of `clientKeyFile`.
+    pub client_key: Option<Vec<u8>>,
+    /// Contents of `clientCertFile`.
+    pub client_cert: Option<Vec<u8>>,
+}
+
+/// A submission with everything resolved; the input of [`crate::build()`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubmitRequest {
+    /// The conf spark-submit passes to its Kubernetes client: user `--conf`s, then the
+    /// properties file and spark-defaults.conf for keys not given, then the keys the flags
+    /// set (`spark.master`, `spark.app.name`, `spark.jars`, `spark.driver.memory`, ...).
+    pub conf: SparkConf,
+    /// The primary resource (jar, `.py` or `.R`), as given.
+    pub main_resource: String,
+    /// What kind of application the primary resource is.
+    pub resource_type: ResourceType,
+    /// `--class`; always set for JVM applications.
+    pub main_class: Option<String>,
+    /// Arguments to the application.
+    pub app_args: Vec<String>,
+    /// `--proxy-user`.
+    pub proxy_user: Option<String>,
+    /// The driver pod template (`spark.kubernetes.driver.podTemplateFile` or inline).
+    pub driver_pod_template: Option<Pod>,
+    /// The executor pod template (`spark.kubernetes.executor.podTemplateFile` or inline).
+    pub executor_pod_template: Option<PodTemplate>,
+    /// Credential files for the driver, read from the paths the conf names.
+    pub driver_credentials: DriverCredentialFiles,
+    /// `$SPARK_LOCAL_DIRS` of the submitting environment, which spark-submit gives the
+    /// driver as its local dirs ahead of `spark.local.dir`.
+    pub env_local_dirs: Option<String>,
+    /// Files of the submitting machine's Spark conf dir (`$SPARK_CONF_DIR`, else
+    /// `$SPARK_HOME/conf`) that spark-submit ships in the driver ConfigMap: (name, text).
+    pub conf_dir_files: Vec<(String, String)>,
+    /// sparkube's submission id (`--conf sparkube.submission.id=…` or `SparkApp.submission_id`).
+    pub submission_id: Option<String>,
+    /// `--verbose`.
+    pub verbose: bool,
+}
+
+/// The submitting environment spark-submit consults: variables and files.
+pub struct Environment<'a> {
+    /// Environment variables (`SPARK_CONF_DIR`, `SPARK_HOME`, `MASTER`, `KUBECONFIG`, `HOME`, ...).
+    pub vars: HashMap<String, String>,
+    /// Reads a file.
+    pub read: &'a dyn Fn(&Path) -> io::Result<Vec<u8>>,
+    /// Lists the regular files of a directory (empty when it does not exist).
+    pub list: &'a dyn Fn(&Path) -> Vec<PathBuf>,
+}
+
+fn read_from_disk(path: &Path) -> io::Result<Vec<u8>> {
+    std::fs::read(path)
+}
+
+fn list_from_disk(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+impl Environment<'static> {
+    /// This process's environment and file system.
+    pub fn current() -> Self {
+        Environment {
+            vars: std::env::vars().collect(),
+            read: &read_from_disk,
+            list: &list_from_disk,
+        }
+    }
+}
+
+/// The largest total size of conf dir files shipped to the driver (`spark.kubernetes.configMap.maxSize`).
+const CONF_DIR_MAX_BYTES: u64 = 1_048_576;
+
+impl Environment<'_> {
+    fn conf_dir(&self) -> Option<PathBuf> {
+        self.var("SPARK_CONF_DIR")
+            .map(PathBuf::from)
+            .or_else(|| self.var("SPARK_HOME").map(|h| Path::new(h).join("conf")))
+    }
+
+    /// The conf dir files spark-submit puts in the driver ConfigMap: every file but
+    /// templates and spark-defaults.conf, smallest first, within the size limit.
+    fn conf_dir_files(&self, conf: &SparkConf) -> Vec<(String, String)> {
+        let Some(dir) = self.conf_dir() else {
+            return Vec::new();
+        };
+        let mut files: Vec<(String, String)> = (self.list)(&dir)
+            .into_iter()
+            .filter_map(|path| {
+                let name = path.file_name()?.to_str()?.to_owned();
+                if name.ends_with("template") || name == "spark-defaults.conf" {
+                    return None;
+                }
+                let text = String::from_utf8((self.read)(&path).ok()?).ok()?;
+                Some((name, text))
+            })
+            .collect();
+        files.sort_by(|a, b| a.1.len().cmp(&b.1.len()).then_with(|| a.0.cmp(&b.0)));
+        let limit = conf
+            .get("spark.kubernetes.configMap.maxSize")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(CONF_DIR_MAX_BYTES);
+        let mut total = 0u64;
+        files.retain(|(name, text)| {
+            total += (name.len() + text.len()) as u64;
+            let keep = total <= limit;
+            if !keep {
+                log::warn!("not shipping {name} from the Spark conf dir: the driver ConfigMap would exceed {limit} bytes");
+            }
+            keep
+        });
+        files.sort();
+        files
+    }
+}
+
+impl Environment<'_> {
+    fn var(&self, name: &str) -> Option<&str> {
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn read_text(&self, path: &Path, option: &str, what: &'static str) -> Result<String> {
+        let bytes = (self.read)(path).map_err(|source| Error::Read {
+            option: option.to_owned(),
+            what,
+            path: path.to_owned(),
+            source,
+        })?;
+        String::from_utf8(bytes).map_err(|_| {
+            Error::invalid(
+                option,
+                format!("{what} {} is not UTF-8 text", path.display()),
+            )
+        })
+    }
+
+    /// Reads a file that may be absent: `Ok(None)` when it does not exist.
+    fn read_optional(
+        &self,
+        path: &Path,
+        option: &str,
+        what: &'static str,
+    ) -> Result<Option<String>> {
+        match (self.read)(path) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) if err.raw_os_error() == Some(21) => Ok(None),
+            _ => self.read_text(path, option, what).map(Some),
+        }
+    }
+}
+
+/// The master used when none is given: the server of the current kubeconfig context
+/// (`$KUBECONFIG`, else `~/.kube/config`), else the in-cluster API server.
+pub const IN_CLUSTER_MASTER: &str = "https://kubernetes.default.svc";
+
+/// The server of the current context of a kubeconfig text, if it names one.
+pub fn kubeconfig_server(text: &str) -> Option<String> {
+    let config: Value = serde_norway::from_str(text).ok()?;
+    let context_name = config.get("current-context")?.as_str()?;
+    let by_name = |list: &str, name: &str| -> Option<Value> {
+        config
+            .get(list)?
+            .as_array()?
+            .iter()
+            .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
+            .cloned()
+    };
+    let context = by_name("contexts", context_name)?;
+    let cluster_name = context.get("context")?.get("cluster")?.as_str()?.to_owned();
+    let cluster = by_name("clusters", &cluster_name)?;
+    cluster
+        .get("cluster")?
+        .get("server")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+fn default_master(env: &Environment<'_>) -> String {
+    let paths: Vec<PathBuf> = match env.var("KUBECONFIG") {
+        Some(list) => std::env::split_paths(list).collect(),
+        None => env
+            .var("HOME")
+            .map(|h| Path::new(h).join(".kube/config"))
+            .into_iter()
+            .collect(),
+    };
+    let texts = paths
+        .iter()
+        .filter_map(|p| (env.read)(p).ok())
+        .filter_map(|b| String::from_utf8(b).ok());
+    texts
+        .into_iter()
+        .find_map(|t| kubeconfig_server(&t))
+        .unwrap_or_else(|| IN_CLUSTER_MASTER.to_owned())
+}
+
+/// spark-submit's `checkAndGetK8sMasterUrl`: `k8s://host:port` gets `https://`; only
+/// `http` and `https` schemes are accepted.
+pub fn normalize_master(master: &str, option: &str) -> Result<String> {
+    let Some(rest) = master.strip_prefix("k8s://") else {
+        return Err(Error::invalid(
+            option,
+            format!(
+                "sparkube submits to Kubernetes only: the master must start with k8s:// (got {master})"
+            ),
+        ));
+    };
+    let Some((scheme, _)) = rest.split_once("://") else {
+        return Ok(format!("k8s://https://{rest}"));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" | "https" => Ok(master.to_owned()),
+        _ => Err(Error::invalid(
+            option,
+            format!("Invalid Kubernetes master scheme: {scheme} found in URL: {rest}"),
+        )),
+    }
+}
+
+/// A value from a flag, else from the conf, else from an environment variable, with the
+/// name of whichever option gave it.
+struct Pick {
+    value: Option<String>,
+    option: String,
+}
+
+fn pick(
+    flag: (&str, &Option<String>),
+    conf: &SparkConf,
+    key: &str,
+    env: Option<(&str, &Environment<'_>)>,
+) -> Pick {
+    if let Some(value) = flag.1 {
+        return Pick {
+            value: Some(value.clone()),
+            option: flag.0.to_owned(),
+        };
+    }
+    if let Some(value) = conf.get(key) {
+        return Pick {
+            value: Some(value.to_owned()),
+            option: key.to_owned(),
+        };
+    }
+    if let Some((var, env)) = env
+        && let Some(value) = env.var(var)
+    {
+        return Pick {
+            value: Some(value.to_owned()),
+            option: format!("${var}"),
+        };
+    }
+    Pick {
+        value: None,
+        option: key.to_owned(),
+    }
+}
+
+fn positive_memory(pick: &Pick, what: &str) -> Result<()> {
+    if let Some(value) = &pick.value
+        && !matches!(parse_bytes_as_mib(value), Ok(mib) if mib > 0)
+    {
+        return Err(Error::invalid(
+            &pick.option,
+            format!(
+                "{what} must be a positive number ({} = {value:?})",
+                pick.option
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn positive_int(pick: &Pick, what: &str) -> Result<()> {
+    if let Some(value) = &pick.value
+        && !matches!(value.trim().parse::<i32>(), Ok(n) if n > 0)
+    {
+        return Err(Error::invalid(
+            &pick.option,
+            format!(
+                "{what} must be a positive number ({} = {value:?})",
+                pick.option
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a dependency URI names a file on the submitting machine (no scheme, or `file:`),
+/// which spark-submit would have to upload.
+fn is_submitter_local(uri: &str) -> bool {
+    match uri.split_once(':') {
+        None => true,
+        Some((scheme, _)) => {
+            scheme.eq_ignore_ascii_case("file")
+                || scheme.len() == 1
+                || !scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        }
+    }
+}
+
+fn refuse_local_files(option: &str, uris: &[String]) -> Result<()> {
+    if let Some(uri) = uris.iter().find(|u| is_submitter_local(u)) {
+        return Err(Error::invalid(
+            option,
+            format!(
+                "{option}: {uri} is a file on this machine, which would have to be uploaded \
+                 (spark.kubernetes.file.upload.path); sparkube does not upload files: use a \
+                 local:// path inside the image or a remote URL (s3a://, https://, ...)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Parses a pod template (YAML or JSON) into a Pod; the error names `option`.
+pub fn parse_pod_template(text: &str, option: &str, origin: &str) -> Result<Pod> {
+    let invalid = |why: String| {
+        Error::invalid(
+            option,
+            format!("Could not load pod from template file {origin} ({option}): {why}"),
+        )
+    };
+    let mut value: Value = serde_norway::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    pod_from_value(&mut value).map_err(invalid)
+}
+
+/// A Pod from a JSON value; `apiVersion: v1` and `kind: Pod` are assumed when absent.
+pub(crate) fn pod_from_value(value: &mut Value) -> std::result::Result<Pod, String> {
+    let Some(object) = value.as_object_mut() else {
+        return Err("it is not a mapping".to_owned());
+    };
+    match object.get("kind").and_then(Value::as_str) {
+        None => {
+            object.insert("kind".into(), "Pod".into());
+        }
+        Some("Pod") => {}
+        Some(other) => return Err(format!("it is a {other}, not a Pod")),
+    }
+    if object.get("apiVersion").and_then(Value::as_str).is_none() {
+        object.insert("apiVersion".into(), "v1".into());
+    }
+    serde_json::from_value(value.clone()).map_err(|e| e.to_string())
+}
+
+impl SubmitRequest {
+    /// Resolves parsed spark-submit arguments against this process's environment: reads
+    /// `--properties-file` (else spark-defaults.conf from `$SPARK_CONF_DIR` or
+    /// `$SPARK_HOME/conf`), the pod template and credential files the conf names, and the
+    /// kubeconfig when `--master` is omitted.
+    pub fn from_submit_args(args: SubmitArgs) -> Result<SubmitRequest> {
+        Self::resolve(args, &Environment::current())
+    }
+
+    /// [`SubmitRequest::from_submit_args`] against a given environment.
+    pub fn resolve(args: SubmitArgs, env: &Environment<'_>) -> Result<SubmitRequest> {
+        match &args.action {
+            Action::Submit => {}
+            Action::Kill(_) | Action::Status(_) | Action::PrintVersion | Action::PrintUsage => {
+                return Err(Error::invalid(
+                    "--kill/--status/--version/--help",
+                    "these arguments ask for an action, not a submission",
+                ));
+            }
+        }
+        let mut conf = args.conf.clone();
+
+        // Properties files fill in keys not given with --conf.
+        if let Some(path) = &args.properties_file {
+            let text = env.read_text(Path::new(path), "--properties-file", "properties file")?;
+            for (k, v) in parse_properties(&text) {
+                conf.set_if_missing(k, v);
+            }
+        }
+        let defaults_dir = (args.properties_file.is_none() || args.load_spark_defaults)
+            .then(|| env.conf_dir())
+            .flatten();
+        if let Some(dir) = defaults_dir {
+            let path = dir.join("spark-defaults.conf");
+            if let Some(text) =
+                env.read_optional(&path, "spark-defaults.conf", "properties file")?
+            {
+                for (k, v) in parse_properties(&text) {
+                    conf.set_if_missing(k, v);
+                }
+            }
+        }
+        let submission_id = conf.remove(keys::SUBMISSION_ID);
+        // spark-submit ignores (with a warning) every key outside `spark.`.
+        let ignored: Vec<String> = conf
+            .iter()
+            .filter(|(k, _)| !k.starts_with("spark."))
+            .map(|(k, _)| k.to_owned())
+            .collect();
+        for key in ignored {
+            log::warn!("Ignoring non-Spark config property: {key}");
+            conf.remove(&key);
+        }
+
+        let primary = args
+            .primary_resource
+            .clone()
+            .ok_or_else(|| Error::invalid("primary resource", "Missing application resource."))?;
+        let resource_type = ResourceType::of(&primary);
+
+        // Master and deploy mode.
+        let master_pick = pick(
+            ("--master", &args.master),
+            &conf,
+            keys::MASTER,
+            Some(("MASTER", env)),
+        );
+        let master = match master_pick.value {
+            Some(master) => normalize_master(&master, &master_pick.option)?,
+            None => format!("k8s://{}", default_master(env)),
+        };
+        let deploy = pick(
+            ("--deploy-mode", &args.deploy_mode),
+            &conf,
+            keys::DEPLOY_MODE,
+            Some(("DEPLOY_MODE", env)),
+        );
+        match deploy.value.as_deref() {
+            None | Some("cluster") => {}
+            Some("client") => {
+                return Err(Error::invalid(
+                    &deploy.option,
+                    format!(
+                        "{}: client deploy mode is not supported: sparkube submits in cluster mode",
+                        deploy.option
+                    ),
+                ));
+            }
+            Some(other) => {
+                return Err(Error::invalid(
+                    &deploy.option,
+                    format!(
+                        "Deploy mode must be either client or cluster ({} = {other:?})",
+                        deploy.option
+                    ),
+                ));
+            }
+        }
+
+        // spark-submit's checks of sizes and counts.
+        let driver_memory = pick(
+            ("--driver-memory", &args.driver_memory),
+            &conf,
+            keys::DRIVER_MEMORY,
+            Some(("SPARK_DRIVER_MEMORY", env)),
+        );
+        positive_memory(&driver_memory, "Driver memory")?;
+        let executor_memory = pick(
+            ("--executor-memory", &args.executor_memory),
+            &conf,
+            keys::EXECUTOR_MEMORY,
+            Some(("SPARK_EXECUTOR_MEMORY", env)),
+        );
+        positive_memory(&executor_memory, "Executor memory")?;
+        let driver_cores = pick(
+            ("--driver-cores", &args.driver_cores),
+            &conf,
+            keys::DRIVER_CORES,
+            None,
+        );
+        positive_int(&driver_cores, "Driver cores")?;
+        let executor_cores = pick(
+            ("--executor-cores", &args.executor_cores),
+            &conf,
+            keys::EXECUTOR_CORES,
+            Some(("SPARK_EXECUTOR_CORES", env)),
+        );
+        positive_int(&executor_cores, "Executor cores")?;
+        let total_cores = pick(
+            ("--total-executor-cores", &args.total_executor_cores),
+            &conf,
+            keys::CORES_MAX,
+            None,
+        );
+        positive_int(&total_cores, "Total executor cores")?;
+        let num_executors = pick(
+            ("--num-executors", &args.num_executors),
+            &conf,
+            keys::EXECUTOR_INSTANCES,
+            None,
+        );
+        if !conf.get_bool(keys::DYN_ALLOCATION_ENABLED, false) {
+            positive_int(&num_executors, "Number of executors")?;
+        } else if let Some(value) = &num_executors.value
+            && value.trim().parse::<u32>().is_err()
+        {
+            return Err(Error::invalid(
+                &num_executors.option,
+                format!(
+                    "Number of executors must be a non-negative number ({} = {value:?})",
+                    num_executors.option
+                ),
+            ));
+        }
+        if args.proxy_user.is_some() && args.principal.is_some() {
+            return Err(Error::invalid(
+                "--proxy-user",
+                "Only one of --proxy-user or --principal can be provided.",
+            ));
+        }
+
+        // The name: --name, spark.app.name, the main class, else the resource's file name.
+        let name = args
+            .name
+            .clone()
+            .or_else(|| conf.get(keys::APP_NAME).map(str::to_owned))
+            .or_else(|| args.main_class.clone())
+            .unwrap_or_else(|| primary.rsplit('/').next().unwrap_or(&primary).to_owned());
+
+        let main_class = match resource_type {
+            ResourceType::Java => Some(args.main_class.clone().ok_or_else(|| {
+                Error::invalid(
+                    "--class",
+                    format!("Failed to get main class in JAR {primary}. Please specify one with --class."),
+                )
+            })?),
+            ResourceType::Python | ResourceType::R => args.main_class.clone(),
+        };
+
+        // Dependencies: a flag replaces the conf key.
+        let list = |flag: (&str, &Option<String>), key: &str| -> (String, Vec<String>) {
+            let p = pick(flag, &conf, key, None);
+            (
+                p.option,
+                p.value.map(|v| split_list(&v)).unwrap_or_default(),
+            )
+        };
+        let (jars_opt, mut jars) = list(("--jars", &args.jars), keys::JARS);
+        let (files_opt, files) = list(("--files", &args.files), keys::FILES);
+        let (py_opt, py_files) = list(("--py-files", &args.py_files), keys::PY_FILES);
+        let (archives_opt, archives) = list(("--archives", &args.archives), keys::ARCHIVES);
+        refuse_local_files(&jars_opt, &jars)?;
+        refuse_local_files(&files_opt, &files)?;
+        refuse_local_files(&py_opt, &py_files)?;
+        refuse_local_files(&archives_opt, &archives)?;
+        refuse_local_files("primary resource", std::slice::from_ref(&primary))?;
+
+        // The keys spark-submit sets from its flags (OptionAssigner, Kubernetes cluster mode).
+        conf.set(keys::MASTER, master);
+        conf.set(keys::DEPLOY_MODE, "cluster");
+        conf.set(keys::APP_NAME, name);
+        let mut assign = |key: &str, value: &Option<String>| {
+            if let Some(value) = value {
+                conf.set(key, value.clone());
+            }
+        };
+        assign(keys::DRIVER_CLASS_PATH, &args.driver_class_path);
+        assign(keys::DRIVER_JAVA_OPTIONS, &args.driver_java_options);
+        assign(keys::DRIVER_LIBRARY_PATH, &args.driver_library_path);
+        assign(keys::PRINCIPAL, &args.principal);
+        assign(keys::KEYTAB, &args.keytab);
+        assign(keys::PACKAGES, &args.packages);
+        assign(keys::REPOSITORIES, &args.repositories);
+        assign(keys::PACKAGES_EXCLUDES, &args.exclude_packages);
+        assign(keys::EXECUTOR_INSTANCES, &num_executors.value);
+        assign(keys::EXECUTOR_CORES, &executor_cores.value);
+        assign(keys::EXECUTOR_MEMORY, &executor_memory.value);
+        assign(keys::DRIVER_MEMORY, &driver_memory.value);
+        assign(keys::DRIVER_CORES, &driver_cores.value);
+        conf.set(keys::PY_FILES, py_files.join(","));
+        if !files.is_empty() {
+            conf.set(keys::FILES, files.join(","));
+        }
+        if !archives.is_empty() {
+            conf.set(keys::ARCHIVES, archives.join(","));
+        }
+        if resource_type == ResourceType::Java {
+            jars.push(primary.clone());
+        }
+        if jars.is_empty() {
+            conf.remove(keys::JARS);
+        } else {
+            conf.set(keys::JARS, jars.join(","));
+        }
+
+        // Files the conf names.
+        let driver_pod_template = match conf.get(keys::DRIVER_POD_TEMPLATE_FILE) {
+            Some(path) => {
+                let text = env.read_text(
+                    Path::new(path),
+                    keys::DRIVER_POD_TEMPLATE_FILE,
+                    "pod template",
+                )?;
+                Some(parse_pod_template(
+                    &text,
+                    keys::DRIVER_POD_TEMPLATE_FILE,
+                    path,
+                )?)
+            }
+            None => None,
+        };
+        let executor_pod_template = match conf.get(keys::EXECUTOR_POD_TEMPLATE_FILE) {
+            Some(path) => {
+                let text = env.read_text(
+                    Path::new(path),
+                    keys::EXECUTOR_POD_TEMPLATE_FILE,
+                    "pod template",
+                )?;
+                let pod = parse_pod_template(&text, keys::EXECUTOR_POD_TEMPLATE_FILE, path)?;
+                Some(PodTemplate { pod, text })
+            }
+            None => None,
+        };
+        let credential = |suffix: &str| -> Result<Option<Vec<u8>>> {
+            let key = format!("{}{suffix}", keys::DRIVER_AUTH_PREFIX);
+            match conf.get(&key) {
+                Some(path) => (env.read)(Path::new(path))
+                    .map(Some)
+                    .map_err(|source| Error::Read {
+                        option: key.clone(),
+                        what: "credentials file",
+                        path: PathBuf::from(path),
+                        source,
+                    }),
+                None => Ok(None),
+            }
+        };
+        let driver_credentials = DriverCredentialFiles {
+            ca_cert: credential("caCertFile")?,
+            client_key: credential("clientKeyFile")?,
+            client_cert: credential("clientCertFile")?,
+        };
+
+        let conf_dir_files = env.conf_dir_files(&conf);
+        Ok(SubmitRequest {
+            conf,
+            main_resource: primary,
+            resource_type,
+            main_class,
+            app_args: args.app_args,
+            proxy_user: args.proxy_user,
+            driver_pod_template,
+            executor_pod_template,
+            driver_credentials,
+            env_local_dirs: env.var("SPARK_LOCAL_DIRS").map(str::to_owned),
+            conf_dir_files,
+            submission_id,
+            verbose: args.verbose,
+        })
+    }
+}

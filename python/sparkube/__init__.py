@@ -17,6 +17,7 @@ from sparkube.app import (
     Volume,
     render,
 )
+from sparkube.client import AppState, AppStatus, Client, SparkAppHandle
 from sparkube.errors import (
     AppFailed,
     ConfigError,
@@ -29,6 +30,9 @@ from sparkube.errors import (
 
 __all__ = [
     "AppFailed",
+    "AppState",
+    "AppStatus",
+    "Client",
     "ConfigError",
     "Deps",
     "Driver",
@@ -37,6 +41,7 @@ __all__ = [
     "KubernetesApiError",
     "RoleSpec",
     "SparkApp",
+    "SparkAppHandle",
     "SparkubeError",
     "StartupTimeout",
     "SubmissionError",

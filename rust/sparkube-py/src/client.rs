@@ -1,0 +1,207 @@
+//! `sparkube._core.Client`: a connection to one cluster, shared by every handle made from it.
+
+use std::collections::HashMap;
+
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use pyo3_async_runtimes::tokio::future_into_py;
+use pythonize::{depythonize, pythonize};
+use sparkube::{AppSpec, Client, ConnectOptions, Ids, KillOptions, SubmitRequest};
+
+use crate::errors::{client_error, config_error, kill_error, raise, submit_error, track_error};
+use crate::handle::PyAppHandle;
+use crate::runtime::{block_on, runtime};
+
+/// A connection to a Kubernetes cluster (see `sparkube.Client`).
+#[pyclass(module = "sparkube._core", name = "Client", frozen)]
+pub(crate) struct PyClient {
+    client: Client,
+}
+
+/// What to submit: a spark-submit argument list or a `SparkApp.to_dict()` spec.
+pub(crate) fn submit_request(
+    py: Python<'_>,
+    app: &Bound<'_, PyAny>,
+    default_namespace: &str,
+) -> PyResult<SubmitRequest> {
+    let request = if app.is_instance_of::<PyList>() {
+        let args: Vec<String> = app.extract()?;
+        sparkube::parse_submit_args(&args).and_then(SubmitRequest::from_submit_args)
+    } else {
+        let spec: AppSpec = depythonize(app)
+            .map_err(|e| raise(py, "ConfigError", (format!("invalid SparkApp: {e}"),)))?;
+        SubmitRequest::from_spec(spec)
+    };
+    let mut request = request.map_err(|e| config_error(py, &e))?;
+    request
+        .conf
+        .set_if_missing("spark.kubernetes.namespace", default_namespace);
+    Ok(request)
+}
+
+#[pymethods]
+impl PyClient {
+    /// Connects with the options of `sparkube.Client` (a dict of `ConnectOptions` fields);
+    /// spark-submit's submission settings in `conf` fill the options left unset.
+    #[new]
+    #[pyo3(signature = (options, conf=None))]
+    fn new(
+        py: Python<'_>,
+        options: &Bound<'_, PyAny>,
+        conf: Option<HashMap<String, String>>,
+    ) -> PyResult<Self> {
+        let mut options: ConnectOptions = depythonize(options)
+            .map_err(|e| raise(py, "ConfigError", (format!("invalid connection options: {e}"),)))?;
+        if let Some(conf) = conf {
+            options.apply_spark_conf(|key| conf.get(key).cloned());
+        }
+        let client = block_on(py, Client::connect(&options))?.map_err(|e| client_error(py, &e))?;
+        Ok(Self { client })
+    }
+
+    /// The default namespace.
+    #[getter]
+    fn namespace(&self) -> &str {
+        self.client.default_namespace()
+    }
+
+    /// The API server URL.
+    #[getter]
+    fn cluster_url(&self) -> &str {
+        self.client.cluster_url()
+    }
+
+    /// How many shared watches are open (one per namespace with tracked apps).
+    #[getter]
+    fn active_watches(&self) -> usize {
+        self.client.active_watches()
+    }
+
+    /// Builds and submits an application; returns its handle.
+    fn submit(&self, py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<PyAppHandle> {
+        let request = submit_request(py, app, self.client.default_namespace())?;
+        let resources = sparkube::build(&request, &Ids::random())
+            .map_err(|e| config_error(py, &e))?;
+        let objects = resources.in_api_order();
+        let handle = block_on(py, self.client.submit_objects(&objects))?
+            .map_err(|e| submit_error(py, &e))?;
+        Ok(PyAppHandle::new(self.client.clone(), handle))
+    }
+
+    /// `submit` as an awaitable.
+    fn submit_async<'py>(
+        &self,
+        py: Python<'py>,
+        app: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = submit_request(py, app, self.client.default_namespace())?;
+        let resources = sparkube::build(&request, &Ids::random())
+            .map_err(|e| config_error(py, &e))?;
+        let objects = resources.in_api_order();
+        let client = self.client.clone();
+        future_into_py(py, async move {
+            let handle = client.submit_objects(&objects).await;
+            Python::attach(|py| {
+                let handle = handle.map_err(|e| submit_error(py, &e))?;
+                Ok(PyAppHandle::new(client, handle))
+            })
+        })
+    }
+
+    /// A handle for a driver pod that already exists.
+    #[pyo3(signature = (driver_pod, namespace=None))]
+    fn attach(
+        &self,
+        py: Python<'_>,
+        driver_pod: String,
+        namespace: Option<String>,
+    ) -> PyResult<PyAppHandle> {
+        let handle = block_on(py, self.client.attach(namespace.as_deref(), &driver_pod))?
+            .map_err(|e| track_error(py, &e))?;
+        Ok(PyAppHandle::new(self.client.clone(), handle))
+    }
+
+    /// `attach` as an awaitable.
+    #[pyo3(signature = (driver_pod, namespace=None))]
+    fn attach_async<'py>(
+        &self,
+        py: Python<'py>,
+        driver_pod: String,
+        namespace: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        future_into_py(py, async move {
+            let handle = client.attach(namespace.as_deref(), &driver_pod).await;
+            Python::attach(|py| {
+                let handle = handle.map_err(|e| track_error(py, &e))?;
+                Ok(PyAppHandle::new(client, handle))
+            })
+        })
+    }
+
+    /// Statuses of the Spark drivers in a namespace (or all namespaces with `"*"`).
+    #[pyo3(signature = (namespace=None, selector=None))]
+    fn list(
+        &self,
+        py: Python<'_>,
+        namespace: Option<String>,
+        selector: Option<String>,
+    ) -> PyResult<Py<PyAny>> {
+        let statuses = block_on(
+            py,
+            self.client.list(namespace.as_deref(), selector.as_deref()),
+        )?
+        .map_err(|e| track_error(py, &e))?;
+        Ok(pythonize(py, &statuses)?.unbind())
+    }
+
+    /// `list` as an awaitable.
+    #[pyo3(signature = (namespace=None, selector=None))]
+    fn list_async<'py>(
+        &self,
+        py: Python<'py>,
+        namespace: Option<String>,
+        selector: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        future_into_py(py, async move {
+            let statuses = client.list(namespace.as_deref(), selector.as_deref()).await;
+            Python::attach(|py| {
+                let statuses = statuses.map_err(|e| track_error(py, &e))?;
+                Ok(pythonize(py, &statuses)?.unbind())
+            })
+        })
+    }
+
+    /// Deletes the drivers matching spark-submit's `--kill` target (`[ns:]pod`, trailing `*`).
+    #[pyo3(signature = (target, grace_period=None, wait=false))]
+    fn kill_matching(
+        &self,
+        py: Python<'_>,
+        target: String,
+        grace_period: Option<f64>,
+        wait: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let options = KillOptions {
+            grace_period: crate::handle::seconds(grace_period)?,
+            wait,
+            ..KillOptions::default()
+        };
+        let killed = block_on(py, self.client.kill_matching(&target, &options))?
+            .map_err(|e| kill_error(py, &e))?;
+        Ok(pythonize(py, &killed)?.unbind())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Client(cluster_url={:?}, namespace={:?})",
+            self.client.cluster_url(),
+            self.client.default_namespace()
+        )
+    }
+}
+
+/// Entering the shared runtime lets library calls that spawn background tasks run from Python.
+pub(crate) fn enter_runtime() -> tokio::runtime::EnterGuard<'static> {
+    runtime().enter()
+}

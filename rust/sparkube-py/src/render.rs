@@ -1,0 +1,61 @@
+//! `render_args`, `render_spec` and `to_yaml`: objects a submission would create, as data.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pythonize::{depythonize, pythonize};
+use sparkube::{AppSpec, Ids, SubmitRequest};
+
+use crate::errors::config_error;
+
+/// Fixed ids from Python (for reproducible output), or fresh random ones.
+fn ids_from(ids: Option<&Bound<'_, PyAny>>) -> PyResult<Ids> {
+    match ids {
+        Some(obj) if !obj.is_none() => {
+            depythonize(obj).map_err(|e| PyValueError::new_err(format!("invalid ids: {e}")))
+        }
+        _ => Ok(Ids::random()),
+    }
+}
+
+fn render_request(py: Python<'_>, request: &SubmitRequest, ids: &Ids) -> PyResult<Py<PyAny>> {
+    let resources = sparkube::build(request, ids).map_err(|e| config_error(py, &e))?;
+    Ok(pythonize(py, &resources.in_api_order())?.unbind())
+}
+
+/// Objects for a spark-submit argument list, in API call order.
+#[pyfunction]
+#[pyo3(signature = (args, ids=None))]
+pub(crate) fn render_args(
+    py: Python<'_>,
+    args: Vec<String>,
+    ids: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let ids = ids_from(ids)?;
+    let request = sparkube::parse_submit_args(&args)
+        .and_then(SubmitRequest::from_submit_args)
+        .map_err(|e| config_error(py, &e))?;
+    render_request(py, &request, &ids)
+}
+
+/// Objects for a `SparkApp` spec (as produced by `SparkApp.to_dict()`), in API call order.
+#[pyfunction]
+#[pyo3(signature = (spec, ids=None))]
+pub(crate) fn render_spec(
+    py: Python<'_>,
+    spec: &Bound<'_, PyAny>,
+    ids: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let ids = ids_from(ids)?;
+    let spec: AppSpec = depythonize(spec).map_err(|e| {
+        crate::errors::raise(py, "ConfigError", (format!("invalid SparkApp: {e}"),))
+    })?;
+    let request = SubmitRequest::from_spec(spec).map_err(|e| config_error(py, &e))?;
+    render_request(py, &request, &ids)
+}
+
+/// A Python object (dicts, lists, scalars) as a YAML document.
+#[pyfunction]
+pub(crate) fn to_yaml(obj: &Bound<'_, PyAny>) -> PyResult<String> {
+    let value: serde_json::Value = depythonize(obj)?;
+    serde_norway::to_string(&value).map_err(|e| PyValueError::new_err(e.to_string()))
+}

@@ -82,7 +82,10 @@ struct Signals {
 impl Signals {
     fn install() -> Self {
         use tokio::signal::unix::{SignalKind, signal};
-        Signals { term: signal(SignalKind::terminate()).ok(), int: signal(SignalKind::interrupt()).ok() }
+        Signals {
+            term: signal(SignalKind::terminate()).ok(),
+            int: signal(SignalKind::interrupt()).ok(),
+        }
     }
 
     async fn wait(mut self) {

@@ -18,13 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
 _LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 AIRFLOW = Path(sys.executable).with_name("airflow")
+
+# What the tests' own applications run with: a Spark image, and a driver that asks for little CPU
+# so that many fit on kubesim's one node.
+IMAGE = "apache/spark:4.0.1"
+SMALL_DRIVER = {"spark.kubernetes.driver.request.cores": "100m"}
 
 HOME = Path(tempfile.mkdtemp(prefix="sparkube-airflow-"))
 AIRFLOW_ENV = {
@@ -166,12 +169,15 @@ class AirflowCli:
 # -- kubesim -----------------------------------------------------------------------------------
 
 
-@dataclass
 class Kube:
-    """A kubesim API server: its kubeconfig, and pods read with the official Python client."""
+    """kubesim seen from the Airflow tests: its connection, and pods read with the official
+    Python client."""
 
-    kubeconfig: Path
-    namespace: str = "default"
+    namespace = "default"
+
+    def __init__(self, sim: Any) -> None:
+        self.sim = sim
+        self.kubeconfig = Path(sim.kubeconfig)
 
     def connection(self) -> str:
         """An `AIRFLOW_CONN_*` value for the standard Kubernetes connection to this server."""
@@ -195,29 +201,10 @@ class Kube:
     def request_count(self, verb: str, resource: str) -> int:
         """kubesim's `apiserver_request_total` for a verb (`GET`, `LIST`, `WATCH`, ...) and a
         resource, over every response code (subresources such as `log` excluded)."""
-        import base64
-        import ssl
-        import urllib.request
-
-        import yaml
-
-        config = yaml.safe_load(self.kubeconfig.read_text())
-        cluster = config["clusters"][0]["cluster"]
-        token = config["users"][0]["user"]["token"]
-        tls = ssl.create_default_context(
-            cadata=base64.b64decode(cluster["certificate-authority-data"]).decode()
+        total = self.sim.metric(
+            "apiserver_request_total", verb=verb, resource=resource, subresource=""
         )
-        request = urllib.request.Request(
-            cluster["server"] + "/metrics", headers={"Authorization": f"Bearer {token}"}
-        )
-        with urllib.request.urlopen(request, context=tls, timeout=10) as response:
-            text = response.read().decode()
-        wanted = (f'resource="{resource}"', 'subresource=""', f'verb="{verb}"')
-        return sum(
-            int(float(line.rsplit(" ", 1)[1]))
-            for line in text.splitlines()
-            if line.startswith("apiserver_request_total{") and all(w in line for w in wanted)
-        )
+        return int(total)
 
     def drivers(self, **identity: str) -> list[Any]:
         """The driver pods whose task-identity labels match, e.g. `dag_id="spark_pi"`."""
@@ -226,13 +213,3 @@ class Kube:
         terms = ["spark-role=driver"]
         terms += [f"{PREFIX}{k.replace('_', '-')}={label_value(v)}" for k, v in identity.items()]
         return self.pods(",".join(terms))
-
-
-def kubesim_binary() -> Path:
-    if os.environ.get("KUBESIM_BIN"):
-        return Path(os.environ["KUBESIM_BIN"])
-    for profile in ("release", "debug"):
-        candidate = REPO / "target" / profile / "kubesim"
-        if candidate.is_file():
-            return candidate
-    pytest.fail("kubesim is not built: run `make build-rust` (or set KUBESIM_BIN)")

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 # Sets AIRFLOW_HOME before any test module imports Airflow.
-from airflow_harness import AIRFLOW_ENV, HOME, AirflowCli, Kube, kubesim_binary
+from airflow_harness import AIRFLOW_ENV, HOME, AirflowCli, Kube
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
+
+    from conftest import Kubesim
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -35,43 +35,9 @@ def airflow_cli(_airflow_home: Path) -> AirflowCli:
 
 
 @pytest.fixture(scope="session")
-def kube(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Kube]:
-    """kubesim with its simulated runtime: the shared one of tests/conftest.py when there is
-    one, else one started here."""
-    try:
-        shared = request.getfixturevalue("kubesim")
-    except pytest.FixtureLookupError:
-        shared = None
-    if shared is not None:
-        yield Kube(Path(shared.kubeconfig))
-        return
-    state = tmp_path_factory.mktemp("kubesim")
-    kubeconfig = state / "kubeconfig"
-    log = state / "kubesim.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(kubesim_binary()), "--listen", "127.0.0.1:0", "--kubeconfig", str(kubeconfig)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        for _ in range(600):
-            if "http://" in log.read_text() and kubeconfig.is_file():
-                break
-            assert proc.poll() is None, f"kubesim exited:\n{log.read_text()}"
-            time.sleep(0.05)
-        else:
-            pytest.fail(f"kubesim did not start:\n{log.read_text()}")
-        yield Kube(kubeconfig)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def kube(kubesim: Kubesim) -> Kube:
+    """The session's kubesim (tests/conftest.py), simulated runtime."""
+    return Kube(kubesim)
 
 
 @pytest.fixture(scope="session")

@@ -64,9 +64,10 @@ def test_labels_select_all_tries_of_one_task_instance() -> None:
 
 def test_selector_is_a_conjunction_of_the_identity_labels() -> None:
     ident = TaskIdentity("d", "t", "r", map_index=-1)
+    assert all(is_label_value(v) for v in ident.labels().values())
     assert (
         ident.selector()
-        == "sparkube.io/dag-id=d,sparkube.io/task-id=t,sparkube.io/run-id=r,sparkube.io/map-index=-1"
+        == "sparkube.io/dag-id=d,sparkube.io/task-id=t,sparkube.io/run-id=r,sparkube.io/map-index=none"
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from airflow_harness import IMAGE, SMALL_DRIVER
 from sparkube.airflow._compat import AirflowFailException, PokeReturnValue
 from sparkube.airflow.operators import SparkAppOperator
 from sparkube.airflow.sensors import SparkAppSensor
@@ -45,6 +46,8 @@ def operator(run_seconds: str = "3600", **kwargs: Any) -> SparkAppOperator:
     return SparkAppOperator(
         task_id="load",
         application=PI,
+        image=IMAGE,
+        conf=SMALL_DRIVER,
         annotations={"kubesim.io/run-seconds": run_seconds},
         **kwargs,
     )
@@ -89,7 +92,7 @@ def test_retry_adopts_the_running_driver_and_not_a_finished_one(kube_conn: Kube)
     third = operator().submit(context(TaskInstance("etl", "load", run_id, try_number=3)))
     try:
         assert third.driver_pod != first.driver_pod
-        assert len(kube_conn.drivers(dag_id="etl", run_id=run_id, map_index="-1")) == 2
+        assert len(kube_conn.drivers(dag_id="etl", run_id=run_id, map_index="none")) == 2
     finally:
         third.kill()
         other.kill()
@@ -149,7 +152,10 @@ def test_sensor_pokes(kube_conn: Kube) -> None:
 
     def app(name: str, exit_code: str) -> sparkube.SparkAppHandle:
         annotations = {"kubesim.io/run-seconds": "2", "kubesim.io/exit-code": exit_code}
-        return client.submit(SparkApp(name=name, application=PI, annotations=annotations))
+        app = SparkApp(
+            name=name, application=PI, image=IMAGE, conf=SMALL_DRIVER, annotations=annotations
+        )
+        return client.submit(app)
 
     good, bad = app("sensor-ok", "0"), app("sensor-bad", "5")
     by_pod = SparkAppSensor(task_id="by_pod", driver_pod=good.driver_pod)

@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from airflow_harness import IMAGE, SMALL_DRIVER
 from sparkube.airflow.triggers import SparkAppTrigger
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ def submit(kube: Kube, name: str, **annotations: str) -> sparkube.SparkAppHandle
     app = SparkApp(
         name=name,
         application=PI,
+        image=IMAGE,
+        conf=SMALL_DRIVER,
         namespace=kube.namespace,
         annotations={f"kubesim.io/{k.replace('_', '-')}": v for k, v in annotations.items()},
     )

@@ -44,6 +44,12 @@ def label_value(raw: str) -> str:
     return f"{stem}-{digest}" if stem else digest
 
 
+def map_index_value(map_index: int) -> str:
+    """The map index as a label value: its number, or `none` for an unmapped task (-1, which is
+    not a valid label value)."""
+    return str(map_index) if map_index >= 0 else "none"
+
+
 @dataclass(frozen=True)
 class TaskIdentity:
     """The task instance a driver belongs to."""
@@ -74,7 +80,7 @@ class TaskIdentity:
             DAG_ID: label_value(self.dag_id),
             TASK_ID: label_value(self.task_id),
             RUN_ID: label_value(self.run_id),
-            MAP_INDEX: str(self.map_index),
+            MAP_INDEX: map_index_value(self.map_index),
         }
 
     def labels(self) -> dict[str, str]:

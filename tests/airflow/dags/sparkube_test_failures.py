@@ -20,7 +20,7 @@ with DAG(
     schedule=None,
     start_date=datetime(2024, 1, 1),
     catchup=False,
-    default_args={"retries": 0},
+    default_args={"retries": 0, "image": "apache/spark:4.0.1"},
 ):
     for deferrable in (False, True):
         suffix = "_deferred" if deferrable else ""

@@ -183,6 +183,11 @@ pub fn set_owner(object: &mut Value, pod_name: &str, pod_uid: &str) {
 }
 
 impl Client {
+    /// Submits what [`crate::build`] made: POSTs the driver pod, then applies the other objects.
+    pub async fn submit(&self, resources: &crate::Resources) -> Result<AppHandle> {
+        self.submit_objects(&resources.in_api_order()).await
+    }
+
     /// Submits the objects of one application, given in API order (the driver pod and then the
     /// objects to apply, as `Resources::in_api_order` returns them). The namespace is the
     /// pod's, else the client's default.

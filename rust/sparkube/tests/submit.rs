@@ -130,6 +130,7 @@ async fn transient_faults_are_retried_and_leave_exactly_one_driver() {
         sim.fault(&client, json!({"verb": "patch", "resource": "configmaps", "status": 429, "retry_after": 1, "count": 2})).await;
         sim.fault(&client, json!({"verb": "patch", "resource": "configmaps", "status": 502, "count": 1})).await;
 
+        let start = std::time::Instant::now();
         let apps: Vec<TestApp> = (0..5).map(|i| TestApp::new(&format!("flaky{i}"), 30.0, 0)).collect();
         let handles = futures::future::join_all(apps.iter().map(|a| {
             let objects = a.objects();
@@ -145,6 +146,8 @@ async fn transient_faults_are_retried_and_leave_exactly_one_driver() {
             assert_eq!(handle.driver_pod, app.pod);
             assert_eq!(pods_of_submission(&sim, &client, &app.submission_id).await, 1, "{}", app.pod);
         }
+        // the 429s asked for a second's pause, and got it
+        assert!(start.elapsed() >= Duration::from_millis(950), "{:?}", start.elapsed());
         // every create attempt that failed was retried, and no more
         let creates = sim.requests(&client, "POST", "pods").await;
         assert!((5..=5 + 4 + 5).contains(&creates), "{creates} pod creates");

@@ -556,3 +556,46 @@ async fn waits_complete_when_the_api_server_crashes_and_comes_back() {
     }
     drop(sim);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_node_makes_the_state_unknown_but_not_final() {
+    let sim = Sim::start();
+    within(LIMIT, async {
+        let client = sim.client().await;
+        let app = TestApp::new("nodelost", 60.0, 0);
+        let handle = submit(&client, &app).await;
+        let mut watch = client.watch_app(&handle);
+        let node = loop {
+            match watch.next().await {
+                Some(s) if s.state == AppState::Running => break s.node.unwrap_or_default(),
+                Some(s) if s.is_final() => panic!("finished early: {s:?}"),
+                Some(_) => {}
+                None => panic!("the watch ended"),
+            }
+        };
+        assert!(!node.is_empty());
+        let (status, body) = sim
+            .request(
+                &client,
+                "POST",
+                &format!("/kubesim/nodes/{node}/fail"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let lost = loop {
+            match watch.next().await {
+                Some(s) if s.state == AppState::Unknown => break s,
+                Some(s) if s.is_final() => panic!("a lost node is not the end: {s:?}"),
+                Some(_) => {}
+                None => panic!("the watch ended"),
+            }
+        };
+        assert_eq!(lost.reason.as_deref(), Some("NodeLost"), "{lost:?}");
+        match client.wait(&handle, &waiting(2)).await {
+            Err(TrackError::Timeout { status, .. }) => assert_eq!(status.state, AppState::Unknown),
+            other => panic!("expected a timeout while the node is lost, got {other:?}"),
+        }
+    })
+    .await;
+}

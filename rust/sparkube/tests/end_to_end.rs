@@ -1,0 +1,99 @@
+//! A spark-submit command line, parsed and built by sparkube's own builder, submitted to
+//! kubesim and followed to the end: every object spark-submit creates is accepted and owned
+//! by the driver pod.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Sim, within};
+use sparkube::{AppState, Ids, KillOptions, LogOptions, SubmitRequest, WaitOptions};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spark_pi_from_a_spark_submit_command_line() {
+    let sim = Sim::start();
+    within(Duration::from_secs(60), async {
+        let client = sim.client().await;
+        let master = format!("k8s://{}", sim.url);
+        let args = [
+            "--master",
+            master.as_str(),
+            "--deploy-mode",
+            "cluster",
+            "--name",
+            "spark-pi",
+            "--class",
+            "org.apache.spark.examples.SparkPi",
+            "--conf",
+            "spark.kubernetes.container.image=apache/spark:4.0.0",
+            "--conf",
+            "spark.kubernetes.namespace=default",
+            "--conf",
+            "spark.kubernetes.driver.annotation.kubesim.io/run-seconds=1",
+            "--conf",
+            "spark.kubernetes.driver.annotation.kubesim.io/log=Pi is roughly 3.14",
+            "local:///opt/spark/examples/jars/spark-examples.jar",
+            "100",
+        ];
+        let request = sparkube::parse_submit_args(&args)
+            .and_then(SubmitRequest::from_submit_args)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let resources = sparkube::build(&request, &Ids::random()).unwrap_or_else(|e| panic!("{e}"));
+        let handle = client
+            .submit(&resources)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(handle.driver_pod.starts_with("spark-pi-"), "{handle:?}");
+        assert!(handle.app_id.starts_with("spark-"));
+
+        // every object other than the pod exists and is owned by it
+        for object in resources.in_api_order().iter().skip(1) {
+            let kind = object["kind"].as_str().unwrap_or_default();
+            let name = object["metadata"]["name"].as_str().unwrap_or_default();
+            let path = match kind {
+                "NetworkPolicy" => {
+                    format!("/apis/networking.k8s.io/v1/namespaces/default/networkpolicies/{name}")
+                }
+                "Service" => format!("/api/v1/namespaces/default/services/{name}"),
+                "ConfigMap" => format!("/api/v1/namespaces/default/configmaps/{name}"),
+                other => panic!("unexpected {other} in a plain SparkPi submission"),
+            };
+            let (status, body) = sim.request(&client, "GET", &path, None).await;
+            assert_eq!(status, 200, "{kind} {name}: {body}");
+            let got: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            assert_eq!(
+                got["metadata"]["ownerReferences"][0]["uid"].as_str(),
+                handle.pod_uid.as_deref(),
+                "{kind} {name}"
+            );
+        }
+
+        let status = client
+            .wait(&handle, &WaitOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(status.state, AppState::Succeeded, "{status:?}");
+        let logs = client
+            .log_tail(&handle.namespace, &handle.driver_pod, 10)
+            .await;
+        assert!(logs.is_ok_and(|l| l == ["Pi is roughly 3.14"]));
+
+        let killed = client
+            .kill(
+                None,
+                &handle.driver_pod,
+                &KillOptions {
+                    wait: true,
+                    wait_timeout: Some(Duration::from_secs(30)),
+                    ..KillOptions::default()
+                },
+            )
+            .await;
+        assert!(killed.is_ok_and(|k| k), "kill");
+        let gone = client
+            .logs(None, &handle.driver_pod, &LogOptions::default())
+            .await;
+        assert!(gone.is_err_and(|e| e.status_code() == Some(404)));
+    })
+    .await;
+}

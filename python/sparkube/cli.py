@@ -10,9 +10,16 @@ Exit codes: 0 success, 1 the application failed, 2 usage or configuration error,
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Mapping, Sequence
+
+    from sparkube.client import AppStatus, Client, SparkAppHandle
 
 EXIT_OK = 0
 EXIT_APP_FAILED = 1
@@ -28,10 +35,18 @@ USAGE = """\
 usage: sparkube <command> [options] [spark-submit arguments]
 
 commands:
+  submit    submit an application and wait for it, as spark-submit does
+            (--no-wait, --logs, --timeout S, --startup-timeout S, --kubeconfig P, -o json|yaml;
+            spark-submit's --status and --kill [ns:]pod work too)
   render    print the Kubernetes objects a submission would create (-o json|yaml)
+  status    print the state of a driver:      sparkube status [ns:]pod
+  list      list drivers:                     sparkube list [-n ns | -A] [-l selector]
+  logs      print or follow a driver's log:   sparkube logs [-f] [--tail N] [ns:]pod
+  kill      delete a driver and what it owns: sparkube kill [--wait] [ns:]pod[*]
+  wait      wait for an application to end:   sparkube wait [--timeout S] [ns:]pod
   version   print the sparkube version
 
-`sparkube render` takes the arguments of `spark-submit --deploy-mode cluster`;
+`submit` and `render` take the arguments of `spark-submit --deploy-mode cluster`;
 --master may be omitted (the current kubeconfig context's server is used).
 """
 
@@ -91,15 +106,315 @@ def _render(args: Sequence[str]) -> int:
     from sparkube import _core
 
     tool, spark_args = split_tool_options(args, frozenset({"-o", "--output"}), frozenset())
-    output = tool.values.get("-o", tool.values.get("--output", "json"))
-    if output not in ("json", "yaml"):
-        raise UsageError(f"--output must be json or yaml, not {output!r}")
+    output = _output_format(tool, default="json")
     listing = {"apiVersion": "v1", "kind": "List", "items": _core.render_args(spark_args, None)}
-    if output == "json":
-        sys.stdout.write(json.dumps(listing, indent=2) + "\n")
-    else:
-        sys.stdout.write(_core.to_yaml(listing))
+    _print_data(listing, output)
     return EXIT_OK
+
+
+def _output_format(tool: ToolOptions, default: str | None) -> str | None:
+    output = tool.values.get("-o", tool.values.get("--output", default))
+    if output not in (None, "json", "yaml"):
+        raise UsageError(f"--output must be json or yaml, not {output!r}")
+    return output
+
+
+def _print_data(data: object, output: str | None) -> None:
+    from sparkube import _core
+
+    if output == "yaml":
+        sys.stdout.write(_core.to_yaml(data))
+    else:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _seconds(tool: ToolOptions, name: str) -> float | None:
+    value = tool.values.get(name)
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise UsageError(f"{name} takes a number of seconds, not {value!r}") from None
+    if seconds <= 0:
+        raise UsageError(f"{name} must be positive, not {value!r}")
+    return seconds
+
+
+def _pod_ref(target: str) -> tuple[str | None, str]:
+    """spark-submit's `[namespace:]pod` form."""
+    namespace, sep, pod = target.rpartition(":")
+    if not pod:
+        raise UsageError(f"expected [namespace:]driver-pod, not {target!r}")
+    return (namespace or None) if sep else None, pod
+
+
+def _conf_seconds(conf: Mapping[str, str], key: str, default: float) -> float:
+    """A Spark time conf (`1s`, `500ms`, `2m`, or plain seconds) in seconds."""
+    value = conf.get(key)
+    if value is None:
+        return default
+    value = value.strip().lower()
+    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("min", 60.0), ("h", 3600.0)):
+        if value.endswith(suffix) and value[: -len(suffix)].replace(".", "", 1).isdigit():
+            return float(value[: -len(suffix)]) * scale
+    try:
+        return float(value)
+    except ValueError:
+        raise UsageError(f"{key} must be a duration such as 1s, not {value!r}") from None
+
+
+SUBMIT_VALUES = frozenset({"-o", "--output", "--timeout", "--startup-timeout", "--kubeconfig"})
+SUBMIT_FLAGS = frozenset({"--no-wait", "--logs"})
+
+
+def _submit(args: Sequence[str]) -> int:
+    from sparkube import _core
+
+    tool, spark_args = split_tool_options(args, SUBMIT_VALUES, SUBMIT_FLAGS)
+    kubeconfig = tool.values.get("--kubeconfig")
+    if kubeconfig is not None:
+        # The same as KUBECONFIG=PATH: the default master is read from it too.
+        os.environ["KUBECONFIG"] = kubeconfig
+    plan = _core.parse_command(spark_args)
+    conf: dict[str, str] = plan["conf"]
+    client = _client(kubeconfig, conf)
+    if plan["action"] == "kill":
+        return _kill_targets(client, plan["target"], conf, wait=False)
+    if plan["action"] == "status":
+        return _print_statuses(client, plan["target"], None)
+    if plan["action"] in ("version", "help"):
+        return _version([]) if plan["action"] == "version" else _usage(EXIT_OK)
+    output = _output_format(tool, default=None)
+    handle = client.submit(spark_args)
+    verb = "Adopted running" if handle.adopted else "Submitted"
+    print(
+        f"{verb} application {handle.app_id} as driver pod {handle.namespace}/{handle.driver_pod}",
+        file=sys.stderr,
+    )
+    wait = conf.get("spark.kubernetes.submission.waitAppCompletion", "true").lower() != "false"
+    if "--no-wait" in tool.flags or not wait:
+        if output:
+            _print_data(
+                {
+                    "app_id": handle.app_id,
+                    "namespace": handle.namespace,
+                    "driver_pod": handle.driver_pod,
+                    "submission_id": handle.submission_id,
+                },
+                output,
+            )
+        return EXIT_OK
+    interval = _conf_seconds(conf, "spark.kubernetes.report.interval", 1.0)
+    return _follow(
+        handle,
+        interval=interval,
+        logs="--logs" in tool.flags,
+        timeout=_seconds(tool, "--timeout"),
+        startup_timeout=_seconds(tool, "--startup-timeout"),
+        output=output,
+    )
+
+
+def _client(kubeconfig: str | None, conf: Mapping[str, str]) -> Client:
+    from sparkube.client import Client
+
+    return Client(kubeconfig=kubeconfig, conf=conf)
+
+
+def _follow(
+    handle: SparkAppHandle,
+    *,
+    interval: float,
+    logs: bool,
+    timeout: float | None,
+    startup_timeout: float | None,
+    output: str | None,
+) -> int:
+    """Wait like spark-submit: a status line every `interval`, the driver log with `logs`."""
+    import threading
+
+    from sparkube.errors import AppFailed, StartupTimeout, WaitTimeout
+
+    latest: list[AppStatus] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        for status in handle.updates():
+            latest.append(status)
+
+    def reporter() -> None:
+        while not done.wait(interval):
+            if latest:
+                status = latest[-1]
+                print(
+                    f"Application status for {handle.app_id} (phase: {status.phase or status.state})",
+                    file=sys.stderr,
+                )
+
+    def stream_logs() -> None:
+        for line in handle.logs(follow=True):
+            print(line, flush=True)
+
+    threads = [threading.Thread(target=watch, daemon=True)]
+    threads.append(threading.Thread(target=reporter, daemon=True))
+    if logs:
+        threads.append(threading.Thread(target=stream_logs, daemon=True))
+    for thread in threads:
+        thread.start()
+    try:
+        final = handle.wait(timeout=timeout, startup_timeout=startup_timeout)
+        code = EXIT_OK
+    except AppFailed as err:
+        final, code = err.status, EXIT_APP_FAILED
+    except (StartupTimeout, WaitTimeout) as err:
+        print(f"sparkube: {err}", file=sys.stderr)
+        final, code = err.status, EXIT_TIMEOUT
+    finally:
+        done.set()
+    if logs and len(threads) == 3:
+        threads[2].join(timeout=5)
+    if final is not None:
+        print(f"Application {handle.app_id} finished: {final.summary()}", file=sys.stderr)
+        if code == EXIT_APP_FAILED and final.last_log_lines:
+            print("Last lines of the driver log:", file=sys.stderr)
+            for line in final.last_log_lines:
+                print(f"  {line}", file=sys.stderr)
+        if output:
+            _print_data(final.to_dict(), output)
+    return code
+
+
+def _kill_targets(client: Client, target: str, conf: Mapping[str, str], *, wait: bool) -> int:
+    grace = conf.get("spark.kubernetes.appKillPodDeletionGracePeriod")
+    killed = client._core.kill_matching(target, float(grace) if grace else None, wait)
+    if not killed:
+        print(f"sparkube: no Spark driver pod matches {target!r}", file=sys.stderr)
+        return EXIT_APP_FAILED
+    for app in killed:
+        print(f"Deleted driver pod {app['namespace']}/{app['driver_pod']}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _print_statuses(client: Client, target: str, output: str | None) -> int:
+    namespace, pod = _pod_ref(target)
+    if pod.endswith("*"):
+        statuses = [
+            s for s in client.list(namespace) if s.driver_pod.startswith(pod.removesuffix("*"))
+        ]
+    else:
+        statuses = [client.attach(pod, namespace).status()]
+    if not statuses:
+        print(f"sparkube: no Spark driver pod matches {target!r}", file=sys.stderr)
+        return EXIT_APP_FAILED
+    if output:
+        _print_data([s.to_dict() for s in statuses], output)
+    else:
+        for status in statuses:
+            print(f"{status.namespace}/{status.driver_pod}\t{status.app_id}\t{status.summary()}")
+    return EXIT_OK
+
+
+def _connection_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"sparkube {prog}", description=description)
+    parser.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
+    )
+    parser.add_argument("--context", help="kubeconfig context")
+    parser.add_argument("--master", help="k8s://https://host:port, as spark-submit's --master")
+    parser.add_argument("-n", "--namespace", help="namespace (default: the context's)")
+    return parser
+
+
+def _connect(ns: argparse.Namespace) -> Client:
+    from sparkube.client import Client
+
+    return Client(
+        kubeconfig=ns.kubeconfig, context=ns.context, master=ns.master, namespace=ns.namespace
+    )
+
+
+def _status(args: Sequence[str]) -> int:
+    parser = _connection_parser("status", "Print the state of Spark drivers.")
+    parser.add_argument("target", help="[namespace:]driver-pod, a trailing * matches a prefix")
+    parser.add_argument("-o", "--output", choices=("json", "yaml"))
+    ns = parser.parse_args(args)
+    return _print_statuses(_connect(ns), ns.target, ns.output)
+
+
+def _list(args: Sequence[str]) -> int:
+    parser = _connection_parser("list", "List Spark drivers and their states.")
+    parser.add_argument("-A", "--all-namespaces", action="store_true")
+    parser.add_argument("-l", "--selector", help="label selector, e.g. team=data")
+    parser.add_argument("-o", "--output", choices=("json", "yaml"))
+    ns = parser.parse_args(args)
+    statuses = _connect(ns).list(
+        ns.namespace, selector=ns.selector, all_namespaces=ns.all_namespaces
+    )
+    if ns.output:
+        _print_data([s.to_dict() for s in statuses], ns.output)
+    else:
+        for status in statuses:
+            print(f"{status.namespace}/{status.driver_pod}\t{status.app_id}\t{status.summary()}")
+    return EXIT_OK
+
+
+def _logs(args: Sequence[str]) -> int:
+    parser = _connection_parser("logs", "Print (or follow) a Spark driver's log.")
+    parser.add_argument("target", help="[namespace:]driver-pod")
+    parser.add_argument("-f", "--follow", action="store_true")
+    parser.add_argument("--tail", type=int, help="only the last N lines")
+    parser.add_argument("--since", type=float, help="only lines newer than N seconds")
+    parser.add_argument("--executor", help="an executor's log instead (its spark-exec-id)")
+    parser.add_argument("--timestamps", action="store_true")
+    ns = parser.parse_args(args)
+    namespace, pod = _pod_ref(ns.target)
+    handle = _connect(ns).attach(pod, namespace)
+    for line in handle.logs(
+        follow=ns.follow,
+        since=ns.since,
+        tail=ns.tail,
+        executor=ns.executor,
+        timestamps=ns.timestamps,
+    ):
+        print(line, flush=ns.follow)
+    return EXIT_OK
+
+
+def _kill(args: Sequence[str]) -> int:
+    parser = _connection_parser(
+        "kill", "Delete Spark drivers; their executors and objects go with them."
+    )
+    parser.add_argument("target", help="[namespace:]driver-pod, a trailing * matches a prefix")
+    parser.add_argument("--grace-period", type=float, help="seconds before the driver is killed")
+    parser.add_argument("--wait", action="store_true", help="return once everything is gone")
+    ns = parser.parse_args(args)
+    conf = {}
+    if ns.grace_period is not None:
+        conf["spark.kubernetes.appKillPodDeletionGracePeriod"] = str(ns.grace_period)
+    return _kill_targets(_connect(ns), ns.target, conf, wait=ns.wait)
+
+
+def _wait(args: Sequence[str]) -> int:
+    parser = _connection_parser("wait", "Wait for a Spark application to end.")
+    parser.add_argument("target", help="[namespace:]driver-pod")
+    parser.add_argument("--timeout", type=float)
+    parser.add_argument("--startup-timeout", type=float)
+    parser.add_argument("--logs", action="store_true", help="follow the driver log meanwhile")
+    parser.add_argument("-o", "--output", choices=("json", "yaml"))
+    ns = parser.parse_args(args)
+    namespace, pod = _pod_ref(ns.target)
+    handle = _connect(ns).attach(pod, namespace)
+    return _follow(
+        handle,
+        interval=1.0,
+        logs=ns.logs,
+        timeout=ns.timeout,
+        startup_timeout=ns.startup_timeout,
+        output=ns.output,
+    )
 
 
 def _version(args: Sequence[str]) -> int:
@@ -109,8 +424,19 @@ def _version(args: Sequence[str]) -> int:
     return EXIT_OK
 
 
+def _usage(code: int) -> int:
+    (sys.stdout if code == EXIT_OK else sys.stderr).write(USAGE)
+    return code
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "submit": _submit,
     "render": _render,
+    "status": _status,
+    "list": _list,
+    "logs": _logs,
+    "kill": _kill,
+    "wait": _wait,
     "version": _version,
     "--version": _version,
 }
@@ -120,19 +446,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the sparkube command line and return its exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
-        sys.stdout.write(USAGE)
-        return EXIT_OK if args else EXIT_USAGE
+        return _usage(EXIT_OK if args else EXIT_USAGE)
     command = COMMANDS.get(args[0])
     if command is None:
         print(f"sparkube: unknown command {args[0]!r}\n\n{USAGE}", file=sys.stderr, end="")
         return EXIT_USAGE
-    from sparkube.errors import ConfigError
+    from sparkube.errors import ConfigError, SparkubeError
 
     try:
         return command(args[1:])
     except (UsageError, ConfigError) as err:
         print(f"sparkube: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except SparkubeError as err:
+        print(f"sparkube: {err}", file=sys.stderr)
+        return EXIT_APP_FAILED
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from sparkube import _core
 from sparkube.app import SparkApp
 
 if TYPE_CHECKING:
+    import builtins
+
     from typing_extensions import Self
 
 
@@ -496,7 +498,7 @@ class Client:
         *,
         selector: str | None = None,
         all_namespaces: bool = False,
-    ) -> list[AppStatus]:
+    ) -> builtins.list[AppStatus]:
         """`list` for asyncio."""
         ns = "*" if all_namespaces else namespace
         return [AppStatus.from_core(s) for s in await self._core.list_async(ns, selector)]
@@ -509,4 +511,3 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         return None
-

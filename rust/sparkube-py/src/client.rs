@@ -50,8 +50,13 @@ impl PyClient {
         options: &Bound<'_, PyAny>,
         conf: Option<HashMap<String, String>>,
     ) -> PyResult<Self> {
-        let mut options: ConnectOptions = depythonize(options)
-            .map_err(|e| raise(py, "ConfigError", (format!("invalid connection options: {e}"),)))?;
+        let mut options: ConnectOptions = depythonize(options).map_err(|e| {
+            raise(
+                py,
+                "ConfigError",
+                (format!("invalid connection options: {e}"),),
+            )
+        })?;
         if let Some(conf) = conf {
             options.apply_spark_conf(|key| conf.get(key).cloned());
         }
@@ -80,8 +85,8 @@ impl PyClient {
     /// Builds and submits an application; returns its handle.
     fn submit(&self, py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<PyAppHandle> {
         let request = submit_request(py, app, self.client.default_namespace())?;
-        let resources = sparkube::build(&request, &Ids::random())
-            .map_err(|e| config_error(py, &e))?;
+        let resources =
+            sparkube::build(&request, &Ids::random()).map_err(|e| config_error(py, &e))?;
         let objects = resources.in_api_order();
         let handle = block_on(py, self.client.submit_objects(&objects))?
             .map_err(|e| submit_error(py, &e))?;
@@ -95,8 +100,8 @@ impl PyClient {
         app: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let request = submit_request(py, app, self.client.default_namespace())?;
-        let resources = sparkube::build(&request, &Ids::random())
-            .map_err(|e| config_error(py, &e))?;
+        let resources =
+            sparkube::build(&request, &Ids::random()).map_err(|e| config_error(py, &e))?;
         let objects = resources.in_api_order();
         let client = self.client.clone();
         future_into_py(py, async move {

@@ -1,7 +1,7 @@
 //! Mapping of library errors onto the exception classes of `sparkube.errors`.
 
-use pyo3::prelude::*;
 use pyo3::call::PyCallArgs;
+use pyo3::prelude::*;
 use pythonize::pythonize;
 use sparkube::{AppStatus, ClientError, KillError, LogError, SubmitError, TrackError};
 

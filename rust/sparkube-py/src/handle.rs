@@ -7,7 +7,9 @@ use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
 use pyo3_async_runtimes::tokio::future_into_py;
 use pythonize::{depythonize, pythonize};
-use sparkube::{AppHandle, AppStatus, AppWatch, Client, KillOptions, LogOptions, LogStream, WaitOptions};
+use sparkube::{
+    AppHandle, AppStatus, AppWatch, Client, KillOptions, LogOptions, LogStream, WaitOptions,
+};
 use tokio::sync::Mutex;
 
 use crate::client::enter_runtime;

@@ -23,5 +23,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(render::render_args, m)?)?;
     m.add_function(wrap_pyfunction!(render::render_spec, m)?)?;
     m.add_function(wrap_pyfunction!(render::to_yaml, m)?)?;
+    m.add_function(wrap_pyfunction!(render::parse_command, m)?)?;
     Ok(())
 }

@@ -59,3 +59,37 @@ pub(crate) fn to_yaml(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     let value: serde_json::Value = depythonize(obj)?;
     serde_norway::to_string(&value).map_err(|e| PyValueError::new_err(e.to_string()))
 }
+
+/// What a spark-submit command line asks for, for the CLI: `{"action": "submit" | "kill" |
+/// "status" | "version" | "help", "target": ..., "conf": {...}}`. For a submission, `conf` is
+/// the resolved conf (flags over properties file over defaults); otherwise the given `--conf`s
+/// and `--master`, which is all the connection needs.
+#[pyfunction]
+pub(crate) fn parse_command(py: Python<'_>, args: Vec<String>) -> PyResult<Py<PyAny>> {
+    use sparkube::conf::Action;
+
+    let parsed = sparkube::parse_submit_args(&args).map_err(|e| config_error(py, &e))?;
+    let (action, target) = match &parsed.action {
+        Action::Submit => ("submit", None),
+        Action::Kill(target) => ("kill", Some(target.clone())),
+        Action::Status(target) => ("status", Some(target.clone())),
+        Action::PrintVersion => ("version", None),
+        Action::PrintUsage => ("help", None),
+    };
+    let conf: serde_json::Map<String, serde_json::Value> = if action == "submit" {
+        let request = SubmitRequest::from_submit_args(parsed).map_err(|e| config_error(py, &e))?;
+        request
+            .conf
+            .iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect()
+    } else {
+        let mut conf = parsed.conf.clone();
+        if let Some(master) = &parsed.master {
+            conf.set("spark.master", master.clone());
+        }
+        conf.iter().map(|(k, v)| (k.into(), v.into())).collect()
+    };
+    let plan = serde_json::json!({"action": action, "target": target, "conf": conf});
+    Ok(pythonize(py, &plan)?.unbind())
+}

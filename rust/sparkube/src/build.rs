@@ -243,3 +243,1240 @@ pub fn build(req: &SubmitRequest, ids: &Ids) -> Result<Resources> {
         driver_conf_map,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::conf::parse_properties;
+    use crate::request::testing::{FakeEnv, request};
+
+    const IMAGE: &str = "spark.kubernetes.container.image=spark:4.3.0";
+
+    fn objects(req: &SubmitRequest) -> Vec<Value> {
+        match build(req, &Ids::seeded(1)) {
+            Ok(resources) => resources.in_api_order(),
+            Err(err) => panic!("build failed: {err}"),
+        }
+    }
+
+    fn render(args: &[&str]) -> Vec<Value> {
+        objects(&request(args))
+    }
+
+    fn kinds(objects: &[Value]) -> Vec<&str> {
+        objects
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap_or_default())
+            .collect()
+    }
+
+    fn container(pod: &Value) -> &Value {
+        pod.pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .and_then(|c| c.last())
+            .unwrap_or(&Value::Null)
+    }
+
+    fn env_names(pod: &Value) -> Vec<&str> {
+        container(pod)["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["name"].as_str())
+            .collect()
+    }
+
+    fn names(list: &Value) -> Vec<&str> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["name"].as_str())
+            .collect()
+    }
+
+    fn properties(objects: &[Value]) -> Vec<(String, String)> {
+        let cm = objects.last().unwrap_or(&Value::Null);
+        parse_properties(
+            cm.pointer("/data/spark.properties")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+        )
+    }
+
+    fn property<'a>(props: &'a [(String, String)], key: &str) -> Option<&'a str> {
+        props
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn jvm_pi_matches_spark_submit() {
+        let ids = Ids::seeded(1);
+        let prefix = format!("spark-pi-{}", ids.pod_unique_id);
+        let objects = render(&[
+            "--master",
+            "k8s://https://h:443",
+            "--name",
+            "spark-pi",
+            "--class",
+            "org.apache.spark.examples.SparkPi",
+            "--conf",
+            IMAGE,
+            "local:///opt/spark/examples/jars/spark-examples.jar",
+            "100",
+        ]);
+        assert_eq!(
+            kinds(&objects),
+            vec!["Pod", "Service", "NetworkPolicy", "ConfigMap"]
+        );
+        let pod = &objects[0];
+        assert_eq!(pod["metadata"]["name"], json!(format!("{prefix}-driver")));
+        assert_eq!(
+            pod["metadata"]["labels"],
+            json!({"spark-version": "4.3.0", "spark-app-selector": ids.app_id, "spark-app-name": "spark-pi",
+                   "spark-role": "driver", "sparkube.io/submission-id": ids.submission_id})
+        );
+        let local_dir = format!("/var/data/spark-{}", ids.local_dir_uuid);
+        let conf_map = format!("spark-drv-{}-conf-map", ids.conf_map_unique_id);
+        assert_eq!(
+            pod["spec"],
+            json!({
+                "containers": [{
+                    "args": ["driver", "--properties-file", "/opt/spark/conf/spark.properties", "--class",
+                             "org.apache.spark.examples.SparkPi", "local:///opt/spark/examples/jars/spark-examples.jar", "100"],
+                    "env": [
+                        {"name": "SPARK_USER", "value": "spark"},
+                        {"name": "SPARK_APPLICATION_ID", "value": ids.app_id},
+                        {"name": "SPARK_DRIVER_BIND_ADDRESS", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}},
+                        {"name": "SPARK_LOCAL_DIRS", "value": local_dir},
+                        {"name": "SPARK_CONF_DIR", "value": "/opt/spark/conf"}
+                    ],
+                    "image": "spark:4.3.0",
+                    "imagePullPolicy": "IfNotPresent",
+                    "name": "spark-kubernetes-driver",
+                    "ports": [
+                        {"containerPort": 7078, "name": "driver-rpc-port", "protocol": "TCP"},
+                        {"containerPort": 7079, "name": "blockmanager", "protocol": "TCP"},
+                        {"containerPort": 4040, "name": "spark-ui", "protocol": "TCP"},
+                        {"containerPort": 15002, "name": "spark-connect", "protocol": "TCP"}
+                    ],
+                    "resources": {"limits": {"memory": "1408Mi"}, "requests": {"cpu": "1", "memory": "1408Mi"}},
+                    "securityContext": {"allowPrivilegeEscalation": false},
+                    "volumeMounts": [
+                        {"mountPath": local_dir, "name": "spark-local-dir-1"},
+                        {"mountPath": "/opt/spark/conf", "name": "spark-conf-volume-driver"}
+                    ]
+                }],
+                "restartPolicy": "Never",
+                "volumes": [
+                    {"emptyDir": {}, "name": "spark-local-dir-1"},
+                    {"configMap": {"items": [{"key": "spark.properties", "mode": 420, "path": "spark.properties"}], "name": conf_map},
+                     "name": "spark-conf-volume-driver"}
+                ]
+            })
+        );
+        let owner = json!([{"apiVersion": "v1", "kind": "Pod", "controller": true, "name": format!("{prefix}-driver"), "uid": ""}]);
+        let service = &objects[1];
+        assert_eq!(
+            service["metadata"]["name"],
+            json!(format!("{prefix}-driver-svc"))
+        );
+        assert_eq!(service["metadata"]["ownerReferences"], owner);
+        assert_eq!(service["spec"]["clusterIP"], json!("None"));
+        assert_eq!(service["spec"]["ipFamilies"], json!(["IPv4"]));
+        assert_eq!(service["spec"]["ipFamilyPolicy"], json!("SingleStack"));
+        assert_eq!(
+            service["spec"]["ports"][3],
+            json!({"appProtocol": "grpc", "name": "spark-connect", "port": 15002, "targetPort": 15002})
+        );
+        assert_eq!(service["spec"]["selector"]["spark-role"], json!("driver"));
+        assert!(
+            service["spec"]["selector"]
+                .get("sparkube.io/submission-id")
+                .is_none()
+        );
+        let policy = &objects[2];
+        assert_eq!(
+            policy["metadata"]["name"],
+            json!(format!("{prefix}-policy"))
+        );
+        assert_eq!(
+            policy["spec"],
+            json!({"ingress": [{"from": [{"podSelector": {"matchLabels": {"spark-app-selector": ids.app_id}}}]}],
+                   "podSelector": {"matchLabels": {"spark-role": "executor", "spark-app-selector": ids.app_id}}})
+        );
+        let cm = &objects[3];
+        assert_eq!(cm["metadata"]["name"], json!(conf_map));
+        assert_eq!(cm["immutable"], json!(true));
+        assert_eq!(cm["data"]["spark.kubernetes.namespace"], json!("default"));
+        let props = properties(&objects);
+        let expected = [
+            ("spark.master", "k8s://https://h:443"),
+            ("spark.app.name", "spark-pi"),
+            ("spark.submit.deployMode", "cluster"),
+            ("spark.submit.pyFiles", ""),
+            (
+                "spark.jars",
+                "local:///opt/spark/examples/jars/spark-examples.jar",
+            ),
+            ("spark.app.id", &ids.app_id),
+            ("spark.app.submitTime", &ids.submit_time_millis.to_string()),
+            (
+                "spark.kubernetes.driver.pod.name",
+                &format!("{prefix}-driver"),
+            ),
+            ("spark.kubernetes.submitInDriver", "true"),
+            ("spark.kubernetes.memoryOverheadFactor", "0.1"),
+            ("spark.kubernetes.resource.type", "java"),
+            (
+                "spark.driver.host",
+                &format!("{prefix}-driver-svc.default.svc"),
+            ),
+            ("spark.driver.port", "7078"),
+            ("spark.driver.blockManager.port", "7079"),
+            ("spark.kubernetes.container.image", "spark:4.3.0"),
+        ];
+        for (key, value) in expected {
+            assert_eq!(property(&props, key), Some(value), "{key}");
+        }
+        assert_eq!(props.len(), expected.len(), "{props:?}");
+    }
+
+    #[test]
+    fn every_object_carries_the_namespace_and_the_list_wraps_them() -> Result<()> {
+        let resources = build(
+            &request(&[
+                "--conf",
+                IMAGE,
+                "--conf",
+                "spark.kubernetes.namespace=jobs",
+                "local:///a.py",
+            ]),
+            &Ids::seeded(2),
+        )?;
+        let list = resources.to_list();
+        assert_eq!(list["kind"], json!("List"));
+        let items = list["items"].as_array().cloned().unwrap_or_default();
+        assert_eq!(items.len(), 4);
+        for item in &items {
+            assert_eq!(
+                item["metadata"]["namespace"],
+                json!("jobs"),
+                "{}",
+                item["kind"]
+            );
+        }
+        assert_eq!(
+            items[3]["data"]["spark.kubernetes.namespace"],
+            json!("jobs")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn python_app_runner_overhead_and_deps() {
+        let objects = render(&[
+            "--conf",
+            IMAGE,
+            "--name",
+            "ETL_job.v2 (daily)",
+            "--py-files",
+            "local:///a.py,local:///b.zip",
+            "--files",
+            "local:///f.txt",
+            "--archives",
+            "local:///ar.tgz#ar",
+            "local:///opt/app/main.py",
+            "arg1",
+            "--arg2",
+        ]);
+        let pod = &objects[0];
+        let args = &container(pod)["args"];
+        assert_eq!(
+            args,
+            &json!([
+                "driver",
+                "--properties-file",
+                "/opt/spark/conf/spark.properties",
+                "--class",
+                "org.apache.spark.deploy.PythonRunner",
+                "local:///opt/app/main.py",
+                "arg1",
+                "--arg2"
+            ])
+        );
+        assert_eq!(
+            container(pod)["resources"]["limits"]["memory"],
+            json!("1433Mi")
+        );
+        assert!(
+            pod["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("etl-job-v2-daily-")
+        );
+        assert_eq!(
+            pod["metadata"]["labels"]["spark-app-name"],
+            json!("etl-job-v2-daily")
+        );
+        let props = properties(&objects);
+        assert_eq!(
+            property(&props, "spark.submit.pyFiles"),
+            Some("local:///a.py,local:///b.zip")
+        );
+        assert_eq!(property(&props, "spark.files"), Some("local:///f.txt"));
+        assert_eq!(
+            property(&props, "spark.archives"),
+            Some("local:///ar.tgz#ar")
+        );
+        assert_eq!(property(&props, "spark.jars"), None);
+        assert_eq!(
+            property(&props, "spark.kubernetes.resource.type"),
+            Some("python")
+        );
+        assert_eq!(
+            property(&props, "spark.kubernetes.memoryOverheadFactor"),
+            Some("0.4")
+        );
+    }
+
+    #[test]
+    fn r_app_and_proxy_user() {
+        let objects = render(&[
+            "--conf",
+            IMAGE,
+            "--proxy-user",
+            "alice",
+            "local:///opt/app/main.R",
+            "x",
+        ]);
+        let c = container(&objects[0]);
+        assert_eq!(
+            c["args"],
+            json!([
+                "driver",
+                "--proxy-user",
+                "alice",
+                "--properties-file",
+                "/opt/spark/conf/spark.properties",
+                "--class",
+                "org.apache.spark.deploy.RRunner",
+                "local:///opt/app/main.R",
+                "x"
+            ])
+        );
+        assert_eq!(c["env"][0], json!({"name": "SPARK_USER", "value": "alice"}));
+        assert_eq!(
+            property(&properties(&objects), "spark.kubernetes.resource.type"),
+            Some("r")
+        );
+    }
+
+    #[test]
+    fn the_full_driver_conf() {
+        let objects = render(&[
+            "--conf",
+            IMAGE,
+            "--name",
+            "full-app",
+            "--driver-memory",
+            "4g",
+            "--driver-cores",
+            "2",
+            "--conf",
+            "spark.kubernetes.namespace=ns1",
+            "--conf",
+            "spark.kubernetes.driver.label.team=data",
+            "--conf",
+            "spark.kubernetes.driver.label.app={{APP_ID}}",
+            "--conf",
+            "spark.kubernetes.driver.annotation.id={{APP_ID}}",
+            "--conf",
+            "spark.kubernetes.driverEnv.ZED=1",
+            "--conf",
+            "spark.kubernetes.driverEnv.ALPHA=2",
+            "--conf",
+            "spark.kubernetes.driver.secretKeyRef.DB_PASS=dbsecret:password",
+            "--conf",
+            "spark.kubernetes.driver.secrets.mysecret=/etc/mysecret",
+            "--conf",
+            "spark.kubernetes.node.selector.disk=ssd",
+            "--conf",
+            "spark.kubernetes.driver.node.selector.disk=nvme",
+            "--conf",
+            "spark.kubernetes.driver.node.selector.zone=z1",
+            "--conf",
+            "spark.kubernetes.container.image.pullSecrets=reg1, reg2",
+            "--conf",
+            "spark.kubernetes.container.image.pullPolicy=Always",
+            "--conf",
+            "spark.kubernetes.scheduler.name=generic",
+            "--conf",
+            "spark.kubernetes.driver.scheduler.name=volcano",
+            "--conf",
+            "spark.kubernetes.authenticate.driver.serviceAccountName=spark-sa",
+            "--conf",
+            "spark.kubernetes.driver.request.cores=500m",
+            "--conf",
+            "spark.kubernetes.driver.limit.cores=3",
+            "--conf",
+            "spark.driver.resource.gpu.amount=1",
+            "--conf",
+            "spark.driver.resource.gpu.vendor=nvidia.com",
+            "--conf",
+            "spark.driver.port=7000",
+            "--conf",
+            "spark.ui.port=4444",
+            "--conf",
+            "spark.connect.grpc.binding.port=15010",
+            "--conf",
+            "spark.kubernetes.driver.service.label.svc=yes",
+            "--conf",
+            "spark.kubernetes.driver.service.annotation.sann=1",
+            "--conf",
+            "spark.kubernetes.driver.service.ipFamilyPolicy=PreferDualStack",
+            "--conf",
+            "spark.kubernetes.driver.service.ipFamilies=IPv6,IPv4",
+            "--conf",
+            "spark.kubernetes.local.dirs.tmpfs=true",
+            "--conf",
+            "spark.local.dir=/tmp/a,/tmp/b",
+            "--conf",
+            "spark.kubernetes.authenticate.submission.oauthToken=SUBTOK",
+            "--class",
+            "com.example.Main",
+            "local:///opt/app.jar",
+        ]);
+        let ids = Ids::seeded(1);
+        let pod = &objects[0];
+        let c = container(pod);
+        assert_eq!(pod["metadata"]["labels"]["team"], json!("data"));
+        assert_eq!(pod["metadata"]["labels"]["app"], json!(ids.app_id));
+        assert_eq!(pod["metadata"]["annotations"], json!({"id": ids.app_id}));
+        assert_eq!(
+            env_names(pod),
+            vec![
+                "SPARK_USER",
+                "SPARK_APPLICATION_ID",
+                "ZED",
+                "ALPHA",
+                "SPARK_DRIVER_BIND_ADDRESS",
+                "DB_PASS",
+                "SPARK_LOCAL_DIRS",
+                "SPARK_CONF_DIR"
+            ]
+        );
+        assert_eq!(
+            c["env"][5],
+            json!({"name": "DB_PASS", "valueFrom": {"secretKeyRef": {"key": "password", "name": "dbsecret"}}})
+        );
+        assert_eq!(
+            c["env"][6],
+            json!({"name": "SPARK_LOCAL_DIRS", "value": "/tmp/a,/tmp/b"})
+        );
+        assert_eq!(c["image"], json!("spark:4.3.0"));
+        assert_eq!(c["imagePullPolicy"], json!("Always"));
+        assert_eq!(
+            c["resources"],
+            json!({"limits": {"cpu": "3", "memory": "4505Mi", "nvidia.com/gpu": "1"},
+            "requests": {"cpu": "500m", "memory": "4505Mi"}})
+        );
+        assert_eq!(c["ports"][0]["containerPort"], json!(7000));
+        assert_eq!(c["ports"][2]["containerPort"], json!(4444));
+        assert_eq!(c["ports"][3]["containerPort"], json!(15010));
+        let spec = &pod["spec"];
+        assert_eq!(spec["nodeSelector"], json!({"disk": "nvme", "zone": "z1"}));
+        assert_eq!(
+            spec["imagePullSecrets"],
+            json!([{"name": "reg1"}, {"name": "reg2"}])
+        );
+        assert_eq!(spec["schedulerName"], json!("volcano"));
+        assert_eq!(spec["serviceAccount"], json!("spark-sa"));
+        assert_eq!(spec["serviceAccountName"], json!("spark-sa"));
+        assert_eq!(
+            names(&spec["volumes"]),
+            vec![
+                "mysecret-volume",
+                "spark-local-dir-1",
+                "spark-local-dir-2",
+                "spark-conf-volume-driver"
+            ]
+        );
+        assert_eq!(
+            spec["volumes"][0],
+            json!({"name": "mysecret-volume", "secret": {"secretName": "mysecret"}})
+        );
+        assert_eq!(
+            spec["volumes"][1],
+            json!({"emptyDir": {"medium": "Memory"}, "name": "spark-local-dir-1"})
+        );
+        assert_eq!(
+            c["volumeMounts"][0],
+            json!({"mountPath": "/etc/mysecret", "name": "mysecret-volume"})
+        );
+        let service = &objects[1];
+        assert_eq!(
+            service["metadata"]["labels"],
+            json!({"spark-app-selector": ids.app_id, "svc": "yes"})
+        );
+        assert_eq!(service["metadata"]["annotations"], json!({"sann": "1"}));
+        assert_eq!(service["spec"]["ipFamilies"], json!(["IPv6", "IPv4"]));
+        assert_eq!(service["spec"]["ipFamilyPolicy"], json!("PreferDualStack"));
+        assert_eq!(
+            service["spec"]["ports"][0],
+            json!({"name": "driver-rpc-port", "port": 7000, "targetPort": 7000})
+        );
+        let props = properties(&objects);
+        assert_eq!(
+            property(
+                &props,
+                "spark.kubernetes.authenticate.submission.oauthToken"
+            ),
+            Some("<present_but_redacted>")
+        );
+        assert_eq!(property(&props, "spark.driver.port"), Some("7000"));
+        assert!(
+            property(&props, "spark.driver.host")
+                .unwrap_or_default()
+                .ends_with("-driver-svc.ns1.svc")
+        );
+    }
+
+    #[test]
+    fn long_names_fall_back_for_the_service_only() {
+        let ids = Ids::seeded(1);
+        let objects = render(&[
+            "--conf",
+            IMAGE,
+            "--name",
+            "this-is-a-very-long-application-name-that-goes-on-and-on",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ]);
+        let prefix = format!(
+            "this-is-a-very-long-application-name-that-goes-on-and-on-{}",
+            ids.pod_unique_id
+        );
+        assert_eq!(
+            objects[0]["metadata"]["name"],
+            json!(format!("{prefix}-driver"))
+        );
+        assert_eq!(
+            objects[1]["metadata"]["name"],
+            json!(format!("spark-{}-driver-svc", ids.service_unique_id))
+        );
+        assert_eq!(
+            objects[2]["metadata"]["name"],
+            json!(format!("{prefix}-policy"))
+        );
+        let host = format!("spark-{}-driver-svc.default.svc", ids.service_unique_id);
+        assert_eq!(
+            property(&properties(&objects), "spark.driver.host"),
+            Some(host.as_str())
+        );
+    }
+
+    #[test]
+    fn driver_pod_name_override() {
+        let objects = render(&[
+            "--conf",
+            IMAGE,
+            "--conf",
+            "spark.kubernetes.driver.pod.name=my-driver",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ]);
+        assert_eq!(objects[0]["metadata"]["name"], json!("my-driver"));
+        assert_eq!(
+            objects[1]["metadata"]["ownerReferences"][0]["name"],
+            json!("my-driver")
+        );
+        assert_eq!(
+            property(&properties(&objects), "spark.kubernetes.driver.pod.name"),
+            Some("my-driver")
+        );
+    }
+
+    #[test]
+    fn user_volumes_of_every_kind_and_on_demand_claims() {
+        let objects = render(&[
+            "--conf",
+            IMAGE,
+            "--conf",
+            "spark.kubernetes.driver.volumes.hostPath.hp.mount.path=/hp",
+            "--conf",
+            "spark.kubernetes.driver.volumes.hostPath.hp.options.path=/host",
+            "--conf",
+            "spark.kubernetes.driver.volumes.emptyDir.ed.mount.path=/ed",
+            "--conf",
+            "spark.kubernetes.driver.volumes.emptyDir.ed.options.sizeLimit=1Gi",
+            "--conf",
+            "spark.kubernetes.driver.volumes.nfs.nf.mount.path=/nfs",
+            "--conf",
+            "spark.kubernetes.driver.volumes.nfs.nf.options.server=nfs.example.com",
+            "--conf",
+            "spark.kubernetes.driver.volumes.nfs.nf.options.path=/export",
+            "--conf",
+            "spark.kubernetes.driver.volumes.nfs.nf.mount.readOnly=true",
+            "--conf",
+            "spark.kubernetes.driver.volumes.persistentVolumeClaim.data.mount.path=/data",
+            "--conf",
+            "spark.kubernetes.driver.volumes.persistentVolumeClaim.data.mount.subPathExpr=$(POD)",
+            "--conf",
+            "spark.kubernetes.driver.volumes.persistentVolumeClaim.data.options.claimName=OnDemand",
+            "--conf",
+            "spark.kubernetes.driver.volumes.persistentVolumeClaim.data.options.storageClass=gp2",
+            "--conf",
+            "spark.kubernetes.driver.volumes.persistentVolumeClaim.data.options.sizeLimit=5Gi",
+            "--conf",
+            "spark.kubernetes.driver.volumes.persistentVolumeClaim.old.mount.path=/old",
+            "--conf",
+            "spark.kubernetes.driver.volumes.persistentVolumeClaim.old.options.claimName=existing",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ]);
+        let ids = Ids::seeded(1);
+        let claim = format!("x-{}-driver-pvc-3", ids.pod_unique_id);
+        assert_eq!(
+            kinds(&objects),
+            vec![
+                "Pod",
+                "Service",
+                "NetworkPolicy",
+                "PersistentVolumeClaim",
+                "ConfigMap"
+            ]
+        );
+        let pod = &objects[0];
+        let volumes = &pod["spec"]["volumes"];
+        assert_eq!(
+            names(volumes),
+            vec![
+                "hp",
+                "ed",
+                "nf",
+                "data",
+                "old",
+                "spark-local-dir-1",
+                "spark-conf-volume-driver"
+            ]
+        );
+        assert_eq!(
+            volumes[0],
+            json!({"hostPath": {"path": "/host", "type": ""}, "name": "hp"})
+        );
+        assert_eq!(
+            volumes[1],
+            json!({"emptyDir": {"medium": "", "sizeLimit": "1Gi"}, "name": "ed"})
+        );
+        assert_eq!(
+            volumes[2],
+            json!({"name": "nf", "nfs": {"path": "/export", "server": "nfs.example.com"}})
+        );
+        assert_eq!(
+            volumes[3],
+            json!({"name": "data", "persistentVolumeClaim": {"claimName": claim, "readOnly": false}})
+        );
+        assert_eq!(
+            volumes[4],
+            json!({"name": "old", "persistentVolumeClaim": {"claimName": "existing", "readOnly": false}})
+        );
+        let mounts = &container(pod)["volumeMounts"];
+        assert_eq!(
+            mounts[2],
+            json!({"mountPath": "/nfs", "name": "nf", "readOnly": true, "subPath": "", "subPathExpr": ""})
+        );
+        assert_eq!(
+            mounts[3],
+            json!({"mountPath": "/data", "name": "data", "readOnly": false, "subPath": "", "subPathExpr": "$(POD)"})
+        );
+        let pvc = &objects[3];
+        assert_eq!(pvc["metadata"]["name"], json!(claim));
+        assert_eq!(
+            pvc["metadata"]["labels"],
+            json!({"spark-app-selector": ids.app_id})
+        );
+        assert_eq!(
+            pvc["spec"],
+            json!({"accessModes": ["ReadWriteOncePod"], "resources": {"requests": {"storage": "5Gi"}}, "storageClassName": "gp2"})
+        );
+    }
+
+    #[test]
+    fn a_mounted_local_dir_volume_replaces_the_default() {
+        let objects = render(&[
+            "--conf",
+            IMAGE,
+            "--conf",
+            "spark.kubernetes.driver.volumes.emptyDir.spark-local-dir-1.mount.path=/mine",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ]);
+        let pod = &objects[0];
+        assert_eq!(
+            names(&pod["spec"]["volumes"]),
+            vec!["spark-local-dir-1", "spark-conf-volume-driver"]
+        );
+        assert_eq!(
+            container(pod)["env"][3],
+            json!({"name": "SPARK_LOCAL_DIRS", "value": "/mine"})
+        );
+    }
+
+    #[test]
+    fn local_dirs_from_the_submitting_environment_win() -> Result<()> {
+        let req = FakeEnv::default()
+            .var("SPARK_LOCAL_DIRS", "/env/a,/env/b")
+            .resolve(&[
+                "--conf",
+                IMAGE,
+                "--conf",
+                "spark.local.dir=/conf",
+                "--class",
+                "X",
+                "local:///a.jar",
+            ])?;
+        let objects = objects(&req);
+        let mounts = &container(&objects[0])["volumeMounts"];
+        assert_eq!(
+            mounts[0],
+            json!({"mountPath": "/env/a", "name": "spark-local-dir-1"})
+        );
+        assert_eq!(
+            mounts[1],
+            json!({"mountPath": "/env/b", "name": "spark-local-dir-2"})
+        );
+        Ok(())
+    }
+
+    const DRIVER_TEMPLATE: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: ignored
+  labels: {tpl-label: a}
+  annotations: {tpl-ann: b}
+spec:
+  priorityClassName: high
+  restartPolicy: Always
+  serviceAccountName: tplsa
+  nodeSelector: {tplnode: "1"}
+  imagePullSecrets: [{name: tplsecret}]
+  tolerations: [{key: gpu, operator: Exists, effect: NoSchedule}]
+  containers:
+  - name: sidecar
+    image: busybox
+    args: ["sleep", "1000"]
+  - name: main
+    image: tplimage
+    imagePullPolicy: Never
+    args: ["-x"]
+    env: [{name: TPL_ENV, value: x}]
+    ports: [{containerPort: 9999, name: metrics}]
+    securityContext: {runAsUser: 1000, allowPrivilegeEscalation: true}
+    volumeMounts: [{name: tplvol, mountPath: /tpl}]
+    resources:
+      requests: {ephemeral-storage: 1Gi, cpu: "9"}
+      limits: {cpu: "7", memory: 1Gi}
+  volumes: [{name: tplvol, emptyDir: {}}]
+"#;
+
+    fn with_templates(extra: &[&str]) -> Vec<Value> {
+        let env = FakeEnv::default().file("/d.yaml", DRIVER_TEMPLATE).file(
+            "/e.yaml",
+            "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: executor\n    image: foo\n",
+        );
+        let mut args = vec![
+            "--conf",
+            IMAGE,
+            "--conf",
+            "spark.kubernetes.driver.podTemplateFile=/d.yaml",
+            "--conf",
+            "spark.kubernetes.node.selector.disk=ssd",
+            "--conf",
+            "spark.kubernetes.container.image.pullSecrets=reg",
+            "--conf",
+            "spark.kubernetes.authenticate.driver.serviceAccountName=sa",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--class", "X", "local:///a.jar"]);
+        match env.resolve(&args) {
+            Ok(req) => objects(&req),
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    #[test]
+    fn driver_template_named_container_becomes_the_driver() {
+        let objects = with_templates(&[
+            "--conf",
+            "spark.kubernetes.driver.podTemplateContainerName=main",
+        ]);
+        let pod = &objects[0];
+        assert_eq!(names(&pod["spec"]["containers"]), vec!["sidecar", "main"]);
+        assert_eq!(
+            pod["spec"]["containers"][0],
+            json!({"args": ["sleep", "1000"], "image": "busybox", "name": "sidecar"})
+        );
+        let c = container(pod);
+        assert_eq!(c["image"], json!("spark:4.3.0"));
+        assert_eq!(c["imagePullPolicy"], json!("IfNotPresent"));
+        assert_eq!(c["args"][0], json!("-x"));
+        assert_eq!(c["args"][1], json!("driver"));
+        assert_eq!(env_names(pod)[..2], ["TPL_ENV", "SPARK_USER"]);
+        assert_eq!(
+            names(&c["ports"]),
+            vec![
+                "metrics",
+                "driver-rpc-port",
+                "blockmanager",
+                "spark-ui",
+                "spark-connect"
+            ]
+        );
+        assert_eq!(
+            c["securityContext"],
+            json!({"allowPrivilegeEscalation": false, "runAsUser": 1000})
+        );
+        assert_eq!(
+            c["resources"],
+            json!({"limits": {"cpu": "7", "memory": "1408Mi"}, "requests": {"cpu": "1", "ephemeral-storage": "1Gi", "memory": "1408Mi"}})
+        );
+        assert_eq!(
+            c["volumeMounts"][0],
+            json!({"mountPath": "/tpl", "name": "tplvol"})
+        );
+        let spec = &pod["spec"];
+        assert_eq!(spec["restartPolicy"], json!("Never"));
+        assert_eq!(spec["priorityClassName"], json!("high"));
+        assert_eq!(spec["serviceAccountName"], json!("sa"));
+        assert_eq!(spec["nodeSelector"], json!({"disk": "ssd", "tplnode": "1"}));
+        assert_eq!(
+            spec["imagePullSecrets"],
+            json!([{"name": "tplsecret"}, {"name": "reg"}])
+        );
+        assert_eq!(spec["tolerations"][0]["key"], json!("gpu"));
+        assert_eq!(names(&spec["volumes"])[0], "tplvol");
+        assert_eq!(pod["metadata"]["labels"]["tpl-label"], json!("a"));
+        assert_eq!(pod["metadata"]["annotations"], json!({"tpl-ann": "b"}));
+        assert!(
+            objects[1]["spec"]["selector"].get("tpl-label").is_none(),
+            "the selector has Spark's labels only"
+        );
+    }
+
+    #[test]
+    fn driver_template_first_container_when_no_name_matches() {
+        for extra in [
+            &[][..],
+            &[
+                "--conf",
+                "spark.kubernetes.driver.podTemplateContainerName=nothere",
+            ][..],
+        ] {
+            let objects = with_templates(extra);
+            let pod = &objects[0];
+            assert_eq!(
+                names(&pod["spec"]["containers"]),
+                vec!["main", "sidecar"],
+                "{extra:?}"
+            );
+            assert_eq!(
+                container(pod)["args"],
+                json!([
+                    "sleep",
+                    "1000",
+                    "driver",
+                    "--properties-file",
+                    "/opt/spark/conf/spark.properties",
+                    "--class",
+                    "X",
+                    "local:///a.jar"
+                ])
+            );
+        }
+    }
+
+    #[test]
+    fn executor_template_config_map_volume_and_conf_key() {
+        let objects = with_templates(&[
+            "--conf",
+            "spark.kubernetes.executor.podTemplateFile=/e.yaml",
+        ]);
+        let ids = Ids::seeded(1);
+        assert_eq!(
+            kinds(&objects),
+            vec!["Pod", "Service", "NetworkPolicy", "ConfigMap", "ConfigMap"]
+        );
+        let cm_name = format!("x-{}-driver-podspec-conf-map", ids.pod_unique_id);
+        let template_cm = &objects[3];
+        assert_eq!(template_cm["metadata"]["name"], json!(cm_name));
+        assert_eq!(template_cm["immutable"], json!(true));
+        assert_eq!(
+            template_cm["data"],
+            json!({"podspec-configmap-key": "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: executor\n    image: foo\n"})
+        );
+        let pod = &objects[0];
+        let volume_names = names(&pod["spec"]["volumes"]);
+        assert_eq!(
+            volume_names,
+            vec![
+                "tplvol",
+                "pod-template-volume",
+                "spark-local-dir-1",
+                "spark-conf-volume-driver"
+            ]
+        );
+        assert_eq!(
+            pod["spec"]["volumes"][1]["configMap"],
+            json!({"items": [{"key": "podspec-configmap-key", "path": "pod-spec-template.yml"}], "name": cm_name})
+        );
+        assert_eq!(
+            container(pod)["volumeMounts"][0],
+            json!({"mountPath": "/opt/spark/pod-template", "name": "pod-template-volume"})
+        );
+        let props = properties(&objects);
+        assert_eq!(
+            property(&props, "spark.kubernetes.executor.podTemplateFile"),
+            Some("/opt/spark/pod-template/pod-spec-template.yml")
+        );
+        assert_eq!(
+            property(&props, "spark.kubernetes.driver.podTemplateFile"),
+            Some("/d.yaml")
+        );
+    }
+
+    #[test]
+    fn driver_credentials_secret() -> Result<()> {
+        let req = FakeEnv::default().file("/ca", "CA").resolve(&[
+            "--conf",
+            IMAGE,
+            "--conf",
+            "spark.kubernetes.authenticate.driver.oauthToken=SECRET",
+            "--conf",
+            "spark.kubernetes.authenticate.driver.caCertFile=/ca",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ])?;
+        let objects = objects(&req);
+        assert_eq!(
+            kinds(&objects),
+            vec!["Pod", "Secret", "Service", "NetworkPolicy", "ConfigMap"]
+        );
+        let secret = &objects[1];
+        assert_eq!(
+            secret["metadata"]["name"],
+            json!(format!(
+                "x-{}-kubernetes-credentials",
+                Ids::seeded(1).pod_unique_id
+            ))
+        );
+        assert_eq!(
+            secret["data"],
+            json!({"ca-cert": "Q0E=", "oauth-token": "U0VDUkVU"})
+        );
+        assert_eq!(secret["immutable"], json!(true));
+        let pod = &objects[0];
+        assert_eq!(
+            pod["spec"]["volumes"][0]["name"],
+            json!("kubernetes-credentials")
+        );
+        assert_eq!(
+            container(pod)["volumeMounts"][0],
+            json!({"mountPath": "/mnt/secrets/spark-kubernetes-credentials", "name": "kubernetes-credentials"})
+        );
+        let props = properties(&objects);
+        assert_eq!(
+            property(&props, "spark.kubernetes.authenticate.driver.oauthToken"),
+            Some("<present_but_redacted>")
+        );
+        assert_eq!(
+            property(
+                &props,
+                "spark.kubernetes.authenticate.driver.mounted.oauthTokenFile"
+            ),
+            Some("/mnt/secrets/spark-kubernetes-credentials/oauth-token")
+        );
+        assert_eq!(
+            property(
+                &props,
+                "spark.kubernetes.authenticate.driver.mounted.caCertFile"
+            ),
+            Some("/mnt/secrets/spark-kubernetes-credentials/ca-cert")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn conf_dir_files_join_the_driver_config_map() -> Result<()> {
+        let req = FakeEnv::default()
+            .var("SPARK_CONF_DIR", "/c")
+            .file("/c/log4j2.properties", "x=1\n")
+            .resolve(&["--conf", IMAGE, "--class", "X", "local:///a.jar"])?;
+        let objects = objects(&req);
+        let pod = &objects[0];
+        let items = &pod["spec"]["volumes"][1]["configMap"]["items"];
+        assert_eq!(
+            items,
+            &json!([{"key": "log4j2.properties", "mode": 420, "path": "log4j2.properties"}, {"key": "spark.properties", "mode": 420, "path": "spark.properties"}])
+        );
+        assert_eq!(objects[3]["data"]["log4j2.properties"], json!("x=1\n"));
+        Ok(())
+    }
+
+    #[test]
+    fn packages_pass_through_unresolved() {
+        let objects = render(&[
+            "--conf",
+            IMAGE,
+            "--packages",
+            "org.example:foo:1.0",
+            "--repositories",
+            "https://repo.example.com",
+            "--exclude-packages",
+            "a:b",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ]);
+        let props = properties(&objects);
+        assert_eq!(
+            property(&props, "spark.jars.packages"),
+            Some("org.example:foo:1.0")
+        );
+        assert_eq!(
+            property(&props, "spark.jars.repositories"),
+            Some("https://repo.example.com")
+        );
+        assert_eq!(property(&props, "spark.jars.excludes"), Some("a:b"));
+        assert_eq!(property(&props, "spark.jars"), Some("local:///a.jar"));
+    }
+
+    #[test]
+    fn submission_id_label() {
+        let given = render(&[
+            "--conf",
+            IMAGE,
+            "--conf",
+            "sparkube.submission.id=nightly-42",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ]);
+        assert_eq!(
+            given[0]["metadata"]["labels"]["sparkube.io/submission-id"],
+            json!("nightly-42")
+        );
+        assert_eq!(
+            property(&properties(&given), "sparkube.submission.id"),
+            None
+        );
+    }
+
+    /// Every refusal of the builder, naming the option.
+    #[test]
+    fn errors() {
+        let table: &[(&[&str], &str, &str)] = &[
+            (
+                &[],
+                "spark.kubernetes.container.image",
+                "Must specify the driver container image",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.driver.label.spark-role=x",
+                ],
+                "spark.kubernetes.driver.label.spark-role",
+                "Label with key spark-role is not allowed as it is reserved for Spark bookkeeping operations.",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.executor.label.spark-exec-id=1",
+                ],
+                "spark.kubernetes.executor.label.spark-exec-id",
+                "Label with key spark-exec-id is not allowed",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.driver.label.team=a b",
+                ],
+                "spark.kubernetes.driver.label.team",
+                "is not a valid label value",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.driver.label.a b=x",
+                ],
+                "spark.kubernetes.driver.label.a b",
+                "is not a valid label key",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.driver.annotation.a b=x",
+                ],
+                "spark.kubernetes.driver.annotation.a b",
+                "is not a valid annotation key",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.driver.pod.name=My_Driver",
+                ],
+                "spark.kubernetes.driver.pod.name",
+                "is not a valid pod name",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.namespace=Bad_NS",
+                ],
+                "spark.kubernetes.namespace",
+                "is not a valid namespace name",
+            ),
+            (
+                &["--conf", IMAGE, "--conf", "sparkube.submission.id=a b"],
+                "sparkube.submission.id",
+                "is not a valid label value",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.driver.volumes.foo.v.mount.path=/x",
+                ],
+                "spark.kubernetes.driver.volumes.foo.v.mount.path",
+                "Kubernetes Volume type `foo` is not supported",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.executor.volumes.bar.v.mount.path=/x",
+                ],
+                "spark.kubernetes.executor.volumes.bar.v.mount.path",
+                "Kubernetes Volume type `bar` is not supported",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.driver.resource.gpu.amount=1",
+                ],
+                "spark.driver.resource.gpu.vendor",
+                "Resource: gpu was requested, but vendor was not specified.",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.driver.secretKeyRef.X=nokey",
+                ],
+                "spark.kubernetes.driver.secretKeyRef.X",
+                "must be <secret name>:<key>",
+            ),
+            (
+                &["--conf", IMAGE, "--conf", "spark.driver.port=http"],
+                "spark.driver.port",
+                "is not a port number",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.driver.memoryOverhead=lots",
+                ],
+                "spark.driver.memoryOverhead",
+                "spark.driver.memoryOverhead=\"lots\"",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.driver.service.label.spark-app-selector=x",
+                ],
+                "spark.kubernetes.driver.service.label.spark-app-selector",
+                "is reserved",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.authenticate.driver.oauthToken=t",
+                    "--conf",
+                    "spark.kubernetes.authenticate.driver.mounted.oauthTokenFile=/f",
+                ],
+                "spark.kubernetes.authenticate.driver.oauthToken",
+                "Cannot specify both",
+            ),
+        ];
+        for (extra, option, message) in table {
+            let mut args = extra.to_vec();
+            args.extend_from_slice(&["--class", "X", "local:///a.jar"]);
+            match build(&request(&args), &Ids::seeded(1)) {
+                Ok(_) => panic!("{args:?} accepted"),
+                Err(err) => {
+                    assert_eq!(err.option(), *option, "{args:?}: {err}");
+                    assert!(err.to_string().contains(message), "{args:?}: {err}");
+                    assert!(!err.to_string().contains('\n'), "{err}");
+                }
+            }
+        }
+        let long_name = "a".repeat(260);
+        let err = build(
+            &request(&[
+                "--conf",
+                IMAGE,
+                "--name",
+                &long_name,
+                "--class",
+                "X",
+                "local:///a.jar",
+            ]),
+            &Ids::seeded(1),
+        )
+        .err();
+        assert_eq!(err.as_ref().map(Error::option), Some("spark.app.name"));
+    }
+
+    #[test]
+    fn building_is_deterministic_given_ids() -> Result<()> {
+        let req = request(&["--conf", IMAGE, "--class", "X", "local:///a.jar"]);
+        assert_eq!(build(&req, &Ids::seeded(5))?, build(&req, &Ids::seeded(5))?);
+        assert_ne!(build(&req, &Ids::seeded(5))?, build(&req, &Ids::seeded(6))?);
+        Ok(())
+    }
+}

@@ -725,3 +725,637 @@ impl SubmitRequest {
         })
     }
 }
+
+/// Helpers for tests: resolution against an in-memory environment.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::HashMap;
+    use std::io;
+    use std::path::{Path, PathBuf};
+
+    use super::{Environment, SubmitRequest};
+    use crate::conf::parse_submit_args;
+    use crate::error::Result;
+
+    /// Files and variables of a pretend submitting machine.
+    #[derive(Default)]
+    pub struct FakeEnv {
+        pub files: HashMap<PathBuf, Vec<u8>>,
+        pub vars: HashMap<String, String>,
+    }
+
+    impl FakeEnv {
+        pub fn file(mut self, path: &str, text: &str) -> Self {
+            self.files
+                .insert(PathBuf::from(path), text.as_bytes().to_vec());
+            self
+        }
+
+        pub fn var(mut self, name: &str, value: &str) -> Self {
+            self.vars.insert(name.to_owned(), value.to_owned());
+            self
+        }
+
+        pub fn with<T>(&self, f: impl FnOnce(&Environment<'_>) -> T) -> T {
+            let read = |path: &Path| -> io::Result<Vec<u8>> {
+                self.files
+                    .get(path)
+                    .cloned()
+                    .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+            };
+            let list = |dir: &Path| -> Vec<PathBuf> {
+                let mut found: Vec<PathBuf> = self
+                    .files
+                    .keys()
+                    .filter(|p| p.parent() == Some(dir))
+                    .cloned()
+                    .collect();
+                found.sort();
+                found
+            };
+            f(&Environment {
+                vars: self.vars.clone(),
+                read: &read,
+                list: &list,
+            })
+        }
+
+        pub fn resolve(&self, args: &[&str]) -> Result<SubmitRequest> {
+            let parsed = parse_submit_args(args)?;
+            self.with(|env| SubmitRequest::resolve(parsed, env))
+        }
+    }
+
+    /// `args` resolved with no files and no environment.
+    pub fn request(args: &[&str]) -> SubmitRequest {
+        match FakeEnv::default().resolve(args) {
+            Ok(request) => request,
+            Err(err) => panic!("{args:?}: {err}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{FakeEnv, request};
+    use super::*;
+
+    const IMAGE: &str = "spark.kubernetes.container.image=spark:4.3.0";
+
+    fn conf_of(req: &SubmitRequest) -> Vec<(String, String)> {
+        req.conf
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn resource_types() {
+        let table = [
+            ("local:///a.jar", ResourceType::Java),
+            ("local:///a.py", ResourceType::Python),
+            ("local:///a.R", ResourceType::R),
+            ("local:///a.r", ResourceType::R),
+            ("s3a://b/a.zip", ResourceType::Java),
+        ];
+        for (resource, kind) in table {
+            assert_eq!(ResourceType::of(resource), kind, "{resource}");
+        }
+    }
+
+    #[test]
+    fn flags_set_spark_keys() {
+        let req = request(&[
+            "--master",
+            "k8s://https://h:6443",
+            "--name",
+            "pi",
+            "--class",
+            "Main",
+            "--conf",
+            IMAGE,
+            "--jars",
+            "local:///a.jar,https://x/b.jar",
+            "--files",
+            "local:///f",
+            "--archives",
+            "local:///z.tgz#z",
+            "--packages",
+            "g:a:1",
+            "--repositories",
+            "https://repo",
+            "--exclude-packages",
+            "g:x",
+            "--driver-memory",
+            "2g",
+            "--driver-cores",
+            "2",
+            "--executor-memory",
+            "3g",
+            "--executor-cores",
+            "3",
+            "--num-executors",
+            "4",
+            "--total-executor-cores",
+            "9",
+            "--driver-java-options",
+            "-Dx=1",
+            "--driver-library-path",
+            "/lib",
+            "--driver-class-path",
+            "/cp",
+            "--proxy-user",
+            "alice",
+            "local:///app.jar",
+            "a1",
+        ]);
+        let conf = conf_of(&req);
+        let get = |k: &str| {
+            conf.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let expected = [
+            ("spark.kubernetes.container.image", Some("spark:4.3.0")),
+            ("spark.master", Some("k8s://https://h:6443")),
+            ("spark.submit.deployMode", Some("cluster")),
+            ("spark.app.name", Some("pi")),
+            (
+                "spark.jars",
+                Some("local:///a.jar,https://x/b.jar,local:///app.jar"),
+            ),
+            ("spark.files", Some("local:///f")),
+            ("spark.archives", Some("local:///z.tgz#z")),
+            ("spark.submit.pyFiles", Some("")),
+            ("spark.jars.packages", Some("g:a:1")),
+            ("spark.jars.repositories", Some("https://repo")),
+            ("spark.jars.excludes", Some("g:x")),
+            ("spark.driver.memory", Some("2g")),
+            ("spark.driver.cores", Some("2")),
+            ("spark.executor.memory", Some("3g")),
+            ("spark.executor.cores", Some("3")),
+            ("spark.executor.instances", Some("4")),
+            ("spark.cores.max", None),
+            ("spark.driver.extraJavaOptions", Some("-Dx=1")),
+            ("spark.driver.extraLibraryPath", Some("/lib")),
+            ("spark.driver.extraClassPath", Some("/cp")),
+        ];
+        for (key, value) in expected {
+            assert_eq!(get(key), value, "{key}");
+        }
+        assert_eq!(req.proxy_user.as_deref(), Some("alice"));
+        assert_eq!(req.main_class.as_deref(), Some("Main"));
+        assert_eq!(req.app_args, vec!["a1"]);
+    }
+
+    #[test]
+    fn python_and_r_apps_get_no_primary_in_jars() {
+        let py = request(&[
+            "--conf",
+            IMAGE,
+            "--py-files",
+            "local:///a.py",
+            "local:///main.py",
+        ]);
+        assert_eq!(py.resource_type, ResourceType::Python);
+        assert_eq!(py.conf.get("spark.jars"), None);
+        assert_eq!(py.conf.get("spark.submit.pyFiles"), Some("local:///a.py"));
+        assert_eq!(py.conf.get("spark.app.name"), Some("main.py"));
+        let r = request(&[
+            "--conf",
+            IMAGE,
+            "--jars",
+            "local:///x.jar",
+            "local:///main.R",
+        ]);
+        assert_eq!(r.conf.get("spark.jars"), Some("local:///x.jar"));
+    }
+
+    #[test]
+    fn app_name_falls_back_to_class_then_file() {
+        assert_eq!(
+            request(&["--class", "a.B", "local:///x.jar"])
+                .conf
+                .get("spark.app.name"),
+            Some("a.B")
+        );
+        let named = request(&[
+            "--conf",
+            "spark.app.name=conf",
+            "--class",
+            "a.B",
+            "local:///x.jar",
+        ]);
+        assert_eq!(named.conf.get("spark.app.name"), Some("conf"));
+        assert_eq!(
+            request(&["local:///x/job.py"]).conf.get("spark.app.name"),
+            Some("job.py")
+        );
+    }
+
+    #[test]
+    fn masters() {
+        let table = [
+            ("k8s://https://h:443", Ok("k8s://https://h:443")),
+            (
+                "k8s://http://127.0.0.1:8080",
+                Ok("k8s://http://127.0.0.1:8080"),
+            ),
+            ("k8s://h:6443", Ok("k8s://https://h:6443")),
+            ("k8s://HTTPS://h", Ok("k8s://HTTPS://h")),
+            (
+                "k8s://ftp://h",
+                Err("Invalid Kubernetes master scheme: ftp found in URL: ftp://h"),
+            ),
+            (
+                "yarn",
+                Err(
+                    "sparkube submits to Kubernetes only: the master must start with k8s:// (got yarn)",
+                ),
+            ),
+            ("local[*]", Err("sparkube submits to Kubernetes only")),
+        ];
+        for (master, expected) in table {
+            let got = normalize_master(master, "--master").map_err(|e| e.to_string());
+            match (got, expected) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want),
+                (Err(got), Err(want)) => assert!(got.starts_with(want), "{master}: {got}"),
+                (got, want) => panic!("{master}: {got:?} vs {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn default_master_from_kubeconfig() -> Result<()> {
+        let kubeconfig = "apiVersion: v1\nkind: Config\ncurrent-context: b\n\
+            clusters:\n- name: c1\n  cluster: {server: 'https://one:6443'}\n- name: c2\n  cluster: {server: 'https://two:6443'}\n\
+            contexts:\n- name: a\n  context: {cluster: c1}\n- name: b\n  context: {cluster: c2, namespace: x}\n";
+        let args = ["--class", "A", "local:///a.jar"];
+        let via_home = FakeEnv::default()
+            .var("HOME", "/home/u")
+            .file("/home/u/.kube/config", kubeconfig);
+        assert_eq!(
+            via_home.resolve(&args)?.conf.get("spark.master"),
+            Some("k8s://https://two:6443")
+        );
+        let via_var = FakeEnv::default()
+            .var("KUBECONFIG", "/missing:/k")
+            .file("/k", kubeconfig);
+        assert_eq!(
+            via_var.resolve(&args)?.conf.get("spark.master"),
+            Some("k8s://https://two:6443")
+        );
+        let none = FakeEnv::default();
+        assert_eq!(
+            none.resolve(&args)?.conf.get("spark.master"),
+            Some("k8s://https://kubernetes.default.svc")
+        );
+        let from_env = FakeEnv::default().var("MASTER", "k8s://env:1");
+        assert_eq!(
+            from_env.resolve(&args)?.conf.get("spark.master"),
+            Some("k8s://https://env:1")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn precedence_flags_then_conf_then_properties_file_then_defaults() -> Result<()> {
+        let env = FakeEnv::default()
+            .var("SPARK_CONF_DIR", "/conf")
+            .file("/conf/spark-defaults.conf", "spark.a defaults\nspark.b defaults\nspark.c defaults\n")
+            .file("/props", "spark.a props\nspark.b=props\nspark.driver.memory 3g\nspark.app.name props\nnot.spark x\n");
+        let with_file = env.resolve(&[
+            "--properties-file",
+            "/props",
+            "--conf",
+            "spark.a=conf",
+            "--driver-memory",
+            "1g",
+            "--class",
+            "A",
+            "local:///a.jar",
+        ])?;
+        assert_eq!(with_file.conf.get("spark.a"), Some("conf"));
+        assert_eq!(with_file.conf.get("spark.b"), Some("props"));
+        assert_eq!(
+            with_file.conf.get("spark.c"),
+            None,
+            "defaults are not read with --properties-file"
+        );
+        assert_eq!(with_file.conf.get("spark.driver.memory"), Some("1g"));
+        assert_eq!(with_file.conf.get("spark.app.name"), Some("props"));
+        assert_eq!(with_file.conf.get("not.spark"), None);
+
+        let both = env.resolve(&[
+            "--properties-file",
+            "/props",
+            "--load-spark-defaults",
+            "--class",
+            "A",
+            "local:///a.jar",
+        ])?;
+        assert_eq!(both.conf.get("spark.a"), Some("props"));
+        assert_eq!(both.conf.get("spark.c"), Some("defaults"));
+
+        let defaults_only =
+            env.resolve(&["--conf", "spark.b=conf", "--class", "A", "local:///a.jar"])?;
+        assert_eq!(defaults_only.conf.get("spark.a"), Some("defaults"));
+        assert_eq!(defaults_only.conf.get("spark.b"), Some("conf"));
+
+        let home = FakeEnv::default()
+            .var("SPARK_HOME", "/spark")
+            .file("/spark/conf/spark-defaults.conf", "spark.a home");
+        assert_eq!(
+            home.resolve(&["--class", "A", "local:///a.jar"])?
+                .conf
+                .get("spark.a"),
+            Some("home")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn environment_fallbacks() -> Result<()> {
+        let env = FakeEnv::default()
+            .var("SPARK_DRIVER_MEMORY", "5g")
+            .var("SPARK_EXECUTOR_MEMORY", "6g")
+            .var("SPARK_EXECUTOR_CORES", "7")
+            .var("SPARK_LOCAL_DIRS", "/x,/y");
+        let req = env.resolve(&["--class", "A", "local:///a.jar"])?;
+        assert_eq!(req.conf.get("spark.driver.memory"), Some("5g"));
+        assert_eq!(req.conf.get("spark.executor.memory"), Some("6g"));
+        assert_eq!(req.conf.get("spark.executor.cores"), Some("7"));
+        assert_eq!(req.env_local_dirs.as_deref(), Some("/x,/y"));
+        Ok(())
+    }
+
+    #[test]
+    fn submission_id_from_conf_is_not_a_spark_key() {
+        let req = request(&[
+            "--conf",
+            "sparkube.submission.id=abc",
+            "--class",
+            "A",
+            "local:///a.jar",
+        ]);
+        assert_eq!(req.submission_id.as_deref(), Some("abc"));
+        assert!(!req.conf.contains("sparkube.submission.id"));
+    }
+
+    #[test]
+    fn conf_dir_files_ship_except_defaults_and_templates() -> Result<()> {
+        let env = FakeEnv::default()
+            .var("SPARK_CONF_DIR", "/conf")
+            .file("/conf/spark-defaults.conf", "spark.x 1")
+            .file("/conf/log4j2.properties", "rootLogger.level = info\n")
+            .file("/conf/foo.template", "t")
+            .file("/conf/spark-env.sh", "x\n");
+        let req = env.resolve(&["--class", "A", "local:///a.jar"])?;
+        let names: Vec<&str> = req.conf_dir_files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, vec!["log4j2.properties", "spark-env.sh"]);
+        Ok(())
+    }
+
+    #[test]
+    fn templates_and_credentials_are_read() -> Result<()> {
+        let template = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: main\n";
+        let env = FakeEnv::default()
+            .file("/d.yaml", template)
+            .file("/e.yaml", template)
+            .file("/ca", "CA");
+        let req = env.resolve(&[
+            "--conf",
+            "spark.kubernetes.driver.podTemplateFile=/d.yaml",
+            "--conf",
+            "spark.kubernetes.executor.podTemplateFile=/e.yaml",
+            "--conf",
+            "spark.kubernetes.authenticate.driver.caCertFile=/ca",
+            "--class",
+            "A",
+            "local:///a.jar",
+        ])?;
+        let containers = req
+            .driver_pod_template
+            .and_then(|p| p.spec)
+            .map(|s| s.containers.len());
+        assert_eq!(containers, Some(1));
+        assert_eq!(
+            req.executor_pod_template.map(|t| t.text).as_deref(),
+            Some(template)
+        );
+        assert_eq!(req.driver_credentials.ca_cert.as_deref(), Some(&b"CA"[..]));
+        Ok(())
+    }
+
+    /// Every refusal of the resolution step, with the option it names and its message.
+    #[test]
+    fn errors() {
+        let env = FakeEnv::default()
+            .file(
+                "/svc.yaml",
+                "apiVersion: v1\nkind: Service\nmetadata: {name: x}\n",
+            )
+            .file("/bad.yaml", "{not yaml: [")
+            .file("/list.yaml", "- a\n");
+        let cls = ["--class", "A", "local:///a.jar"];
+        let table: &[(&[&str], &str, &str)] = &[
+            (
+                &["--driver-memory", "2 GB"],
+                "--driver-memory",
+                "Driver memory must be a positive number (--driver-memory = \"2 GB\")",
+            ),
+            (
+                &["--driver-memory", "-1g"],
+                "--driver-memory",
+                "Driver memory must be a positive number",
+            ),
+            (
+                &["--conf", "spark.driver.memory=abc"],
+                "spark.driver.memory",
+                "Driver memory must be a positive number",
+            ),
+            (
+                &["--driver-memory", "0"],
+                "--driver-memory",
+                "Driver memory must be a positive number",
+            ),
+            (
+                &["--executor-memory", "1.5g"],
+                "--executor-memory",
+                "Executor memory must be a positive number",
+            ),
+            (
+                &["--driver-cores", "0"],
+                "--driver-cores",
+                "Driver cores must be a positive number",
+            ),
+            (
+                &["--driver-cores", "1.5"],
+                "--driver-cores",
+                "Driver cores must be a positive number",
+            ),
+            (
+                &["--executor-cores", "-1"],
+                "--executor-cores",
+                "Executor cores must be a positive number",
+            ),
+            (
+                &["--conf", "spark.executor.cores=x"],
+                "spark.executor.cores",
+                "Executor cores must be a positive number",
+            ),
+            (
+                &["--num-executors", "0"],
+                "--num-executors",
+                "Number of executors must be a positive number",
+            ),
+            (
+                &["--conf", "spark.executor.instances=-2"],
+                "spark.executor.instances",
+                "Number of executors must be a positive number",
+            ),
+            (
+                &[
+                    "--conf",
+                    "spark.dynamicAllocation.enabled=true",
+                    "--num-executors",
+                    "-1",
+                ],
+                "--num-executors",
+                "Number of executors must be a non-negative number",
+            ),
+            (
+                &["--total-executor-cores", "0"],
+                "--total-executor-cores",
+                "Total executor cores must be a positive number",
+            ),
+            (
+                &["--deploy-mode", "client"],
+                "--deploy-mode",
+                "--deploy-mode: client deploy mode is not supported",
+            ),
+            (
+                &["--deploy-mode", "both"],
+                "--deploy-mode",
+                "Deploy mode must be either client or cluster",
+            ),
+            (
+                &["--master", "yarn"],
+                "--master",
+                "sparkube submits to Kubernetes only",
+            ),
+            (
+                &["--conf", "spark.master=spark://h:7077"],
+                "spark.master",
+                "sparkube submits to Kubernetes only",
+            ),
+            (
+                &["--proxy-user", "a", "--principal", "p"],
+                "--proxy-user",
+                "Only one of --proxy-user or --principal can be provided.",
+            ),
+            (
+                &["--properties-file", "/nope"],
+                "--properties-file",
+                "could not read properties file /nope given by --properties-file",
+            ),
+            (
+                &[
+                    "--conf",
+                    "spark.kubernetes.driver.podTemplateFile=/nope.yaml",
+                ],
+                "spark.kubernetes.driver.podTemplateFile",
+                "could not read pod template /nope.yaml",
+            ),
+            (
+                &[
+                    "--conf",
+                    "spark.kubernetes.executor.podTemplateFile=/svc.yaml",
+                ],
+                "spark.kubernetes.executor.podTemplateFile",
+                "Could not load pod from template file /svc.yaml (spark.kubernetes.executor.podTemplateFile): it is a Service, not a Pod",
+            ),
+            (
+                &[
+                    "--conf",
+                    "spark.kubernetes.driver.podTemplateFile=/bad.yaml",
+                ],
+                "spark.kubernetes.driver.podTemplateFile",
+                "Could not load pod from template file /bad.yaml",
+            ),
+            (
+                &[
+                    "--conf",
+                    "spark.kubernetes.driver.podTemplateFile=/list.yaml",
+                ],
+                "spark.kubernetes.driver.podTemplateFile",
+                "it is not a mapping",
+            ),
+            (
+                &[
+                    "--conf",
+                    "spark.kubernetes.authenticate.driver.clientKeyFile=/nope",
+                ],
+                "spark.kubernetes.authenticate.driver.clientKeyFile",
+                "could not read credentials file /nope",
+            ),
+            (
+                &["--jars", "/home/me/dep.jar"],
+                "--jars",
+                "--jars: /home/me/dep.jar is a file on this machine",
+            ),
+            (
+                &["--files", "file:///etc/x"],
+                "--files",
+                "--files: file:///etc/x is a file on this machine",
+            ),
+            (
+                &["--conf", "spark.submit.pyFiles=deps.zip"],
+                "spark.submit.pyFiles",
+                "deps.zip is a file on this machine",
+            ),
+        ];
+        for (extra, option, message) in table {
+            let args: Vec<&str> = extra.iter().chain(cls.iter()).copied().collect();
+            match env.resolve(&args) {
+                Ok(_) => panic!("{args:?} accepted"),
+                Err(err) => {
+                    assert_eq!(err.option(), *option, "{args:?}: {err}");
+                    assert!(err.to_string().contains(message), "{args:?}: {err}");
+                    assert!(!err.to_string().contains('\n'), "one line: {err}");
+                }
+            }
+        }
+        let resource_table: &[(&[&str], &str, &str)] = &[
+            (
+                &["--class", "A"],
+                "primary resource",
+                "Missing application resource.",
+            ),
+            (
+                &["local:///a.jar"],
+                "--class",
+                "Failed to get main class in JAR local:///a.jar. Please specify one with --class.",
+            ),
+            (
+                &["--class", "A", "app.jar"],
+                "primary resource",
+                "primary resource: app.jar is a file on this machine",
+            ),
+            (
+                &["--kill", "pod"],
+                "--kill/--status/--version/--help",
+                "these arguments ask for an action",
+            ),
+        ];
+        for (args, option, message) in resource_table {
+            match env.resolve(args) {
+                Ok(_) => panic!("{args:?} accepted"),
+                Err(err) => {
+                    assert_eq!(err.option(), *option, "{args:?}: {err}");
+                    assert!(err.to_string().starts_with(message), "{args:?}: {err}");
+                }
+            }
+        }
+    }
+}

@@ -501,3 +501,348 @@ impl SubmitRequest {
         Ok(request)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::build::build;
+    use crate::ids::Ids;
+    use crate::request::testing::FakeEnv;
+
+    /// What Python's `SparkApp(...).to_dict()` sends: every field, `null` when unset.
+    fn python_dict() -> Value {
+        json!({"name": "etl", "application": "local:///opt/app/job.py", "main_class": null, "arguments": ["--day", "1"],
+          "image": "spark:4.3.0", "namespace": "jobs", "master": "k8s://https://h:6443", "service_account": "spark",
+          "proxy_user": null, "conf": {"spark.sql.shuffle.partitions": 8, "spark.executor.instances": "1"},
+          "labels": {"team": "data"}, "annotations": {"owner": "me"}, "node_selector": {"disk": "ssd"},
+          "image_pull_secrets": ["reg1", "reg2"], "image_pull_policy": "Always",
+          "driver": {"cores": 0.5, "memory": "2g", "memory_overhead": "512m", "env": {"A": "1"}, "labels": {"role": "d"},
+                     "annotations": {}, "node_selector": {"zone": "z1"}, "secret_env": {"PASS": "db:password"},
+                     "secret_mounts": {"creds": "/etc/creds"},
+                     "volumes": [{"type": "emptyDir", "name": "scratch", "mount_path": "/scratch", "sub_path": null,
+                                  "read_only": false, "options": {"medium": "Memory"}}],
+                     "pod_template": null},
+          "executor": {"cores": 2, "memory": "4g", "memory_overhead": null, "env": {"B": "2"}, "labels": {}, "annotations": {},
+                       "node_selector": {}, "secret_env": {}, "secret_mounts": {},
+                       "volumes": [{"type": "persistentVolumeClaim", "name": "data", "mount_path": "/data", "sub_path": "x",
+                                    "read_only": true, "options": {"claimName": "OnDemand", "storageClass": "gp2", "sizeLimit": "5Gi"}}],
+                       "pod_template": null, "instances": 3},
+          "dynamic_allocation": {"enabled": true, "min_executors": 1, "max_executors": 10, "initial_executors": null, "shuffle_tracking": true},
+          "deps": {"jars": [], "py_files": ["local:///opt/lib.zip"], "files": [], "archives": [], "packages": ["g:a:1"],
+                   "repositories": [], "exclude_packages": []},
+          "tolerations": [{"key": "gpu", "operator": "Exists"}], "affinity": null, "submission_id": "run-7"})
+    }
+
+    fn spec(value: Value) -> AppSpec {
+        match serde_json::from_value(value) {
+            Ok(spec) => spec,
+            Err(err) => panic!("spec did not deserialize: {err}"),
+        }
+    }
+
+    #[test]
+    fn compiles_to_spark_conf_keys() -> Result<()> {
+        let args = spec(python_dict()).to_submit_args()?;
+        let expected = [
+            ("spark.sql.shuffle.partitions", "8"),
+            ("spark.executor.instances", "3"),
+            ("spark.kubernetes.namespace", "jobs"),
+            ("spark.kubernetes.container.image", "spark:4.3.0"),
+            (
+                "spark.kubernetes.authenticate.driver.serviceAccountName",
+                "spark",
+            ),
+            ("spark.kubernetes.container.image.pullSecrets", "reg1,reg2"),
+            ("spark.kubernetes.container.image.pullPolicy", "Always"),
+            ("spark.submit.pyFiles", "local:///opt/lib.zip"),
+            ("spark.jars.packages", "g:a:1"),
+            ("spark.dynamicAllocation.enabled", "true"),
+            ("spark.dynamicAllocation.minExecutors", "1"),
+            ("spark.dynamicAllocation.maxExecutors", "10"),
+            ("spark.dynamicAllocation.shuffleTracking.enabled", "true"),
+            ("spark.kubernetes.driver.label.team", "data"),
+            ("spark.kubernetes.executor.label.team", "data"),
+            ("spark.kubernetes.driver.annotation.owner", "me"),
+            ("spark.kubernetes.executor.annotation.owner", "me"),
+            ("spark.kubernetes.node.selector.disk", "ssd"),
+            ("spark.kubernetes.driver.request.cores", "0.5"),
+            ("spark.driver.cores", "1"),
+            ("spark.driver.memory", "2g"),
+            ("spark.driver.memoryOverhead", "512m"),
+            ("spark.kubernetes.driverEnv.A", "1"),
+            ("spark.kubernetes.driver.label.role", "d"),
+            ("spark.kubernetes.driver.node.selector.zone", "z1"),
+            ("spark.kubernetes.driver.secretKeyRef.PASS", "db:password"),
+            ("spark.kubernetes.driver.secrets.creds", "/etc/creds"),
+            (
+                "spark.kubernetes.driver.volumes.emptyDir.scratch.mount.path",
+                "/scratch",
+            ),
+            (
+                "spark.kubernetes.driver.volumes.emptyDir.scratch.options.medium",
+                "Memory",
+            ),
+            ("spark.executor.cores", "2"),
+            ("spark.executor.memory", "4g"),
+            ("spark.executorEnv.B", "2"),
+            (
+                "spark.kubernetes.executor.volumes.persistentVolumeClaim.data.mount.path",
+                "/data",
+            ),
+            (
+                "spark.kubernetes.executor.volumes.persistentVolumeClaim.data.mount.subPath",
+                "x",
+            ),
+            (
+                "spark.kubernetes.executor.volumes.persistentVolumeClaim.data.mount.readOnly",
+                "true",
+            ),
+            (
+                "spark.kubernetes.executor.volumes.persistentVolumeClaim.data.options.claimName",
+                "OnDemand",
+            ),
+        ];
+        for (key, value) in expected {
+            assert_eq!(args.conf.get(key), Some(value), "{key}");
+        }
+        assert_eq!(args.conf.len(), expected.len() + 2, "{:?}", args.conf);
+        assert_eq!(args.name.as_deref(), Some("etl"));
+        assert_eq!(args.master.as_deref(), Some("k8s://https://h:6443"));
+        assert_eq!(
+            args.primary_resource.as_deref(),
+            Some("local:///opt/app/job.py")
+        );
+        assert_eq!(args.app_args, vec!["--day", "1"]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_spec_builds_like_the_same_command_line() -> Result<()> {
+        let env = FakeEnv::default();
+        let from_spec = env.with(|e| SubmitRequest::from_spec_in(spec(python_dict()), e))?;
+        assert_eq!(from_spec.submission_id.as_deref(), Some("run-7"));
+        let tolerations = from_spec
+            .driver_pod_template
+            .as_ref()
+            .and_then(|p| p.spec.as_ref())
+            .and_then(|s| s.tolerations.clone());
+        assert_eq!(tolerations.map(|t| t.len()), Some(1));
+        let executor_text = from_spec
+            .executor_pod_template
+            .as_ref()
+            .map(|t| t.text.clone())
+            .unwrap_or_default();
+        assert!(executor_text.contains("tolerations"), "{executor_text}");
+
+        let mut plain = python_dict();
+        plain["tolerations"] = json!([]);
+        let spec_request = env.with(|e| SubmitRequest::from_spec_in(spec(plain.clone()), e))?;
+        let args = spec(plain).to_submit_args()?;
+        let mut cli: Vec<String> = vec![
+            "--master".into(),
+            "k8s://https://h:6443".into(),
+            "--name".into(),
+            "etl".into(),
+        ];
+        for (k, v) in args.conf.iter() {
+            cli.extend(["--conf".to_owned(), format!("{k}={v}")]);
+        }
+        cli.extend([
+            "local:///opt/app/job.py".to_owned(),
+            "--day".to_owned(),
+            "1".to_owned(),
+        ]);
+        let cli: Vec<&str> = cli.iter().map(String::as_str).collect();
+        let cli_request = env.resolve(&cli)?;
+        let ids = Ids::seeded(3);
+        let mut from_cli = build(&cli_request, &ids)?.in_api_order();
+        let from_spec = build(&spec_request, &ids)?.in_api_order();
+        // The spec's submission id is the only difference.
+        from_cli[0]["metadata"]["labels"]["sparkube.io/submission-id"] = json!("run-7");
+        assert_eq!(from_spec, from_cli);
+        Ok(())
+    }
+
+    #[test]
+    fn inline_templates_are_used_as_data() -> Result<()> {
+        let mut value = python_dict();
+        value["driver"]["pod_template"] = json!({"spec": {"containers": [{"name": "main"}, {"name": "sidecar", "image": "busybox"}],
+                                                          "tolerations": [{"key": "own"}]}});
+        value["affinity"] = json!({"nodeAffinity": {}});
+        let request = FakeEnv::default().with(|e| SubmitRequest::from_spec_in(spec(value), e))?;
+        let pod = build(&request, &Ids::seeded(1))?.driver_pod;
+        let pod_spec = pod.spec.unwrap_or_default();
+        let names: Vec<&str> = pod_spec
+            .containers
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(names, vec!["sidecar", "main"]);
+        let keys: Vec<Option<String>> = pod_spec
+            .tolerations
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.key)
+            .collect();
+        assert_eq!(keys, vec![Some("own".to_owned()), Some("gpu".to_owned())]);
+        assert!(pod_spec.affinity.is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn minimal_spec_uses_defaults() -> Result<()> {
+        let spec = spec(
+            json!({"name": "pi", "application": "local:///a.jar", "main_class": "Pi", "image": "spark:4.3.0"}),
+        );
+        assert_eq!(spec.dynamic_allocation, None);
+        let request = FakeEnv::default().with(|e| SubmitRequest::from_spec_in(spec, e))?;
+        assert!(request.driver_pod_template.is_none() && request.executor_pod_template.is_none());
+        assert_eq!(request.conf.get("spark.jars"), Some("local:///a.jar"));
+        Ok(())
+    }
+
+    #[test]
+    fn errors() {
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (
+                {
+                    let mut v = python_dict();
+                    v["driver"]["cores"] = json!(0);
+                    v
+                },
+                "driver.cores",
+                "driver.cores must be a positive number",
+            ),
+            (
+                {
+                    let mut v = python_dict();
+                    v["executor"]["cores"] = json!(-1.5);
+                    v
+                },
+                "executor.cores",
+                "executor.cores must be a positive number",
+            ),
+            (
+                {
+                    let mut v = python_dict();
+                    v["driver"]["instances"] = json!(2);
+                    v
+                },
+                "driver.instances",
+                "driver.instances is not a setting",
+            ),
+            (
+                {
+                    let mut v = python_dict();
+                    v["executor"]["instances"] = json!(0);
+                    v["dynamic_allocation"] = Value::Null;
+                    v
+                },
+                "spark.executor.instances",
+                "Number of executors must be a positive number",
+            ),
+            (
+                {
+                    let mut v = python_dict();
+                    v["driver"]["memory"] = json!("2 GB");
+                    v
+                },
+                "spark.driver.memory",
+                "Driver memory must be a positive number",
+            ),
+            (
+                {
+                    let mut v = python_dict();
+                    v["image"] = Value::Null;
+                    v
+                },
+                "spark.kubernetes.container.image",
+                "Must specify the driver container image",
+            ),
+            (
+                {
+                    let mut v = python_dict();
+                    v["labels"] = json!({"spark-role": "x"});
+                    v
+                },
+                "spark.kubernetes.driver.label.spark-role",
+                "reserved for Spark bookkeeping",
+            ),
+            (
+                {
+                    let mut v = python_dict();
+                    v["driver"]["volumes"][0]["type"] = json!("configMap");
+                    v
+                },
+                "spark.kubernetes.driver.volumes.configMap.scratch.mount.path",
+                "Kubernetes Volume type `configMap` is not supported",
+            ),
+            (
+                {
+                    let mut v = python_dict();
+                    v["driver"]["pod_template"] = json!({"kind": "Service"});
+                    v
+                },
+                "driver.pod_template",
+                "it is a Service, not a Pod",
+            ),
+            (
+                {
+                    let mut v = python_dict();
+                    v["conf"]["spark.kubernetes.driver.podTemplateFile"] = json!("/t.yaml");
+                    v["driver"]["pod_template"] = json!({});
+                    v
+                },
+                "driver.pod_template",
+                "both give a pod template",
+            ),
+            (
+                {
+                    let mut v = python_dict();
+                    v["submission_id"] = json!("not valid!");
+                    v
+                },
+                "sparkube.submission.id",
+                "is not a valid label value",
+            ),
+        ];
+        let env = FakeEnv::default().file("/t.yaml", "kind: Pod\n");
+        for (value, option, message) in cases {
+            let result = env
+                .with(|e| SubmitRequest::from_spec_in(spec(value.clone()), e))
+                .and_then(|r| build(&r, &Ids::seeded(1)));
+            match result {
+                Ok(_) => panic!("accepted: {value}"),
+                Err(err) => {
+                    assert_eq!(err.option(), option, "{err}");
+                    assert!(err.to_string().contains(message), "{err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let mut value = python_dict();
+        value["executor"]["replicas"] = json!(3);
+        let err = serde_json::from_value::<AppSpec>(value)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("unknown field `replicas`"), "{err}");
+        let err = serde_json::from_value::<AppSpec>(json!({"name": "x"}))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("missing field `application`"), "{err}");
+        let err = serde_json::from_value::<AppSpec>(
+            json!({"name": "x", "application": "a", "conf": {"k": [1]}}),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("must be a string"), "{err}");
+    }
+}

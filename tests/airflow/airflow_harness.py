@@ -147,6 +147,15 @@ class AirflowCli:
         )
         return self.last_run(dag_id, proc.stdout)
 
+    def run_id_at(self, dag_id: str, logical_date: str) -> str | None:
+        """The run id of the run of `dag_id` at a logical date (`YYYY-MM-DD`), if there is one."""
+        with sqlite3.connect(self.db) as db:
+            row = db.execute(
+                "SELECT run_id FROM dag_run WHERE dag_id=? AND logical_date LIKE ?",
+                (dag_id, f"{logical_date}%"),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def last_run(self, dag_id: str, output: str = "") -> DagRun:
         """The latest run of `dag_id` in the database."""
         with sqlite3.connect(self.db) as db:

@@ -45,9 +45,10 @@ def test_s3_etl_renders_with_its_secret_references(airflow_cli: AirflowCli) -> N
 
 
 def test_s3_etl_compiles_to_pods_reading_credentials_from_a_secret() -> None:
-    import sparkube
     from airflow.dag_processing.dagbag import DagBag
     from airflow_harness import DAGS
+
+    import sparkube
 
     bag = DagBag(dag_folder=str(DAGS / "spark_s3_etl.py"))
     assert bag.import_errors == {}
@@ -182,7 +183,7 @@ def test_failures_fail_the_task_with_the_reason_and_clean_up(
 def test_sensor_soft_fail_skips_and_hard_failure_fails(airflow_k8s: AirflowCli) -> None:
     run = airflow_k8s.dags_test("sparkube_test_sensor")
     assert run.state_of("submit") == "success", run.output
-    for task in ("soft_poke", "soft_reschedule", "soft_deferred"):
+    for task in ("soft_poke", "soft_reschedule", "soft_deferred", "soft_deferred_late"):
         assert run.state_of(task) == "skipped", (task, run.output)
     assert run.state_of("hard_deferred") == "failed", run.output
 
@@ -191,39 +192,32 @@ def test_sensor_soft_fail_skips_and_hard_failure_fails(airflow_k8s: AirflowCli) 
 def test_task_killed_mid_wait_then_run_again_adopts_the_driver(
     airflow_k8s: AirflowCli, kube: Kube
 ) -> None:
-    """The process running the task dies (SIGKILL) while the driver runs; running the task
-    again adopts that driver instead of submitting another one."""
+    """The process running the task dies (SIGKILL) while the driver runs; running the same task
+    instance again adopts that driver instead of submitting another one."""
     import os
     import signal
     import time
 
-    logical_date = "2024-05-01T00:00:00+00:00"
-    simulation = {"kubesim.io/run-seconds": "45", "kubesim.io/log": "Pi is roughly 3.141640"}
+    simulation = {"kubesim.io/run-seconds": "40", "kubesim.io/log": "Pi is roughly 3.141640"}
     conf = {"simulate": True, "simulation": simulation}
-
-    def drivers_of_this_run() -> list[Any]:
-        return [
-            p
-            for p in kube.drivers(dag_id="spark_pi")
-            if p.metadata.annotations.get("sparkube.io/run-id", "").endswith(logical_date)
-        ]
-
-    proc = airflow_k8s.popen(*airflow_k8s.dags_test_args("spark_pi", conf, logical_date))
+    proc = airflow_k8s.popen(*airflow_k8s.dags_test_args("spark_pi", conf, "2024-05-01"))
+    run_id = None
     try:
         deadline = time.monotonic() + 120
-        while not drivers_of_this_run():
+        while run_id is None or not kube.drivers(dag_id="spark_pi", run_id=run_id):
             assert proc.poll() is None, proc.communicate()[0]
             assert time.monotonic() < deadline, "no driver was submitted"
             time.sleep(0.5)
+            run_id = run_id or airflow_k8s.run_id_at("spark_pi", "2024-05-01")
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    (first,) = drivers_of_this_run()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    (first,) = kube.drivers(dag_id="spark_pi", run_id=run_id)
     assert first.status.phase in {"Pending", "Running"}
 
-    run = airflow_k8s.dags_test("spark_pi", conf, logical_date, timeout=180)
-    assert run.state_of("spark_pi") == "success", run.output
-    assert "Adopting running driver" in run.output
-    assert run.xcom("spark_pi")["driver_pod"] == first.metadata.name
-    # One driver in all, deleted after success.
-    assert drivers_of_this_run() == []
+    out = airflow_k8s.run("tasks", "test", "spark_pi", "spark_pi", run_id, timeout=180).stdout
+    assert f"Adopting running driver {kube.namespace}/{first.metadata.name}" in out
+    assert "succeeded" in out
+    # One driver in all, deleted after its success.
+    assert kube.drivers(dag_id="spark_pi", run_id=run_id) == []

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+
 from sparkube.airflow.hooks import SparkKubernetesHook, client_kwargs_from_extras
 from sparkube.errors import ConfigError
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sparkube.airflow._identity import TaskIdentity, is_label_value, label_value
 
 RUN_ID = "manual__2024-01-01T00:00:00+00:00"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from sparkube.airflow.links import SparkHistoryLink, SparkUILink, format_url
 
 APP = {

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 import sparkube
 from sparkube import Deps, DynamicAllocation, Volume
 from sparkube.airflow.operators import (

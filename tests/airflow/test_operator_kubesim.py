@@ -10,13 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow_harness import IMAGE, SMALL_DRIVER
-from sparkube.airflow._compat import AirflowFailException, PokeReturnValue
+
+from sparkube.airflow._compat import AirflowFailException, AirflowSkipException, PokeReturnValue
 from sparkube.airflow.operators import SparkAppOperator
 from sparkube.airflow.sensors import SparkAppSensor
 
 if TYPE_CHECKING:
-    import sparkube
     from airflow_harness import Kube
+
+    import sparkube
 
 pytestmark = pytest.mark.slow
 
@@ -170,5 +172,14 @@ def test_sensor_pokes(kube_conn: Kube) -> None:
     wait_state(bad, "Failed")
     with pytest.raises(AirflowFailException, match="exit code 5"):
         SparkAppSensor(task_id="bad", driver_pod=bad.driver_pod).poke({})
+    # Deferrable, finding the application already ended: fails, or skips with soft_fail.
+    with pytest.raises(AirflowFailException, match="exit code 5"):
+        SparkAppSensor(task_id="d", driver_pod=bad.driver_pod, deferrable=True).execute({})
+    with pytest.raises(AirflowSkipException):
+        SparkAppSensor(
+            task_id="s", driver_pod=bad.driver_pod, deferrable=True, soft_fail=True
+        ).execute({})
+    done = SparkAppSensor(task_id="ok", app_id=good.app_id, deferrable=True).execute({})
+    assert done["state"] == "Succeeded"
     with pytest.raises(AirflowFailException, match="does not exist"):
         SparkAppSensor(task_id="missing", driver_pod="no-such-driver").poke({})

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import jsonschema
+
 from sparkube.airflow import get_provider_info
 
 if TYPE_CHECKING:

@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow_harness import IMAGE, SMALL_DRIVER
+
 from sparkube.airflow.triggers import SparkAppTrigger
 
 if TYPE_CHECKING:
-    import sparkube
     from airflow_harness import Kube
+
+    import sparkube
 
 pytestmark = pytest.mark.slow
 

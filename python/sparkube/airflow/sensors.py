@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sparkube.airflow import _watch
 from sparkube.airflow._compat import (
     AirflowFailException,
+    AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
     default_deferrable,
@@ -128,12 +129,18 @@ class SparkAppSensor(BaseSensorOperator):
         if not self.deferrable:
             return super().execute(context)
         try:
-            handle = self.attach()
-            status = handle.status()
-        except SparkubeError as e:
-            raise AirflowFailException(f"Cannot track the Spark application: {e}") from e
-        if status.state.is_final:
-            return self.conclude(status.to_dict())
+            try:
+                handle = self.attach()
+                status = handle.status()
+            except SparkubeError as e:
+                raise AirflowFailException(f"Cannot track the Spark application: {e}") from e
+            if status.state.is_final:
+                return self.conclude(status.to_dict())
+        except AirflowFailException as e:
+            # Ending here, before deferring, skips the base class's soft_fail handling.
+            if self.soft_fail or getattr(self, "never_fail", False):
+                raise AirflowSkipException(f"Skipping (soft_fail): {e}") from e
+            raise
         from sparkube.airflow.triggers import SparkAppTrigger
 
         self.defer(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import DAG
+
 from sparkube.airflow import SparkAppOperator
 
 PI = "local:///opt/spark/examples/src/main/python/pi.py"

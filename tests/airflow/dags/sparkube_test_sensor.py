@@ -1,11 +1,13 @@
 """SparkAppSensor on a failing application: with soft_fail the sensor is skipped, in poke,
-reschedule and deferrable modes; without it, it fails."""
+reschedule and deferrable modes (deferring, or finding the application already ended);
+without it, it fails."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from airflow.sdk import DAG
+
 from sparkube.airflow import SparkAppOperator, SparkAppSensor
 
 with DAG(
@@ -27,7 +29,14 @@ with DAG(
         submit >> SparkAppSensor(
             task_id=f"soft_{mode}", driver_pod=pod, mode=mode, poke_interval=1, soft_fail=True
         )
-    submit >> SparkAppSensor(
-        task_id="soft_deferred", app_id=app_id, deferrable=True, soft_fail=True
+    soft = SparkAppSensor(task_id="soft_deferred", app_id=app_id, deferrable=True, soft_fail=True)
+    hard = SparkAppSensor(task_id="hard_deferred", driver_pod=pod, deferrable=True)
+    # Runs once everything else is done, so the application has surely ended by then.
+    late = SparkAppSensor(
+        task_id="soft_deferred_late",
+        driver_pod=pod,
+        deferrable=True,
+        soft_fail=True,
+        trigger_rule="all_done",
     )
-    submit >> SparkAppSensor(task_id="hard_deferred", driver_pod=pod, deferrable=True)
+    submit >> [soft, hard] >> late

@@ -33,6 +33,9 @@ use crate::request::SubmitRequest;
 
 /// The Spark version spark-submit stamps on the driver (`spark-version` label).
 pub const SPARK_VERSION: &str = "4.3.0";
+/// `spark.kubernetes.executor.podNamePrefix`: the executors' name prefix, checked here
+/// because the driver would only refuse it once running.
+const EXECUTOR_POD_NAME_PREFIX: &str = "spark.kubernetes.executor.podNamePrefix";
 /// The label sparkube adds to the driver pod to find a submission again.
 pub const SUBMISSION_ID_LABEL: &str = "sparkube.io/submission-id";
 
@@ -168,6 +171,22 @@ impl<'a> Context<'a> {
                 name
             }
         };
+        if let Some(exec_prefix) = conf.get(EXECUTOR_POD_NAME_PREFIX) {
+            let valid = exec_prefix.len() <= 237
+                && exec_prefix.starts_with(|c: char| c.is_ascii_lowercase())
+                && names::is_dns_subdomain(exec_prefix)
+                && !exec_prefix.contains('.');
+            if !valid {
+                return Err(Error::invalid(
+                    EXECUTOR_POD_NAME_PREFIX,
+                    format!(
+                        "'{exec_prefix}' in {EXECUTOR_POD_NAME_PREFIX} is invalid. must conform \
+                         https://kubernetes.io/docs/concepts/overview/working-with-objects/names/#dns-subdomain-names \
+                         and the value length <= 237"
+                    ),
+                ));
+            }
+        }
         let driver_labels = labels::driver_labels(conf, &ids.app_id, &app_name)?;
         let submission_id = req
             .submission_id
@@ -1404,6 +1423,16 @@ spec:
                 ],
                 "spark.kubernetes.driver.secretKeyRef.X",
                 "must be <secret name>:<key>",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.executor.podNamePrefix=Exec_",
+                ],
+                "spark.kubernetes.executor.podNamePrefix",
+                "'Exec_' in spark.kubernetes.executor.podNamePrefix is invalid.",
             ),
             (
                 &["--conf", IMAGE, "--conf", "spark.driver.port=http"],

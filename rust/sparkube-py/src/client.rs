@@ -85,8 +85,11 @@ impl PyClient {
     /// Builds and submits an application; returns its handle.
     fn submit(&self, py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<PyAppHandle> {
         let request = submit_request(py, app, self.client.default_namespace())?;
-        let resources =
-            sparkube::build(&request, &Ids::random()).map_err(|e| config_error(py, &e))?;
+        let resources = sparkube::build(
+            &request,
+            &Ids::for_submission(request.submission_id.as_deref()),
+        )
+        .map_err(|e| config_error(py, &e))?;
         let objects = resources.in_api_order();
         let handle = block_on(py, self.client.submit_objects(&objects))?
             .map_err(|e| submit_error(py, &e))?;
@@ -100,8 +103,11 @@ impl PyClient {
         app: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let request = submit_request(py, app, self.client.default_namespace())?;
-        let resources =
-            sparkube::build(&request, &Ids::random()).map_err(|e| config_error(py, &e))?;
+        let resources = sparkube::build(
+            &request,
+            &Ids::for_submission(request.submission_id.as_deref()),
+        )
+        .map_err(|e| config_error(py, &e))?;
         let objects = resources.in_api_order();
         let client = self.client.clone();
         future_into_py(py, async move {

@@ -7,18 +7,23 @@ use sparkube::{AppSpec, Ids, SubmitRequest};
 
 use crate::errors::config_error;
 
-/// Fixed ids from Python (for reproducible output), or fresh random ones.
-fn ids_from(ids: Option<&Bound<'_, PyAny>>) -> PyResult<Ids> {
+/// Fixed ids from Python (for reproducible output), else the ids a submission would get.
+fn ids_for(ids: Option<&Bound<'_, PyAny>>, request: &SubmitRequest) -> PyResult<Ids> {
     match ids {
         Some(obj) if !obj.is_none() => {
             depythonize(obj).map_err(|e| PyValueError::new_err(format!("invalid ids: {e}")))
         }
-        _ => Ok(Ids::random()),
+        _ => Ok(Ids::for_submission(request.submission_id.as_deref())),
     }
 }
 
-fn render_request(py: Python<'_>, request: &SubmitRequest, ids: &Ids) -> PyResult<Py<PyAny>> {
-    let resources = sparkube::build(request, ids).map_err(|e| config_error(py, &e))?;
+fn render_request(
+    py: Python<'_>,
+    request: &SubmitRequest,
+    ids: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let ids = ids_for(ids, request)?;
+    let resources = sparkube::build(request, &ids).map_err(|e| config_error(py, &e))?;
     Ok(pythonize(py, &resources.in_api_order())?.unbind())
 }
 
@@ -30,11 +35,10 @@ pub(crate) fn render_args(
     args: Vec<String>,
     ids: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let ids = ids_from(ids)?;
     let request = sparkube::parse_submit_args(&args)
         .and_then(SubmitRequest::from_submit_args)
         .map_err(|e| config_error(py, &e))?;
-    render_request(py, &request, &ids)
+    render_request(py, &request, ids)
 }
 
 /// Objects for a `SparkApp` spec (as produced by `SparkApp.to_dict()`), in API call order.
@@ -45,12 +49,11 @@ pub(crate) fn render_spec(
     spec: &Bound<'_, PyAny>,
     ids: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let ids = ids_from(ids)?;
     let spec: AppSpec = depythonize(spec).map_err(|e| {
         crate::errors::raise(py, "ConfigError", (format!("invalid SparkApp: {e}"),))
     })?;
     let request = SubmitRequest::from_spec(spec).map_err(|e| config_error(py, &e))?;
-    render_request(py, &request, &ids)
+    render_request(py, &request, ids)
 }
 
 /// A Python object (dicts, lists, scalars) as a YAML document.

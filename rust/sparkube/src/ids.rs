@@ -64,6 +64,30 @@ impl Ids {
         }
     }
 
+    /// Ids for one submission: random, except when the caller names the submission. Then the
+    /// app id and the object names derive from that name, so that submitting the same
+    /// submission again (a retried task, a restarted Job pod) meets the driver pod it already
+    /// created (409 AlreadyExists) and adopts it instead of starting a second driver.
+    pub fn for_submission(submission_id: Option<&str>) -> Ids {
+        let mut ids = Ids::random();
+        if let Some(name) = submission_id {
+            let hash = |salt: u8| stable_hash(name.as_bytes(), salt);
+            let unique = |salt: u8| {
+                let h = hash(salt).to_le_bytes();
+                unique_id([h[0], h[1], h[2]], (hash(salt) >> 24) as i64)
+            };
+            ids.app_id = format!(
+                "spark-{}",
+                uuid::Uuid::from_u64_pair(hash(1), hash(2)).simple()
+            );
+            ids.submission_id = name.to_owned();
+            ids.pod_unique_id = unique(3);
+            ids.service_unique_id = unique(4);
+            ids.conf_map_unique_id = unique(5);
+        }
+        ids
+    }
+
     /// Deterministic ids in Spark's formats, all derived from `seed`: for tests and
     /// reproducible rendering.
     pub fn seeded(seed: u64) -> Ids {
@@ -101,6 +125,15 @@ impl Default for Ids {
     fn default() -> Self {
         Ids::seeded(0)
     }
+}
+
+/// FNV-1a over `salt` and `bytes`: stable across builds and platforms, unlike std's hasher.
+fn stable_hash(bytes: &[u8], salt: u8) -> u64 {
+    std::iter::once(salt)
+        .chain(bytes.iter().copied())
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
 }
 
 /// The submitting user as Spark names it: `$SPARK_USER`, else Hadoop's `$HADOOP_USER_NAME`,
@@ -142,6 +175,34 @@ mod tests {
     fn is_hex(s: &str) -> bool {
         s.chars()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    }
+
+    #[test]
+    fn a_named_submission_gets_the_same_names_every_time() {
+        let first = Ids::for_submission(Some("dag.task.run-1"));
+        let again = Ids::for_submission(Some("dag.task.run-1"));
+        let other = Ids::for_submission(Some("dag.task.run-2"));
+        assert_formats(&first);
+        assert_eq!(first.submission_id, "dag.task.run-1");
+        for (a, b) in [
+            (&first.app_id, &again.app_id),
+            (&first.pod_unique_id, &again.pod_unique_id),
+            (&first.service_unique_id, &again.service_unique_id),
+            (&first.conf_map_unique_id, &again.conf_map_unique_id),
+        ] {
+            assert_eq!(a, b);
+        }
+        assert_ne!(first.pod_unique_id, other.pod_unique_id);
+        assert_ne!(first.app_id, other.app_id);
+    }
+
+    #[test]
+    fn an_unnamed_submission_is_random() {
+        let a = Ids::for_submission(None);
+        let b = Ids::for_submission(None);
+        assert_formats(&a);
+        assert_ne!(a.pod_unique_id, b.pod_unique_id);
+        assert_ne!(a.submission_id, b.submission_id);
     }
 
     fn assert_formats(ids: &Ids) {

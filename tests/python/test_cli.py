@@ -1,0 +1,134 @@
+"""The `sparkube` command as users run it: a fresh process against kubesim."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import yaml
+
+if TYPE_CHECKING:
+    from tests.conftest import Kubesim
+
+SPARKUBE = str(Path(sys.executable).with_name("sparkube"))
+PI = "local:///opt/spark/examples/src/main/python/pi.py"
+
+
+def run(*args: str, kubesim: Kubesim | None = None) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+    if kubesim is not None:
+        env["KUBECONFIG"] = str(kubesim.kubeconfig)
+    return subprocess.run(
+        [SPARKUBE, *args], capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+
+
+def submit_args(name: str, **annotations: str) -> list[str]:
+    args = ["--name", name, "--conf", "spark.kubernetes.container.image=apache/spark:4.0.1"]
+    for key, value in annotations.items():
+        args += [
+            "--conf",
+            f"spark.kubernetes.driver.annotation.kubesim.io/{key.replace('_', '-')}={value}",
+        ]
+    return [*args, PI]
+
+
+def test_submit_waits_reports_and_succeeds(kubesim: Kubesim) -> None:
+    result = run(
+        "submit",
+        "--logs",
+        *submit_args("cli-ok", run_seconds="2", log="Pi is roughly 3.14"),
+        kubesim=kubesim,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Pi is roughly 3.14" in result.stdout
+    assert "Application status for spark-" in result.stderr
+    assert "(phase: Running)" in result.stderr
+    assert "finished: Succeeded" in result.stderr
+
+
+def test_failed_app_exits_1_with_reason_and_log_tail(kubesim: Kubesim) -> None:
+    result = run(
+        "submit",
+        *submit_args("cli-fail", run_seconds="1", exit_code="7", log="ValueError: no"),
+        kubesim=kubesim,
+    )
+    assert result.returncode == 1
+    assert "Failed (Error) exit code 7" in result.stderr
+    assert "ValueError: no" in result.stderr
+
+
+def test_timeout_exits_3(kubesim: Kubesim) -> None:
+    result = run(
+        "submit", "--timeout", "1", *submit_args("cli-slow", run_seconds="600"), kubesim=kubesim
+    )
+    assert result.returncode == 3, result.stderr
+    run("kill", "default:cli-slow*", kubesim=kubesim)
+
+
+def test_no_wait_prints_the_handle_and_status_and_kill_find_it(kubesim: Kubesim) -> None:
+    result = run(
+        "submit",
+        "--no-wait",
+        "-o",
+        "json",
+        *submit_args("cli-bg", run_seconds="600"),
+        kubesim=kubesim,
+    )
+    assert result.returncode == 0, result.stderr
+    handle = json.loads(result.stdout)
+    pod = handle["driver_pod"]
+    assert handle["app_id"].startswith("spark-")
+
+    status = run("submit", "--status", f"default:{pod}", kubesim=kubesim)
+    assert status.returncode == 0, status.stderr
+    assert handle["app_id"] in status.stdout
+
+    killed = run("submit", "--kill", "default:cli-bg*", kubesim=kubesim)
+    assert killed.returncode == 0, killed.stderr
+    assert f"Deleted driver pod default/{pod}" in killed.stderr
+    assert run("kill", "default:cli-bg*", kubesim=kubesim).returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--conf", "spark.driver.memory=2 GB"], "spark.driver.memory"),
+        (["--conf", "spark.executor.instances=0"], "spark.executor.instances"),
+        (["--conf", "spark.kubernetes.driver.label.spark-role=x"], "reserved for Spark"),
+        (["--conf", "novalue"], "--conf"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_sends_nothing(
+    kubesim: Kubesim, args: list[str], message: str
+) -> None:
+    before = kubesim.metric("apiserver_request_total", verb="POST", resource="pods")
+    result = run("submit", *args, *submit_args("cli-bad"), kubesim=kubesim)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert kubesim.metric("apiserver_request_total", verb="POST", resource="pods") == before
+
+
+def test_render_yaml_and_json_agree() -> None:
+    master = ["--master", "k8s://https://example:6443", "--conf", "sparkube.submission.id=fixed"]
+    as_json = run("render", *master, *submit_args("same"))
+    as_yaml = run("render", "-o", "yaml", *master, *submit_args("same"))
+    assert as_json.returncode == 0, as_json.stderr
+    assert as_yaml.returncode == 0, as_yaml.stderr
+
+    parsed_json = json.loads(as_json.stdout)
+    parsed_yaml = yaml.safe_load(as_yaml.stdout)
+    assert [i["kind"] for i in parsed_json["items"]] == [
+        "Pod",
+        "Service",
+        "NetworkPolicy",
+        "ConfigMap",
+    ]
+    assert [i["metadata"]["name"] for i in parsed_yaml["items"]] == [
+        i["metadata"]["name"] for i in parsed_json["items"]
+    ]

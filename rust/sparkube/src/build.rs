@@ -800,6 +800,29 @@ mod tests {
     }
 
     #[test]
+    fn service_annotations_keep_app_id_placeholders_as_spark_does() {
+        let objects = render(&[
+            "--conf",
+            IMAGE,
+            "--conf",
+            "spark.kubernetes.driver.service.annotation.a={{APP_ID}}",
+            "--conf",
+            "spark.kubernetes.driver.annotation.a={{APP_ID}}",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ]);
+        assert_eq!(
+            objects[1]["metadata"]["annotations"],
+            json!({"a": "{{APP_ID}}"})
+        );
+        assert_eq!(
+            objects[0]["metadata"]["annotations"],
+            json!({"a": Ids::seeded(1).app_id})
+        );
+    }
+
+    #[test]
     fn driver_pod_name_override() {
         let objects = render(&[
             "--conf",

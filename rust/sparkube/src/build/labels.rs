@@ -104,6 +104,16 @@ pub fn annotations(conf: &SparkConf, prefix: &str, app_id: &str) -> Result<Vec<(
         .collect()
 }
 
+/// Annotations under `prefix` as written (no id substitution); keys checked.
+pub fn verbatim_annotations(conf: &SparkConf, prefix: &str) -> Result<Vec<(String, String)>> {
+    conf.with_prefix(prefix)
+        .map(|(key, value)| {
+            check_key(&format!("{prefix}{key}"), key, "annotation")?;
+            Ok((key.to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
 /// Checks the labels and annotations the driver will give its executors, which Spark only
 /// checks later, inside the driver.
 pub fn validate_executor_conf(conf: &SparkConf, app_id: &str) -> Result<()> {

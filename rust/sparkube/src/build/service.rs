@@ -48,11 +48,8 @@ pub fn build(ctx: &Context<'_>, props: &mut SparkConf) -> Result<Service> {
         }
         service_labels.insert(key.to_owned(), value.to_owned());
     }
-    let annotations = labels::annotations(
-        conf,
-        keys::DRIVER_SERVICE_ANNOTATION_PREFIX,
-        &ctx.ids.app_id,
-    )?;
+    // Unlike the pod's, the service's annotations are taken as written (as Spark does).
+    let annotations = labels::verbatim_annotations(conf, keys::DRIVER_SERVICE_ANNOTATION_PREFIX)?;
     let mut metadata = ctx.owned_meta(name.clone());
     metadata.labels = Some(service_labels);
     if !annotations.is_empty() {

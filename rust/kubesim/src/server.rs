@@ -66,6 +66,38 @@ pub struct Server {
         std::thread::JoinHandle<()>,
     )>,
     accept: tokio::task::JoinHandle<()>,
+    controllers: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Runs the controllers on their own thread and runtime, so a backlog of controller work
+/// (thousands of pods starting) never delays API requests; returns once bootstrap objects exist.
+async fn spawn_controllers(
+    cluster: Arc<Cluster>,
+    runtime: Arc<dyn Runtime>,
+) -> Option<std::thread::JoinHandle<()>> {
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("kubesim-controllers".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let mut shutdown = cluster.shutdown.subscribe();
+                controllers::start_all(&cluster, runtime);
+                let _ = ready_tx.send(());
+                while !*shutdown.borrow_and_update() {
+                    if shutdown.changed().await.is_err() {
+                        break;
+                    }
+                }
+            });
+        });
+    let _ = ready_rx.await;
+    spawned.ok()
 }
 
 /// Starts kubesim with `opts` and a runtime chosen by `opts.runtime`.
@@ -123,9 +155,10 @@ pub async fn start_with_runtime(opts: Options, runtime: Arc<dyn Runtime>) -> Res
     }
     let state_dir = opts.state_dir.clone();
     let cluster = Arc::new(Cluster::new(Arc::new(store), opts, tokens));
-    controllers::start_all(&cluster, runtime);
+    let controllers = spawn_controllers(cluster.clone(), runtime).await;
     let accept = tokio::spawn(accept_loop(listener, cluster.clone(), acceptor));
     Ok(Server {
+        controllers,
         addr,
         url,
         token,
@@ -174,8 +207,11 @@ async fn accept_loop(listener: TcpListener, cluster: Arc<Cluster>, acceptor: Tls
 impl Server {
     /// Stops accepting, ends watches and controllers, and snapshots the state directory.
     pub async fn shutdown(mut self) {
-        let _ = self.cluster.shutdown.send(true);
+        self.cluster.shutdown.send_replace(true);
         self.accept.abort();
+        if let Some(handle) = self.controllers.take() {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
         if let Some((tx, handle)) = self.persist_stop.take() {
             let _ = tx.send(None);
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;

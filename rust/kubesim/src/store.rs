@@ -118,6 +118,17 @@ impl Obj {
         }
     }
 
+    /// A minimal object naming this one (kind, apiVersion, name, namespace, uid,
+    /// resourceVersion), enough for events and references, without parsing the JSON.
+    pub fn reference(&self) -> Value {
+        let rt = resources::get(self.res);
+        let mut meta = serde_json::json!({"name": self.name, "uid": self.uid, "resourceVersion": self.rv.to_string()});
+        if !self.ns.is_empty() {
+            meta["namespace"] = Value::String(self.ns.clone());
+        }
+        serde_json::json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": meta})
+    }
+
     /// The store key.
     pub fn key(&self) -> Key {
         (self.ns.clone(), self.name.clone())

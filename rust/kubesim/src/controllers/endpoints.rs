@@ -1,7 +1,7 @@
 //! The endpoints controller: keeps an Endpoints object per selector-bearing Service with the IPs
 //! of the selected pods, ready ones in `addresses` and the others in `notReadyAddresses`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,95 +88,112 @@ pub fn subsets(svc: &Value, pods: &[Value]) -> Value {
     json!([subset])
 }
 
-fn sync_namespace(cluster: &Cluster, ns: &str) {
-    let pods: Vec<Value> = cluster
+fn sync_service(cluster: &Cluster, ns: &str, name: &str) {
+    let Some(s) = cluster.store.get(ids::SERVICES, ns, name) else {
+        return;
+    };
+    let svc = s.value();
+    let Some(sel) = svc["spec"]["selector"]
+        .as_object()
+        .filter(|m| !m.is_empty())
+    else {
+        return;
+    };
+    let selector = LabelSelector::from_json(&json!({ "matchLabels": sel })).unwrap_or_default();
+    let selected: Vec<Value> = cluster
         .store
-        .all(ids::PODS, Some(ns))
+        .list(ids::PODS, Some(ns), None, usize::MAX, |o| {
+            selector.matches(&o.labels)
+        })
+        .0
         .iter()
         .map(|o| o.value())
         .collect();
-    for s in cluster.store.all(ids::SERVICES, Some(ns)) {
-        let svc = s.value();
-        let Some(sel) = svc["spec"]["selector"]
-            .as_object()
-            .filter(|m| !m.is_empty())
-        else {
-            continue;
-        };
-        let selector = LabelSelector::from_json(&json!({"matchLabels": sel})).unwrap_or_default();
-        let selected: Vec<Value> = pods
-            .iter()
-            .filter(|p| {
-                let labels: Vec<(String, String)> = p["metadata"]["labels"]
-                    .as_object()
-                    .map(|m| {
-                        m.iter()
-                            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                selector.matches(&labels)
-            })
-            .cloned()
-            .collect();
-        let subsets = subsets(&svc, &selected);
-        match cluster.store.get(ids::ENDPOINTS, ns, &s.name) {
-            Some(_) => {
-                cluster.modify(ids::ENDPOINTS, ns, &s.name, |e| {
-                    let cur = e.get("subsets").cloned().unwrap_or(Value::Null);
-                    if cur == subsets {
-                        return false;
-                    }
-                    if subsets.is_null() {
-                        if let Some(m) = e.as_object_mut() {
-                            m.shift_remove("subsets");
-                        }
-                    } else {
-                        e["subsets"] = subsets.clone();
-                    }
-                    true
-                });
+    let subsets = subsets(&svc, &selected);
+    if cluster.store.get(ids::ENDPOINTS, ns, name).is_some() {
+        cluster.modify(ids::ENDPOINTS, ns, name, |e| {
+            let cur = e.get("subsets").cloned().unwrap_or(Value::Null);
+            if cur == subsets {
+                return false;
             }
-            None => {
-                let mut ep = json!({"metadata": {"name": s.name, "namespace": ns, "labels": svc["metadata"]["labels"].clone()}});
-                if ep["metadata"]["labels"].is_null()
-                    && let Some(m) = ep["metadata"].as_object_mut()
-                {
-                    m.shift_remove("labels");
+            match e.as_object_mut() {
+                Some(m) if subsets.is_null() => {
+                    m.shift_remove("subsets");
                 }
-                if !subsets.is_null() {
-                    ep["subsets"] = subsets;
+                Some(m) => {
+                    m.insert("subsets".into(), subsets.clone());
                 }
-                let _ = cluster.create_object(ids::ENDPOINTS, ns, ep, &WriteOptions::default());
+                None => return false,
             }
-        }
+            true
+        });
+        return;
     }
+    let mut ep = json!({"metadata": {"name": name, "namespace": ns}});
+    if let Some(labels) = svc["metadata"].get("labels").filter(|l| l.is_object()) {
+        ep["metadata"]["labels"] = labels.clone();
+    }
+    if !subsets.is_null() {
+        ep["subsets"] = subsets;
+    }
+    let _ = cluster.create_object(ids::ENDPOINTS, ns, ep, &WriteOptions::default());
 }
+
+/// Services with a selector, by namespace.
+type Selectors = HashMap<String, Vec<(String, LabelSelector)>>;
 
 /// Runs the endpoints controller until shutdown.
 pub async fn run(cluster: Arc<Cluster>) {
-    let dirty: Arc<Mutex<HashSet<String>>> = Arc::new(Mutex::new(HashSet::new()));
+    let dirty: Arc<Mutex<HashSet<(String, String)>>> = Arc::new(Mutex::new(HashSet::new()));
+    let selectors: Arc<Mutex<Selectors>> = Arc::new(Mutex::new(HashMap::new()));
     let wake = Arc::new(Notify::new());
     {
-        let (d, w) = (dirty.clone(), wake.clone());
+        let (d, w, sels) = (dirty.clone(), wake.clone(), selectors.clone());
         tokio::spawn(super::follow(
             cluster.clone(),
-            ids::PODS,
-            move |_, obj, prev| {
-                let changed = prev.is_none_or(|p| {
-                    p.labels != obj.labels
-                        || p.field("status.podIP") != obj.field("status.podIP")
-                        || p.json != obj.json
-                });
-                if changed {
-                    d.lock().insert(obj.ns.clone());
+            ids::SERVICES,
+            move |ty, obj, _| {
+                let mut sels = sels.lock();
+                let list = sels.entry(obj.ns.clone()).or_default();
+                list.retain(|(n, _)| *n != obj.name);
+                if ty == EventType::Deleted {
+                    d.lock().remove(&obj.key());
+                    return;
+                }
+                let v = obj.value();
+                if let Some(sel) = v["spec"]["selector"].as_object().filter(|m| !m.is_empty()) {
+                    list.push((
+                        obj.name.clone(),
+                        LabelSelector::from_json(&json!({ "matchLabels": sel }))
+                            .unwrap_or_default(),
+                    ));
+                    d.lock().insert(obj.key());
                     w.notify_one();
                 }
             },
         ));
     }
     {
-        let (d, w, c) = (dirty.clone(), wake.clone(), cluster.clone());
+        let (d, w, sels) = (dirty.clone(), wake.clone(), selectors.clone());
+        tokio::spawn(super::follow(
+            cluster.clone(),
+            ids::PODS,
+            move |_, obj, prev| {
+                let sels = sels.lock();
+                let Some(list) = sels.get(&obj.ns) else {
+                    return;
+                };
+                for (name, sel) in list {
+                    if sel.matches(&obj.labels) || prev.is_some_and(|p| sel.matches(&p.labels)) {
+                        d.lock().insert((obj.ns.clone(), name.clone()));
+                        w.notify_one();
+                    }
+                }
+            },
+        ));
+    }
+    {
+        let c = cluster.clone();
         tokio::spawn(super::follow(
             cluster.clone(),
             ids::SERVICES,
@@ -188,10 +205,7 @@ pub async fn run(cluster: Arc<Cluster>) {
                         &obj.name,
                         &DeleteOptions::default(),
                     );
-                    return;
                 }
-                d.lock().insert(obj.ns.clone());
-                w.notify_one();
             },
         ));
     }
@@ -202,9 +216,9 @@ pub async fn run(cluster: Arc<Cluster>) {
             _ = shutdown.changed() => return,
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let namespaces: Vec<String> = dirty.lock().drain().collect();
-        for ns in namespaces {
-            sync_namespace(&cluster, &ns);
+        let services: Vec<(String, String)> = dirty.lock().drain().collect();
+        for (ns, name) in services {
+            sync_service(&cluster, &ns, &name);
         }
     }
 }

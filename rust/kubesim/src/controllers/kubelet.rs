@@ -186,9 +186,20 @@ impl Shared {
     }
 
     fn event(&self, field: Option<&str>, ty: &str, reason: &str, message: &str) {
-        if let Some(p) = self.pod() {
-            self.cluster
-                .record_event(&p, field, ty, reason, message, ("kubelet", &self.node));
+        let current = self
+            .cluster
+            .store
+            .get(ids::PODS, &self.ns, &self.name)
+            .filter(|o| o.uid == self.uid);
+        if let Some(p) = current {
+            self.cluster.record_event(
+                &p.reference(),
+                field,
+                ty,
+                reason,
+                message,
+                ("kubelet", &self.node),
+            );
         }
     }
 }
@@ -197,11 +208,16 @@ struct Worker {
     s: Arc<Shared>,
 }
 
-fn backoff(pod: &Value, attempt: u32) -> Duration {
-    let base = annotation(pod, "restart-backoff-seconds", None)
+/// Seconds of the first restart back-off (`kubesim.io/restart-backoff-seconds`, default 10).
+fn backoff_base(pod: &Value) -> f64 {
+    annotation(pod, "restart-backoff-seconds", None)
         .and_then(|s| s.parse::<f64>().ok())
         .unwrap_or(10.0)
-        .max(0.0);
+        .max(0.0)
+}
+
+/// The back-off before attempt `attempt`: doubling from `base`, at most five minutes.
+fn backoff(base: f64, attempt: u32) -> Duration {
     let secs = (base * 2f64.powi(attempt.saturating_sub(1).min(10) as i32)).min(300.0);
     Duration::from_secs_f64(secs)
 }
@@ -220,7 +236,6 @@ async fn stopped(stop: &mut StopRx) -> Duration {
     }
 }
 
-/// Runs one container through pulls, starts, exits and restarts, reporting every state.
 /// Which container a loop runs and where.
 struct Slot {
     idx: usize,
@@ -229,6 +244,7 @@ struct Slot {
     sandbox: Sandbox,
 }
 
+/// Runs one container through pulls, starts, exits and restarts, reporting every state.
 async fn container_loop(
     s: Arc<Shared>,
     slot: Slot,
@@ -259,6 +275,11 @@ async fn container_loop(
     loop {
         let Some(pod) = s.pod() else { return cs };
         let pod = Arc::new(pod);
+        let policy = pod["spec"]["restartPolicy"]
+            .as_str()
+            .unwrap_or("Always")
+            .to_string();
+        let restart_base = backoff_base(&pod);
         if resume.is_none() {
             // Image pull.
             loop {
@@ -316,7 +337,7 @@ async fn container_loop(
                         cs.state = json!({"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{image}\": ErrImagePull: {}", e.message)}});
                         let _ = tx.send((idx, cs.clone()));
                         tokio::select! {
-                            _ = tokio::time::sleep(backoff(&pod, pull_failures)) => {},
+                            _ = tokio::time::sleep(backoff(restart_base, pull_failures)) => {},
                             _ = stopped(&mut stop) => return cs,
                         }
                     }
@@ -356,7 +377,7 @@ async fn container_loop(
                 cs.state = json!({"waiting": {"reason": e.reason, "message": e.message}});
                 let _ = tx.send((idx, cs.clone()));
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff(&pod, 1)) => continue,
+                    _ = tokio::time::sleep(backoff(restart_base, 1)) => continue,
                     _ = stopped(&mut stop) => return cs,
                 }
             }
@@ -382,7 +403,8 @@ async fn container_loop(
         cs.started = true;
         cs.ready = !init;
         let _ = tx.send((idx, cs.clone()));
-        // Run.
+        // Run, without holding the pod: thousands of pods may be running.
+        drop(pod);
         let (exit, by_stop): (Exit, bool) = tokio::select! {
             e = container.wait() => (e, false),
             grace = stopped(&mut stop) => {
@@ -399,10 +421,6 @@ async fn container_loop(
         cs.ready = false;
         cs.started = false;
         cs.exit_code = Some(exit.code);
-        let policy = pod["spec"]["restartPolicy"]
-            .as_str()
-            .unwrap_or("Always")
-            .to_string();
         let restart = !by_stop
             && match policy.as_str() {
                 "Always" => !init || exit.code != 0,
@@ -417,7 +435,7 @@ async fn container_loop(
         let _ = tx.send((idx, cs.clone()));
         cs.restart_count += 1;
         cs.last_state = cs.state.clone();
-        let wait = backoff(&pod, cs.restart_count);
+        let wait = backoff(restart_base, cs.restart_count);
         cs.state = json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off {}s restarting failed container={} pod={}_{}({})", wait.as_secs(), cs.name, s.name, s.ns, s.uid)}});
         s.event(
             Some(&field),
@@ -647,10 +665,14 @@ impl Worker {
         self.publish("", &inits, &mains, false, inits.is_empty(), false);
         let mut recovered = self.s.cluster.recovered_nodes.subscribe();
         recovered.borrow_and_update();
+        let never = pod["spec"]["restartPolicy"] == "Never";
+        let pod = Arc::new(pod);
 
         // Sandbox.
+        let created = self.s.runtime.create_sandbox(pod.clone(), pod_ip.clone());
+        drop(pod);
         let sandbox = tokio::select! {
-            r = self.s.runtime.create_sandbox(Arc::new(pod.clone()), pod_ip.clone()) => r,
+            r = created => r,
             _ = wait_signal(&mut sig) => {
                 self.finish(&mut sig, None).await;
                 return;
@@ -727,7 +749,7 @@ impl Worker {
             self.publish(&pod_ip, &inits, &mains, true, false, true);
             self.s
                 .runtime
-                .remove_sandbox(Arc::new(pod.clone()), sandbox.clone())
+                .remove_sandbox(Arc::new(self.s.pod().unwrap_or_default()), sandbox.clone())
                 .await;
             let _ = wait_signal(&mut sig).await;
             self.finish(&mut sig, None).await;
@@ -738,10 +760,7 @@ impl Worker {
         // App containers, side by side.
         let mut tasks = Vec::new();
         for (i, c) in spec_mains.iter().enumerate() {
-            if mains[i].done
-                || mains[i].state["terminated"].is_object()
-                    && pod["spec"]["restartPolicy"] == "Never"
-            {
+            if mains[i].done || mains[i].state["terminated"].is_object() && never {
                 mains[i].done = true;
                 continue;
             }
@@ -770,7 +789,7 @@ impl Worker {
                         }
                         let phase = self.publish(&pod_ip, &inits, &mains, false, true, true);
                         if matches!(phase.as_deref(), Some("Succeeded" | "Failed")) {
-                            self.s.runtime.remove_sandbox(Arc::new(pod.clone()), sandbox.clone()).await;
+                            self.s.runtime.remove_sandbox(Arc::new(self.s.pod().unwrap_or_default()), sandbox.clone()).await;
                             if *sig.borrow() == Signal::Run {
                                 return;
                             }

@@ -20,10 +20,40 @@ use crate::store::{EventType, Obj};
 struct State {
     /// pod uid → (node, cpu, memory) for bound, non-terminal pods.
     placed: HashMap<String, (String, f64, f64)>,
+    /// node → (cpu, memory, pods) in use, the sums of `placed`.
+    used: HashMap<String, (f64, f64, f64)>,
+    /// Parsed nodes by name, with the resourceVersion they were parsed at.
+    nodes: HashMap<String, (u64, Arc<Value>)>,
     /// (ns, name) → uid of pods waiting for a node.
     pending: BTreeMap<(String, String), String>,
     /// Last unschedulable message per pending pod uid.
     reported: HashMap<String, String>,
+}
+
+impl State {
+    fn place(&mut self, uid: &str, node: &str, cpu: f64, mem: f64) {
+        if self.placed.contains_key(uid) {
+            return;
+        }
+        self.placed
+            .insert(uid.to_string(), (node.to_string(), cpu, mem));
+        let u = self.used.entry(node.to_string()).or_default();
+        u.0 += cpu;
+        u.1 += mem;
+        u.2 += 1.0;
+    }
+
+    fn unplace(&mut self, uid: &str) -> bool {
+        let Some((node, cpu, mem)) = self.placed.remove(uid) else {
+            return false;
+        };
+        if let Some(u) = self.used.get_mut(&node) {
+            u.0 -= cpu;
+            u.1 -= mem;
+            u.2 -= 1.0;
+        }
+        true
+    }
 }
 
 /// The cpu and memory a pod requests (sum of containers, or the largest init container).
@@ -99,7 +129,7 @@ pub fn bind(cluster: &Cluster, ns: &str, name: &str, node: &str) -> bool {
     });
     if let Some(obj) = &bound {
         cluster.record_event(
-            &obj.value(),
+            &obj.reference(),
             None,
             "Normal",
             "Scheduled",
@@ -115,10 +145,17 @@ fn try_schedule(cluster: &Cluster, state: &Mutex<State>, pod: &Value) -> Result<
     let nodes = cluster.store.all(ids::NODES, None);
     let total = nodes.len();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-    let st = state.lock();
+    let mut st = state.lock();
     let mut best: Option<(String, f64)> = None;
     for n in nodes {
-        let nv = n.value();
+        let nv = match st.nodes.get(&n.name) {
+            Some((rv, v)) if *rv == n.rv => v.clone(),
+            _ => {
+                let v = Arc::new(n.value());
+                st.nodes.insert(n.name.clone(), (n.rv, v.clone()));
+                v
+            }
+        };
         let mut why: Option<String> = None;
         if nv["spec"]["unschedulable"] == true {
             why = Some("node(s) were unschedulable".into());
@@ -149,14 +186,7 @@ fn try_schedule(cluster: &Cluster, state: &Mutex<State>, pod: &Value) -> Result<
             let acpu = quantity::parse_value(&alloc["cpu"]).unwrap_or(0.0);
             let amem = quantity::parse_value(&alloc["memory"]).unwrap_or(0.0);
             let apods = quantity::parse_value(&alloc["pods"]).unwrap_or(110.0);
-            let (mut ucpu, mut umem, mut upods) = (0.0, 0.0, 0.0);
-            for (node, c, m) in st.placed.values() {
-                if *node == n.name {
-                    ucpu += c;
-                    umem += m;
-                    upods += 1.0;
-                }
-            }
+            let (ucpu, umem, upods) = st.used.get(&n.name).copied().unwrap_or_default();
             let mut insufficient = Vec::new();
             if upods + 1.0 > apods {
                 insufficient.push("Too many pods");
@@ -198,7 +228,7 @@ fn observe(state: &Mutex<State>, ty: EventType, obj: &Arc<Obj>) -> bool {
     let mut st = state.lock();
     let key = obj.key();
     if ty == EventType::Deleted {
-        let freed = st.placed.remove(&obj.uid).is_some();
+        let freed = st.unplace(&obj.uid);
         st.pending.remove(&key);
         st.reported.remove(&obj.uid);
         return freed;
@@ -215,13 +245,13 @@ fn observe(state: &Mutex<State>, ty: EventType, obj: &Arc<Obj>) -> bool {
     }
     st.pending.remove(&key);
     if matches!(phase.as_str(), "Succeeded" | "Failed") {
-        return st.placed.remove(&obj.uid).is_some();
+        return st.unplace(&obj.uid);
     }
     if !st.placed.contains_key(&obj.uid) {
         let v = obj.value();
         if !terminal(&v) {
             let (c, m) = pod_requests(&v);
-            st.placed.insert(obj.uid.clone(), (node, c, m));
+            st.place(&obj.uid, &node, c, m);
         }
     }
     false
@@ -287,12 +317,12 @@ pub async fn run(cluster: Arc<Cluster>) {
                     let (c, m) = pod_requests(&pod);
                     {
                         let mut st = state.lock();
-                        st.placed.insert(uid.clone(), (node.clone(), c, m));
+                        st.place(&uid, &node, c, m);
                         st.pending.remove(&(ns.clone(), name.clone()));
                         st.reported.remove(&uid);
                     }
                     if !bind(&cluster, &ns, &name, &node) {
-                        state.lock().placed.remove(&uid);
+                        state.lock().unplace(&uid);
                     }
                 }
                 Err(msg) => {

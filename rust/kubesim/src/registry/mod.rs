@@ -255,12 +255,10 @@ impl Cluster {
         }
         let written = body.clone();
         defaults::on_create(res, &mut body, &uid, || self.addresses.lock().service_ip());
-        let manager = opts
-            .field_manager
-            .clone()
-            .unwrap_or_else(|| "unknown".into());
-        if body["metadata"]["managedFields"].is_null() {
-            record_manager(&mut body, &manager, "Update", &written, None);
+        if let Some(manager) = &opts.field_manager
+            && body["metadata"]["managedFields"].is_null()
+        {
+            record_manager(&mut body, manager, "Update", &written, None);
         }
         if opts.dry_run {
             if self.store.get(res, ns, &name).is_some() {

@@ -15,8 +15,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sparkube::{Client, ConnectOptions, RetryPolicy};
 
-/// Where the kubesim binary is: `KUBESIM_BIN`, else built (a no-op when fresh) into the
-/// workspace target directory.
+/// Where the kubesim binary is: `KUBESIM_BIN`, else the workspace's `target/debug/kubesim`,
+/// built first when it is missing or older than kubesim's sources (so that test processes do
+/// not queue on cargo's build lock when it is fresh).
 fn kubesim_bin() -> Result<PathBuf, String> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BIN.get_or_init(|| {
@@ -27,6 +28,12 @@ fn kubesim_bin() -> Result<PathBuf, String> {
         let target = std::env::var("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| manifest.join("../../target"));
+        let bin = target.join("debug").join("kubesim");
+        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        let sources = newest_mtime(&manifest.join("../kubesim"));
+        if built.is_some() && built >= sources {
+            return Ok(bin);
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args(["build", "-q", "-p", "kubesim", "--bin", "kubesim"])
@@ -36,9 +43,26 @@ fn kubesim_bin() -> Result<PathBuf, String> {
         if !status.success() {
             return Err(format!("building kubesim failed ({status})"));
         }
-        Ok(target.join("debug").join("kubesim"))
+        Ok(bin)
     })
     .clone()
+}
+
+/// The newest modification time of the files under `dir`.
+fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut newest = None;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(t) = entry.metadata().and_then(|m| m.modified()) {
+                newest = newest.max(Some(t));
+            }
+        }
+    }
+    newest
 }
 
 /// A running kubesim.

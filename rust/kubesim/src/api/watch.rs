@@ -113,6 +113,14 @@ fn streaming_response(rx: mpsc::Receiver<Bytes>, table: bool) -> Response<Body> 
     r
 }
 
+/// The answer to a WebSocket upgrade on a watch: a complete 200 without an upgrade, which
+/// WebSocket clients (fabric8) take as "no WebSocket here" and retry as a chunked HTTP watch.
+pub fn websocket_refusal() -> Response<Body> {
+    let mut r = Response::new(super::full(Bytes::new()));
+    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    r
+}
+
 /// Starts a watch and returns the streaming response.
 pub async fn watch(cluster: &Arc<Cluster>, req: &Req, rp: &ResourcePath) -> Result<Response<Body>> {
     let (labels, fields) = selectors(req, rp.res)?;

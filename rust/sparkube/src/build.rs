@@ -5,11 +5,13 @@
 //! fields, and the steps run in Spark's order, so volumes, mounts and env vars come out in
 //! the order spark-submit produces them:
 //! basic driver pod ([`driver`]) → credentials → service → network policy → secrets →
-//! user volumes → command → executor pod template → local dirs → driver ConfigMap.
+//! user volumes → command → Hadoop/Kerberos ConfigMaps → executor pod template → local dirs →
+//! driver ConfigMap.
 
 pub mod config_map;
 pub mod credentials;
 pub mod driver;
+pub mod hadoop;
 pub mod labels;
 pub mod local_dirs;
 pub mod names;
@@ -243,6 +245,7 @@ pub fn build(req: &SubmitRequest, ids: &Ids) -> Result<Resources> {
     secrets::configure(&ctx, &mut spark_pod)?;
     let volume_claims = volumes::configure(&ctx, &mut spark_pod)?;
     driver::configure_command(&ctx, &mut spark_pod, &mut props);
+    hadoop::configure(&ctx, &mut spark_pod)?;
     let executor_pod_template = template::executor_template(&ctx, &mut spark_pod, &mut props);
     local_dirs::configure(&ctx, &mut spark_pod);
     let driver_conf_map = config_map::configure(&ctx, &mut spark_pod, &props);
@@ -820,6 +823,40 @@ mod tests {
             objects[0]["metadata"]["annotations"],
             json!({"a": Ids::seeded(1).app_id})
         );
+    }
+
+    #[test]
+    fn hadoop_and_krb5_config_maps_are_mounted() {
+        let objects = render(&[
+            "--conf",
+            IMAGE,
+            "--conf",
+            "spark.kubernetes.hadoop.configMapName=hcm",
+            "--conf",
+            "spark.kubernetes.kerberos.krb5.configMapName=kcm",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ]);
+        let pod = &objects[0];
+        assert_eq!(
+            pod["spec"]["volumes"][0],
+            json!({"configMap": {"name": "hcm"}, "name": "hadoop-properties"})
+        );
+        assert_eq!(
+            pod["spec"]["volumes"][1],
+            json!({"configMap": {"name": "kcm"}, "name": "krb5-file"})
+        );
+        let c = container(pod);
+        assert_eq!(
+            c["volumeMounts"][0],
+            json!({"mountPath": "/opt/hadoop/conf", "name": "hadoop-properties"})
+        );
+        assert_eq!(
+            c["volumeMounts"][1],
+            json!({"mountPath": "/etc/krb5.conf", "name": "krb5-file", "subPath": "krb5.conf"})
+        );
+        assert_eq!(env_names(pod)[3], "HADOOP_CONF_DIR");
     }
 
     #[test]
@@ -1456,6 +1493,16 @@ spec:
                 ],
                 "spark.kubernetes.executor.podNamePrefix",
                 "'Exec_' in spark.kubernetes.executor.podNamePrefix is invalid.",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.kerberos.krb5.path=/etc/krb5.conf",
+                ],
+                "spark.kubernetes.kerberos.krb5.path",
+                "sparkube does not upload files",
             ),
             (
                 &["--conf", IMAGE, "--conf", "spark.driver.port=http"],

@@ -707,6 +707,14 @@ impl SubmitRequest {
             client_cert: credential("clientCertFile")?,
         };
 
+        if env.var("HADOOP_CONF_DIR").is_some()
+            && !conf.contains("spark.kubernetes.hadoop.configMapName")
+        {
+            log::warn!(
+                "not shipping $HADOOP_CONF_DIR to the driver (spark-submit would copy it into a \
+                 ConfigMap); put it in a ConfigMap and set spark.kubernetes.hadoop.configMapName"
+            );
+        }
         let conf_dir_files = env.conf_dir_files(&conf);
         Ok(SubmitRequest {
             conf,

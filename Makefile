@@ -13,7 +13,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 .PHONY: demo test lint setup build build-rust build-python rust-test py-test bench fmt clean
 
 demo: build
-	$(PY) -m sparkube.demo
+	$(PY) scripts/demo.py
 
 test: lint rust-test py-test
 

@@ -10,7 +10,7 @@ CARGO     ?= cargo
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test lint setup build build-rust build-python rust-test py-test bench fmt clean
+.PHONY: demo test lint setup build build-rust build-python build-release rust-test py-test bench fmt clean
 
 demo: build
 	$(PY) scripts/demo.py
@@ -28,17 +28,23 @@ $(VENV)/.deps-installed: requirements-dev.txt scripts/setup-system.sh
 
 build: setup build-rust build-python
 
+# Tests use debug builds (dependencies at opt-level 1), which share their artifacts with
+# `cargo nextest`; benchmarks build with --release.
 build-rust:
-	$(CARGO) build --release --locked -p kubesim
+	$(CARGO) build --locked -p kubesim
 
 build-python: setup
+	maturin develop --locked --quiet
+
+build-release: setup
+	$(CARGO) build --release --locked -p kubesim
 	maturin develop --release --locked --quiet
 
 lint: build
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	ruff check python tests dags bench
-	ruff format --check python tests dags bench
+	ruff check python tests dags bench scripts deployment
+	ruff format --check python tests dags bench scripts deployment
 	mypy
 	$(PY) -m mypy.stubtest sparkube._core --allowlist python/sparkube/stubtest-allowlist.txt
 
@@ -50,11 +56,11 @@ py-test: build
 
 fmt:
 	$(CARGO) fmt --all
-	ruff format python tests dags bench
-	ruff check --fix python tests dags bench
+	ruff format python tests dags bench scripts deployment
+	ruff check --fix python tests dags bench scripts deployment
 
-bench: build
-	$(PY) bench/run.py
+bench: build-release
+	KUBESIM_BIN=$(abspath target/release/kubesim) $(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

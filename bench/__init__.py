@@ -1,0 +1,1 @@
+"""sparkube's benchmarks: `bench/run.py` runs them (see its doc)."""

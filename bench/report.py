@@ -1,0 +1,358 @@
+"""Turns results.json into the headline ratios and results.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.common import ratio
+
+
+def _f(value: Any, digits: int = 1, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (int, float)):
+        if abs(value) >= 1000:
+            return f"{value:,.0f}{unit}"
+        return f"{value:.{digits}f}{unit}"
+    return str(value)
+
+
+def _ms(seconds: Any) -> str:
+    return "-" if seconds is None else _f(seconds * 1e3, 1, " ms")
+
+
+def _x(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}x"
+
+
+def _tracking_row(rows: list[dict[str, Any]], waiter: str, n: int) -> dict[str, Any] | None:
+    for r in rows:
+        if r.get("waiter") == waiter and r.get("n") == n and "failed" not in r:
+            return r
+    return None
+
+
+def headlines(results: dict[str, Any]) -> list[str]:
+    """One line per headline ratio, each saying what it compares."""
+    s = results["scenarios"]
+    lines = [f"sparkube benchmarks ({results['mode']} mode, `{results['command']}`)"]
+    if cold := s.get("cold_submit"):
+        t = cold["tools"]
+        sk = t.get("sparkube submit --no-wait", {}).get("wall_s", {}).get("median")
+        ss = t.get("spark-submit", {}).get("wall_s", {}).get("median")
+        so = t.get("spark-on-k8s app submit", {}).get("wall_s", {}).get("median")
+        rd = t.get("sparkube render", {}).get("wall_s", {}).get("median")
+        lines.append(
+            f"cold submit (median of {cold['runs']}): sparkube {_ms(sk)}, spark-submit {_ms(ss)} "
+            f"({_x(ratio(ss, sk))} slower), spark-on-k8s {_ms(so)} ({_x(ratio(so, sk))} slower)"
+        )
+        lines.append(
+            f"sparkube render as a fresh process: {_ms(rd)}, {_x(ratio(ss, rd))} faster than spark-submit"
+        )
+    if warm := s.get("warm_submit"):
+        c = warm["clients"]
+        a = c.get("sparkube Client.submit", {})
+        b = c.get("spark-on-k8s SparkOnK8S.submit_app", {})
+        am = a.get("latency_s", {}).get("median")
+        bm = b.get("latency_s", {}).get("median")
+        lines.append(
+            f"warm submit (median of {warm['n']}): sparkube {_ms(am)}, spark-on-k8s {_ms(bm)} "
+            f"({_x(ratio(bm, am))}); {warm['concurrency']} callers: sparkube "
+            f"{_f(a.get('per_s_threads'), 0)}/s threads, {_f(a.get('per_s_asyncio'), 0)}/s asyncio, "
+            f"spark-on-k8s {_f(b.get('per_s_threads'), 0)}/s"
+        )
+    if rows := s.get("tracking"):
+        n = max(r["n"] for r in rows)
+        sk, po, so = (_tracking_row(rows, w, n) for w in ("sparkube", "poll", "spark-on-k8s"))
+        parts = []
+        for label, r in (("sparkube", sk), ("2 s polling", po), ("spark-on-k8s", so)):
+            if r:
+                parts.append(
+                    f"{label} {_f(r.get('requests_per_s_steady'))} req/s, p99 {_ms(r.get('delay_p99_s'))}, "
+                    f"{_f(r.get('max_rss_mb'), 0)} MB"
+                )
+        lines.append(f"tracking {n:,} apps: " + "; ".join(parts))
+    if rows := s.get("triggerer"):
+        tr = next((r for r in rows if r.get("waiter") == "triggerer" and "failed" not in r), None)
+        po = next((r for r in rows if r.get("waiter") == "poll" and "failed" not in r), None)
+        if tr:
+            lines.append(
+                f"Airflow triggerer, {tr['n']:,} SparkAppTriggers: {_f(tr.get('requests_per_s_steady'))} req/s, "
+                f"p99 {_ms(tr.get('delay_p99_s'))}, {_f(tr.get('max_rss_mb'), 0)} MB RSS"
+                + (
+                    f" (per-task 2 s polling: {_f(po.get('requests_per_s_steady'))} req/s, p99 {_ms(po.get('delay_p99_s'))})"
+                    if po
+                    else ""
+                )
+            )
+    if lg := s.get("logs"):
+        one = lg.get("1-char", {}).get("readers", {})
+        a = one.get("sparkube logs()", {}).get("lines_per_s")
+        b = one.get("kubernetes Watch().stream (spark-on-k8s)", {}).get("lines_per_s")
+        c = one.get("sparkube logs_async()", {}).get("lines_per_s")
+        lines.append(
+            f"log streaming ({_f(lg.get('1-char', {}).get('lines'), 0)} lines): sparkube logs() {_f(a, 0)} lines/s, "
+            f"logs_async() {_f(c, 0)} lines/s, kubernetes client as spark-on-k8s reads {_f(b, 0)} lines/s"
+        )
+    if imp := s.get("imports"):
+        i = imp["imports"]
+
+        def ms(label: str) -> str:
+            return _f(i.get(label, {}).get("import_ms_median"), 0, " ms")
+
+        lines.append(
+            f"import: sparkube {ms('sparkube')}, spark_on_k8s {ms('spark_on_k8s.client.SparkOnK8S')}; "
+            f"wheel ≈ {_f(imp['wheel'].get('built_wheel_mb') or imp['wheel'].get('wheel_estimate_mb'))} MB"
+        )
+    if ks := s.get("kubesim"):
+        lines.append(
+            f"kubesim: {_f(ks['creates']['creates_per_s'], 0)} pod creates/s, fan-out to "
+            f"{ks['fanout']['watches']} watches p99 {_f(ks['fanout']['latency_p99_ms'])} ms, "
+            f"RSS {_f(ks['kubesim_rss_mb_with_pods'], 0)} MB at {ks['pods']:,} pods"
+        )
+    return lines
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def markdown(results: dict[str, Any], images: list[str]) -> str:
+    """results.md: how it was run, the headlines, one section per scenario."""
+    s = results["scenarios"]
+    m = results["machine"]
+    md = [
+        "# sparkube benchmarks\n",
+        f"Produced by `{results['command']}` ({results['mode']} mode) on {results['started']}, "
+        f"on a shared {m['cpus']}-core machine (load average at start "
+        f"{', '.join(str(x) for x in m['load_average_at_start'])}; other jobs were running), "
+        f"in {results['duration_s']:.0f} s. All tools ran in the same run against the same kubesim "
+        "(scenario 7 has its own); absolute times are noisy here, the ratios are the point. "
+        "Raw numbers: `results.json`. How each scenario measures: `bench/*.py`.\n",
+        "## Headlines\n",
+        "\n".join(f"- {line}" for line in results["headlines"][1:]) + "\n",
+    ]
+    if cold := s.get("cold_submit"):
+        md.append(
+            "## 1. Cold submit\n\nA fresh process until the driver pod and its objects exist (no "
+            f"waiting), SparkPi, {cold['runs']} runs per tool interleaved, after one unmeasured run "
+            "each. Wall time, CPU and peak RSS of the process and its children (`wait4`). "
+            "spark-submit runs with its default JVM options, a fresh HOME and SPARK_CONF_DIR, "
+            "and `spark.kubernetes.submission.waitAppCompletion=false`.\n"
+        )
+        rows = []
+        for name, t in cold["tools"].items():
+            w = t["wall_s"]
+            rows.append(
+                [
+                    f"`{name}`",
+                    str(w.get("n", 0)),
+                    _ms(w.get("median")),
+                    _ms(w.get("p99")),
+                    _f(t["cpu_s"].get("median"), 2, " s"),
+                    _f(t["max_rss_mb"].get("median"), 0, " MB"),
+                    str(t["failures"]),
+                ]
+            )
+        md.append(_table(["command", "N", "median", "p99", "CPU", "peak RSS", "failures"], rows))
+    if warm := s.get("warm_submit"):
+        md.append(
+            f"## 2. Warm submit\n\nOne Python process per client; after 5 warm-up submissions, "
+            f"{warm['n']} sequential submissions (latency), then {warm['n']} more by "
+            f"{warm['concurrency']} threads (and, for sparkube, {warm['concurrency']} asyncio tasks "
+            "on `submit_async`). spark-on-k8s gets a unique `app_id_suffix` per submission (its "
+            "default, the time to the second, collides).\n"
+        )
+        rows = []
+        for name, c in warm["clients"].items():
+            if "failed" in c:
+                rows.append([f"`{name}`", "failed", "", "", "", ""])
+                continue
+            lat = c["latency_s"]
+            rows.append(
+                [
+                    f"`{name}`",
+                    str(lat["n"]),
+                    _ms(lat["median"]),
+                    _ms(lat["p99"]),
+                    _f(c.get("per_s_threads"), 0, "/s"),
+                    _f(c.get("per_s_asyncio"), 0, "/s"),
+                ]
+            )
+        md.append(_table(["call", "N", "median", "p99", "8 threads", "8 asyncio tasks"], rows))
+        r = warm["clients"].get("sparkube Client.submit", {}).get("render_in_process_us")
+        if r:
+            md.append(
+                f"`sparkube.render(args)` in process (argument parsing, building, conversion to "
+                f"Python dicts): median {_f(r['median'])} µs, p99 {_f(r['p99'])} µs over {r['n']} calls.\n"
+            )
+    if rows := s.get("tracking"):
+        md.append(
+            "## 3. Tracking N applications\n\n"
+            "N driver pods POSTed straight to kubesim (labels `spark-role=driver`, "
+            "`spark-app-selector`), with `kubesim.io/run-seconds` set so that none ends during a "
+            f"hold window of {results['params']['hold_s']:.0f} s after the waiter is ready, then one "
+            f"after another over {results['params']['spread_s']:.0f} s in random order. Each waiter "
+            "is a fresh process:\n\n"
+            "- **sparkube**: one `Client`, `attach_async` then `wait_async` per app, all in one "
+            "asyncio loop (the core's shared watch);\n"
+            "- **2 s polling**: `KubernetesPodTrigger`'s way re-implemented with kubernetes_asyncio "
+            "(the client it uses): per app, one GET every 2 s until the driver container has "
+            "terminated, one asyncio loop, one shared keep-alive client (kinder than the trigger, "
+            "whose hook opens a client per poll); each poller starts at a random point of its "
+            "first interval;\n"
+            "- **spark-on-k8s**: its own async waiter `AsyncSparkAppManager.wait_for_app` (what its "
+            "Airflow trigger runs) with its default 10 s interval, one per app in one loop.\n\n"
+            "req/s: finished API requests on pods per second (kubesim's `apiserver_request_total`, "
+            "the benchmark's own pod creation excluded) over the second half of the hold window "
+            "(steady) and over the whole wait; watches: most open at once. Delay: from the moment "
+            "an independent reference watch saw the driver container terminated (Kubernetes' "
+            "`finishedAt` has one-second precision) to the waiter's wait returning. CPU: the "
+            "waiter process while waiting; RSS: its peak.\n"
+        )
+        md.append(_tracking_table(rows))
+    if rows := s.get("triggerer"):
+        md.append(
+            "## 4. Airflow triggerer\n\n"
+            "N `sparkube.airflow.triggers.SparkAppTrigger`s created and `run()` in one asyncio "
+            "loop of one process, as Airflow's triggerer runs them, on the `kubernetes_default` "
+            "connection (kubesim's kubeconfig), same pods and figures as scenario 3. The "
+            "triggerer process imports Airflow; the polling row comes from the same run.\n"
+        )
+        md.append(_tracking_table(rows))
+        tr = next(
+            (r for r in rows if r.get("waiter") == "triggerer" and "rss_after_import_mb" in r), None
+        )
+        if tr:
+            md.append(
+                f"The triggerer process's RSS right after importing Airflow and sparkube: {_f(tr['rss_after_import_mb'], 0)} MB.\n"
+            )
+    if lg := s.get("logs"):
+        md.append(
+            "## 5. Log streaming into Python\n\n"
+            "Finished drivers' whole logs read into Python code line by line, in a fresh process "
+            "per reader. kubesim writes a log from the `kubesim.io/log` annotation and has no "
+            "generator for large logs; annotations are limited to 256 KiB, so 1,000,000 lines "
+            "are 8 logs of 125,000 one-character lines read one after the other (and 20,000 "
+            "lines of 100 characters as 8 logs of 2,500).\n"
+        )
+        rows = []
+        for key, data in lg.items():
+            for reader, f in data["readers"].items():
+                if "failed" in f:
+                    rows.append([key, f"`{reader}`", "failed", "", "", ""])
+                    continue
+                note = []
+                if f.get("stopped_at"):
+                    note.append(f"stopped after {f['stopped_at']:,} lines")
+                if f.get("process_exit_code"):
+                    note.append(f"process then aborted (exit code {f['process_exit_code']})")
+                rows.append(
+                    [
+                        f"{data['lines']:,} x {data['line_chars']} chars",
+                        f"`{reader}`",
+                        f"{f['lines']:,}",
+                        _f(f["seconds"], 2, " s"),
+                        _f(f["lines_per_s"], 0),
+                        "; ".join(note),
+                    ]
+                )
+        md.append(_table(["log", "reader", "lines read", "time", "lines/s", "note"], rows))
+    if imp := s.get("imports"):
+        md.append(
+            "## 6. Import and install cost\n\nEach import in a fresh interpreter; time of the "
+            "import statement and the process's peak RSS after it (medians).\n"
+        )
+        rows = [
+            [
+                label,
+                f"`{v.get('statement', '')}`",
+                _f(v.get("import_ms_median"), 0, " ms"),
+                _f(v.get("rss_mb_median"), 0, " MB"),
+            ]
+            for label, v in imp["imports"].items()
+        ]
+        md.append(_table(["module", "statement", "import time", "peak RSS"], rows))
+        w = imp["wheel"]
+        md.append(
+            "Install size: sparkube's native library is "
+            f"{_f(w.get('native_library_installed_mb'))} MB as installed by `maturin develop` "
+            f"({_f(w.get('native_library_stripped_mb'))} MB stripped); a wheel "
+            + (
+                f"built in `target/wheels` is {_f(w.get('built_wheel_mb'))} MB"
+                if w.get("built_wheel_mb")
+                else f"(the package zipped as a wheel is, with the stripped library) is about {_f(w.get('wheel_estimate_mb'))} MB"
+            )
+            + ". The peers, installed: "
+            + ", ".join(
+                f"{k} {_f(v)} MB"
+                for k, v in imp["installed_mb"].items()
+                if isinstance(v, (int, float))
+            )
+            + ".\n"
+        )
+    if ks := s.get("kubesim"):
+        c = ks["creates"]
+        f = ks["fanout"]
+        md.append(
+            "## 7. kubesim capacity\n\nOn a kubesim of its own. Pod creates from one keep-alive "
+            f"client ({c['client']}, {c.get('connections_opened', 1)} connection(s) opened): "
+            f"{_f(c['creates_per_s'], 0)}/s over {c['created']:,} pods (Python's http.client: "
+            f"{_f(ks['creates_python_client']['creates_per_s'], 0)}/s). RSS {_f(ks['kubesim_rss_mb_empty'], 0)} MB "
+            f"empty, {_f(ks['kubesim_rss_mb_with_pods'], 0)} MB with {ks['pods']:,} running pods, "
+            f"{_f(f['kubesim_rss_mb_with_watches'], 0)} MB with {f['watches']:,} watches open as well. "
+            f"Watch fan-out: {f['probes']} pods created one at a time, each ADDED event delivered to "
+            f"{f['watches']:,} watches ({f['deliveries']:,}/{f['expected_deliveries']:,} deliveries): "
+            f"p50 {_f(f['latency_p50_ms'], 2)} ms, p99 {_f(f['latency_p99_ms'], 2)} ms, max "
+            f"{_f(f['latency_max_ms'], 2)} ms, from sending the create request, measured by one Python asyncio reader (an upper bound).\n"
+        )
+    if images:
+        md.append("## Plots\n")
+        md += [f"![{img}]({img})\n" for img in images]
+    return "\n".join(md)
+
+
+def _tracking_table(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for r in rows:
+        if "failed" in r:
+            out.append(
+                [
+                    r["waiter"],
+                    f"{r['n']:,}",
+                    "failed: " + r["failed"].splitlines()[-1][:120],
+                    *[""] * 8,
+                ]
+            )
+            continue
+        out.append(
+            [
+                r["waiter"],
+                f"{r['n']:,}",
+                f"{r['known']:,}/{r['n']:,}",
+                _f(r.get("requests_per_s_steady"), 2),
+                _f(r.get("requests_per_s_waiting"), 2),
+                _f(r.get("open_watches"), 0),
+                _ms(r.get("delay_p50_s")),
+                _ms(r.get("delay_p99_s")),
+                _f(r.get("cpu_s_waiting"), 2, " s"),
+                _f(r.get("max_rss_mb"), 0, " MB"),
+                _f(r.get("kubesim_cpu_s"), 2, " s"),
+            ]
+        )
+    header = [
+        "waiter",
+        "N",
+        "known",
+        "req/s steady",
+        "req/s waiting",
+        "watches",
+        "delay p50",
+        "delay p99",
+        "CPU",
+        "peak RSS",
+        "kubesim CPU",
+    ]
+    return _table(header, out)

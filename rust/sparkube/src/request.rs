@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
 use crate::conf::{
-    Action, SparkConf, SubmitArgs, keys, parse_bytes_as_mib, parse_properties, split_list,
+    Action, ByteUnit, SparkConf, SubmitArgs, keys, parse_bytes, parse_properties, split_list,
 };
 use crate::error::{Error, Result};
 
@@ -337,7 +337,7 @@ fn pick(
 
 fn positive_memory(pick: &Pick, what: &str) -> Result<()> {
     if let Some(value) = &pick.value
-        && !matches!(parse_bytes_as_mib(value), Ok(mib) if mib > 0)
+        && !matches!(parse_bytes(value, ByteUnit::Byte, ByteUnit::Byte), Ok(bytes) if bytes > 0)
     {
         return Err(Error::invalid(
             &pick.option,
@@ -1098,6 +1098,12 @@ mod tests {
     }
 
     #[test]
+    fn memory_checks_count_bytes_as_spark_submit_does() {
+        let req = request(&["--driver-memory", "1k", "--class", "A", "local:///a.jar"]);
+        assert_eq!(req.conf.get("spark.driver.memory"), Some("1k"));
+    }
+
+    #[test]
     fn submission_id_from_conf_is_not_a_spark_key() {
         let req = request(&[
             "--conf",
@@ -1246,6 +1252,11 @@ mod tests {
                 &["--deploy-mode", "both"],
                 "--deploy-mode",
                 "Deploy mode must be either client or cluster",
+            ),
+            (
+                &["--driver-memory", "0k"],
+                "--driver-memory",
+                "Driver memory must be a positive number",
             ),
             (
                 &["--master", "yarn"],

@@ -231,6 +231,28 @@ impl Client {
             let mut object = object.clone();
             object["metadata"]["namespace"] = json!(namespace);
             set_owner(&mut object, &name, &uid);
+            // An adopted driver already has its immutable config maps and secrets; their
+            // content may differ in this attempt (the submit time), and the API server refuses
+            // to change an immutable object.
+            if adopted && object.get("immutable") == Some(&Value::Bool(true)) {
+                match self.object_exists(&namespace, &object).await {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(source) => {
+                        let cleanup = self.delete_after_failure(&namespace, &name).await;
+                        return Err(SubmitError::Apply {
+                            kind: str_at(&object, "/kind").unwrap_or_default().to_string(),
+                            namespace,
+                            name: str_at(&object, "/metadata/name")
+                                .unwrap_or_default()
+                                .to_string(),
+                            pod: name,
+                            source,
+                            cleanup,
+                        });
+                    }
+                }
+            }
             if let Err((kind, obj_name, source)) = self.apply(&namespace, &object).await {
                 let cleanup = self.delete_after_failure(&namespace, &name).await;
                 return Err(SubmitError::Apply {
@@ -325,6 +347,26 @@ impl Client {
                 }
             }
             Err(e) => Err(create_error(e)),
+        }
+    }
+
+    /// Whether an object exists (one GET).
+    async fn object_exists(&self, namespace: &str, object: &Value) -> api::Result<bool> {
+        let kind = str_at(object, "/kind").unwrap_or_default();
+        let name = str_at(object, "/metadata/name").unwrap_or_default();
+        let api_version = str_at(object, "/apiVersion").unwrap_or_default();
+        let operation = format!("get {kind} {namespace}/{name}");
+        let Some(path) = object_path(api_version, kind, namespace, name) else {
+            return Err(api::request_error(&operation, "unsupported object"));
+        };
+        match api::call_raw(&self.kube, &self.retry, &operation, || {
+            api::get_request(&operation, &path, &[])
+        })
+        .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

@@ -97,3 +97,53 @@ async fn spark_pi_from_a_spark_submit_command_line() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_named_submission_adopts_its_driver() {
+    let sim = Sim::start();
+    within(Duration::from_secs(60), async {
+        let client = sim.client().await;
+        let master = format!("k8s://{}", sim.url);
+        let args = [
+            "--master",
+            master.as_str(),
+            "--deploy-mode",
+            "cluster",
+            "--name",
+            "nightly-etl",
+            "--conf",
+            "spark.kubernetes.container.image=apache/spark:4.0.0",
+            "--conf",
+            "spark.kubernetes.driver.annotation.kubesim.io/run-seconds=30",
+            "local:///opt/app/etl.py",
+        ];
+        let request = sparkube::parse_submit_args(&args)
+            .and_then(SubmitRequest::from_submit_args)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let submit = |millis: i64| {
+            let mut ids = Ids::for_submission(Some("etl-2025-01-01-try"));
+            // a retry happens later: its submit time differs
+            ids.submit_time_millis += millis;
+            let resources = sparkube::build(&request, &ids).unwrap_or_else(|e| panic!("{e}"));
+            let client = client.clone();
+            async move { client.submit(&resources).await }
+        };
+        let first = submit(0).await.unwrap_or_else(|e| panic!("first: {e}"));
+        let second = submit(60_000)
+            .await
+            .unwrap_or_else(|e| panic!("retry: {e}"));
+        assert!(!first.adopted);
+        assert!(second.adopted);
+        assert_eq!(first.driver_pod, second.driver_pod);
+        assert_eq!(first.pod_uid, second.pod_uid);
+        let status = client.status(&first.namespace, &first.driver_pod).await;
+        assert!(
+            status.is_ok_and(|s| !s.is_final()),
+            "the adopted driver must keep running"
+        );
+        // the immutable driver config map of the first attempt was left as it was
+        let applies = sim.requests(&client, "APPLY", "configmaps").await;
+        assert_eq!(applies, 1, "{applies} applies of immutable config maps");
+    })
+    .await;
+}

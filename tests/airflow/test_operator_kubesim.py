@@ -183,3 +183,20 @@ def test_sensor_pokes(kube_conn: Kube) -> None:
     assert done["state"] == "Succeeded"
     with pytest.raises(AirflowFailException, match="does not exist"):
         SparkAppSensor(task_id="missing", driver_pod="no-such-driver").poke({})
+
+
+def test_deferral_timeout_deletes_the_driver(kube_conn: Kube) -> None:
+    """`execution_timeout` passing while deferred resumes the task with `__fail__`: the driver
+    of the task instance is deleted too, not left running."""
+    from airflow.sdk.exceptions import TaskDeferralTimeout
+
+    task = operator()
+    ti = TaskInstance("etl", "load", f"manual__{time.time()}")
+    handle = task.submit(context(ti))
+    wait_state(handle, "Running")
+    with pytest.raises(TaskDeferralTimeout):
+        operator().resume_execution("__fail__", {"error": "Trigger timeout"}, context(ti))
+    deadline = time.monotonic() + 30
+    while kube_conn.drivers(dag_id="etl", run_id=ti.run_id):
+        assert time.monotonic() < deadline, "the driver was not deleted"
+        time.sleep(0.2)

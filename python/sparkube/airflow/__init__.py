@@ -5,9 +5,10 @@ log into the task log), `SparkAppSensor` waits for one submitted earlier, `Spark
 does the waiting in the triggerer on the core's shared watch, and `SparkKubernetesHook` reads
 the standard Kubernetes connection. Install with ``pip install "sparkube[airflow]"``.
 
-Tested with Apache Airflow 3.3 (imports come from ``airflow.sdk``); Airflow 2.10 is supported
-through guarded imports (killing a driver when its task is killed while deferred needs a
-triggerer whose triggers have ``on_kill``, Airflow 3.3 and later).
+Tested with Apache Airflow 3.3.2 (imports come from ``airflow.sdk``). Airflow 2.10 and later
+2.x are meant to work through guarded imports but are not tested here; there, and on Airflow 3
+before 3.3, a task killed while deferred does not delete its driver (that needs triggers'
+``on_kill``, which Airflow 3.3 added).
 
 Importing this package is cheap: it loads neither Airflow nor the native core. Airflow calls
 `get_provider_info` on every command, and the classes are imported on first use.

@@ -90,7 +90,8 @@ pub struct Obj {
     pub json: Bytes,
     /// metadata.labels, in object order.
     pub labels: Vec<(String, String)>,
-    /// The resource type's selectable fields (see [`resources::ResourceType::fields`]).
+    /// The resource type's selectable fields that are set (see
+    /// [`resources::ResourceType::fields`]); absent ones read as "".
     pub fields: Vec<(&'static str, String)>,
     /// uids from metadata.ownerReferences.
     pub owners: Vec<String>,
@@ -296,6 +297,7 @@ pub fn make_obj(res: ResId, value: &Value, rv: u64) -> Result<Obj> {
             };
             (*f, v)
         })
+        .filter(|(_, v)| !v.is_empty())
         .collect();
     let json = serde_json::to_vec(value).map_err(|e| Error::Serialize(e.to_string()))?;
     Ok(Obj {

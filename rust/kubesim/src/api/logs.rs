@@ -43,6 +43,14 @@ fn waiting_reason(pod: &Value, container: &str) -> Option<String> {
     Some("ContainerCreating".into())
 }
 
+fn restarting(pod: &Value, container: &str) -> bool {
+    ["containerStatuses", "initContainerStatuses"].iter().any(|list| {
+        pod["status"][*list].as_array().into_iter().flatten().any(|cs| {
+            cs["name"] == container && cs["state"]["waiting"].is_object() && cs["lastState"]["terminated"].is_object()
+        })
+    })
+}
+
 fn format_line(p: &LogParams, ts: DateTime<Utc>, line: &Bytes) -> Bytes {
     if p.timestamps {
         let mut v = clock::format_nanos(ts).into_bytes();
@@ -98,7 +106,9 @@ pub async fn pod_log(
         }
     };
     let previous = req.query.flag("previous");
-    let buf = match cluster.logs.get(&pod_obj.uid, &container, previous) {
+    // Between restarts (CrashLoopBackOff) the last run is both the current and the previous log.
+    let between_runs = restarting(&pod, &container);
+    let buf = match cluster.logs.get(&pod_obj.uid, &container, previous && !between_runs) {
         Some(b) => b,
         None if previous => {
             return Err(ApiError::bad_request(format!(

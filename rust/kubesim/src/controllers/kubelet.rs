@@ -250,7 +250,7 @@ async fn container_loop(
     slot: Slot,
     mut cs: CState,
     mut stop: StopRx,
-    tx: mpsc::UnboundedSender<(usize, CState)>,
+    tx: mpsc::UnboundedSender<(usize, Box<CState>)>,
 ) -> CState {
     let Slot {
         idx,
@@ -322,7 +322,7 @@ async fn container_loop(
                         s.event(Some(&field), "Warning", "Failed", "Error: ErrImagePull");
                         cs.state =
                             json!({"waiting": {"reason": "ErrImagePull", "message": e.message}});
-                        let _ = tx.send((idx, cs.clone()));
+                        let _ = tx.send((idx, Box::new(cs.clone())));
                         tokio::select! {
                             _ = tokio::time::sleep(Duration::from_secs(1)) => {},
                             _ = stopped(&mut stop) => return cs,
@@ -335,7 +335,7 @@ async fn container_loop(
                         );
                         s.event(Some(&field), "Warning", "Failed", "Error: ImagePullBackOff");
                         cs.state = json!({"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{image}\": ErrImagePull: {}", e.message)}});
-                        let _ = tx.send((idx, cs.clone()));
+                        let _ = tx.send((idx, Box::new(cs.clone())));
                         tokio::select! {
                             _ = tokio::time::sleep(backoff(restart_base, pull_failures)) => {},
                             _ = stopped(&mut stop) => return cs,
@@ -375,7 +375,7 @@ async fn container_loop(
                     &format!("Error: {}", e.message),
                 );
                 cs.state = json!({"waiting": {"reason": e.reason, "message": e.message}});
-                let _ = tx.send((idx, cs.clone()));
+                let _ = tx.send((idx, Box::new(cs.clone())));
                 tokio::select! {
                     _ = tokio::time::sleep(backoff(restart_base, 1)) => continue,
                     _ = stopped(&mut stop) => return cs,
@@ -402,7 +402,7 @@ async fn container_loop(
         cs.state = json!({"running": {"startedAt": started_at}});
         cs.started = true;
         cs.ready = !init;
-        let _ = tx.send((idx, cs.clone()));
+        let _ = tx.send((idx, Box::new(cs.clone())));
         // Run, without holding the pod: thousands of pods may be running.
         drop(pod);
         let (exit, by_stop): (Exit, bool) = tokio::select! {
@@ -429,10 +429,10 @@ async fn container_loop(
             };
         if !restart {
             cs.done = true;
-            let _ = tx.send((idx, cs.clone()));
+            let _ = tx.send((idx, Box::new(cs.clone())));
             return cs;
         }
-        let _ = tx.send((idx, cs.clone()));
+        let _ = tx.send((idx, Box::new(cs.clone())));
         cs.restart_count += 1;
         cs.last_state = cs.state.clone();
         let wait = backoff(restart_base, cs.restart_count);
@@ -446,7 +446,7 @@ async fn container_loop(
                 cs.name, s.name, s.ns, s.uid
             ),
         );
-        let _ = tx.send((idx, cs.clone()));
+        let _ = tx.send((idx, Box::new(cs.clone())));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {},
             _ = stopped(&mut stop) => return cs,
@@ -695,7 +695,7 @@ impl Worker {
         self.publish(&pod_ip, &inits, &mains, false, inits.is_empty(), true);
 
         let (stop_tx, stop_rx) = watch::channel::<Option<Duration>>(None);
-        let (tx, mut rx) = mpsc::unbounded_channel::<(usize, CState)>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(usize, Box<CState>)>();
 
         // Init containers, one after the other.
         let mut init_failed = false;
@@ -724,7 +724,7 @@ impl Worker {
                         break;
                     }
                     Some((idx, cs)) = rx.recv() => {
-                        inits[idx] = cs;
+                        inits[idx] = *cs;
                         self.publish(&pod_ip, &inits, &mains, false, false, true);
                     }
                     _ = wait_signal(&mut sig) => {
@@ -738,7 +738,7 @@ impl Worker {
                 }
             }
             while let Ok((idx, cs)) = rx.try_recv() {
-                inits[idx] = cs;
+                inits[idx] = *cs;
             }
             if inits[i].exit_code != Some(0) {
                 init_failed = true;
@@ -779,13 +779,15 @@ impl Worker {
             )));
         }
         drop(tx);
+        drop(spec_mains);
+        drop(spec_inits);
         loop {
             tokio::select! {
                 upd = rx.recv() => match upd {
                     Some((idx, cs)) => {
-                        mains[idx] = cs;
+                        mains[idx] = *cs;
                         while let Ok((idx, cs)) = rx.try_recv() {
-                            mains[idx] = cs;
+                            mains[idx] = *cs;
                         }
                         let phase = self.publish(&pod_ip, &inits, &mains, false, true, true);
                         if matches!(phase.as_deref(), Some("Succeeded" | "Failed")) {
@@ -818,7 +820,7 @@ impl Worker {
                         }
                     }
                     while let Ok((idx, cs)) = rx.try_recv() {
-                        mains[idx] = cs;
+                        mains[idx] = *cs;
                     }
                     for m in mains.iter_mut() {
                         m.done = true;

@@ -811,7 +811,7 @@ impl Cluster {
             .is_ok()
         {
             let mut keys = self.event_keys.lock();
-            if keys.len() > 50_000 {
+            if keys.len() > 4096 {
                 keys.clear();
             }
             keys.insert(key, name);

@@ -29,6 +29,10 @@ AIRFLOW = Path(sys.executable).with_name("airflow")
 IMAGE = "apache/spark:4.0.1"
 SMALL_DRIVER = {"spark.kubernetes.driver.request.cores": "100m"}
 
+# The provider's link templates in the end-to-end runs.
+UI_URL = "https://spark.example/proxy/{app_id}/"
+HISTORY_URL = "https://history.example/history/{app_id}/1/jobs/"
+
 HOME = Path(tempfile.mkdtemp(prefix="sparkube-airflow-"))
 AIRFLOW_ENV = {
     "AIRFLOW_HOME": str(HOME),

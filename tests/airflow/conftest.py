@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 # Sets AIRFLOW_HOME before any test module imports Airflow.
-from airflow_harness import AIRFLOW_ENV, HOME, AirflowCli, Kube
+from airflow_harness import AIRFLOW_ENV, HISTORY_URL, HOME, UI_URL, AirflowCli, Kube
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -43,7 +43,12 @@ def kube(kubesim: Kubesim) -> Kube:
 @pytest.fixture(scope="session")
 def airflow_k8s(airflow_cli: AirflowCli, kube: Kube) -> AirflowCli:
     """The `airflow` command line with `kubernetes_default` pointing at kubesim."""
-    env = {**airflow_cli.env, "AIRFLOW_CONN_KUBERNETES_DEFAULT": kube.connection()}
+    env = {
+        **airflow_cli.env,
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT": kube.connection(),
+        "AIRFLOW__SPARKUBE__SPARK_UI_URL_TEMPLATE": UI_URL,
+        "AIRFLOW__SPARKUBE__SPARK_HISTORY_URL_TEMPLATE": HISTORY_URL,
+    }
     return AirflowCli(env=env, home=airflow_cli.home)
 
 

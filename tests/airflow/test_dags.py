@@ -91,6 +91,14 @@ def test_spark_pi(airflow_k8s: AirflowCli, kube: Kube) -> None:
     assert result["app_id"].startswith("spark-")
     assert result["namespace"] == kube.namespace
     assert result["duration_s"] >= 2
+    # The extra links, from the provider config's templates.
+    app_id = result["app_id"]
+    assert result["spark_ui_url"] == f"https://spark.example/proxy/{app_id}/"
+    assert run.xcom("spark_pi", key="_link_SparkUILink") == result["spark_ui_url"]
+    assert run.xcom("spark_pi", key="_link_SparkHistoryLink") == (
+        f"https://history.example/history/{app_id}/1/jobs/"
+    )
+    assert run.xcom("spark_pi", key="spark_app")["driver_pod"] == result["driver_pod"]
     # The driver log reached the task log, before the task reported the end.
     out = run.output
     assert "[driver] Pi is roughly 3.141640" in out

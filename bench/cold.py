@@ -9,6 +9,7 @@ them alike. Each run's wall time, CPU (the process and its children) and peak RS
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +56,14 @@ def spark_args(kubesim: Kubesim, name: str) -> list[str]:
         JAR,
         *APP_ARGS,
     ]
+
+
+def display(argv: list[str], kubesim: Kubesim) -> str:
+    """A command line for people: paths relative to the repository, kubesim's URL as a name."""
+    text = shlex.join(argv).replace(kubesim.https_url, "https://KUBESIM")
+    return text.replace(str(PEERS_VENV) + "/", "bench/.work/peers-venv/").replace(
+        str(ROOT) + "/", ""
+    )
 
 
 def tools(kubesim: Kubesim, fast_jvm: bool) -> dict[str, Any]:
@@ -122,6 +131,7 @@ def run(kubesim: Kubesim, *, runs: int, fast_jvm: bool) -> dict[str, Any]:
     table = tools(kubesim, fast_jvm)
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in table}
     failures: dict[str, list[str]] = {name: [] for name in table}
+    rss_method = ""
     # One unmeasured run each first: page cache, JIT caches of the OS, kubesim's first requests.
     for make in table.values():
         argv, env = make(-1)
@@ -135,14 +145,20 @@ def run(kubesim: Kubesim, *, runs: int, fast_jvm: bool) -> dict[str, Any]:
                 failures[name].append(r.stderr[-1500:])
                 continue
             samples[name].append({"wall_s": r.wall_s, "cpu_s": r.cpu_s, "max_rss_mb": r.max_rss_mb})
+            rss_method = r.rss_method
     status, body = kubesim.request("GET", f"/api/v1/namespaces/{NAMESPACE}/pods")
     pods = len(body.get("items", [])) if status == 200 and isinstance(body, dict) else None
     delete_namespace(kubesim, NAMESPACE)
-    result: dict[str, Any] = {"runs": runs, "driver_pods_created": pods, "tools": {}}
+    result: dict[str, Any] = {
+        "runs": runs,
+        "driver_pods_created": pods,
+        "rss_method": rss_method,
+        "tools": {},
+    }
     for name in table:
         rows = samples[name]
         result["tools"][name] = {
-            "command": " ".join(table[name](0)[0][:3]) + " …",
+            "command": display(table[name](0)[0], kubesim),
             "wall_s": summary([r["wall_s"] for r in rows]),
             "cpu_s": summary([r["cpu_s"] for r in rows]),
             "max_rss_mb": summary([r["max_rss_mb"] for r in rows]),

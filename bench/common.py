@@ -33,7 +33,7 @@ PEERS_REQUIREMENTS = BENCH / "requirements-peers.txt"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.conftest import Kubesim, kubesim_binary, start_kubesim  # noqa: E402
+from tests.conftest import Kubesim, start_kubesim  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -51,15 +51,26 @@ KUBESIM_ARGS = ["--nodes", "1", "--node-cpu", "100000", "--node-memory", "100000
 KUBESIM_ARGS += ["--node-pods", "1000000"]
 
 
-def start_bench_kubesim(name: str) -> Kubesim:
-    """Start kubesim as the tests do, from a private copy of the binary in bench/.work.
+def release_kubesim() -> Path:
+    """kubesim's release build (`$KUBESIM_BIN` when set): benchmarks never run a debug build."""
+    if env := os.environ.get("KUBESIM_BIN"):
+        return Path(env)
+    binary = ROOT / "target" / "release" / "kubesim"
+    if not binary.exists():
+        raise SystemExit("kubesim has no release build: run `make build-release` (or `make bench`)")
+    return binary
 
-    The machine is shared: other jobs stop their kubesim processes by name, and a benchmark
-    run must not lose its server to that. The copy is the same binary under another name.
+
+def start_bench_kubesim(name: str) -> Kubesim:
+    """Start kubesim as the tests do, from a private copy of its release build in bench/.work.
+
+    The machine is shared: other jobs stop their kubesim processes by name and rebuild the
+    binary, and a benchmark run must lose neither its server nor its build to that. The copy is
+    the same binary under another name.
     """
-    source = kubesim_binary()
+    source = release_kubesim()
     copy = WORK / "bin" / "apisim"
-    if not copy.exists() or copy.stat().st_mtime < source.stat().st_mtime:
+    if not copy.exists() or copy.stat().st_mtime != source.stat().st_mtime:
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, copy)
     previous = os.environ.get("KUBESIM_BIN")
@@ -71,6 +82,41 @@ def start_bench_kubesim(name: str) -> Kubesim:
             os.environ.pop("KUBESIM_BIN", None)
         else:
             os.environ["KUBESIM_BIN"] = previous
+
+
+SNAPSHOT = WORK / "sparkube-release"
+"""Where `snapshot_sparkube` puts the package that every sparkube process of a run imports."""
+
+
+def snapshot_sparkube() -> dict[str, Any]:
+    """Copy the Python package with the release build of its native core to bench/.work and make
+    every child process import it from there (through PYTHONPATH).
+
+    The project's virtualenv holds whichever build was installed last (tests install debug
+    builds); a run must measure the release build, and the same one from start to end.
+    """
+    lib = ROOT / "target" / "release" / "lib_core.so"
+    if not lib.exists():
+        raise SystemExit(
+            "sparkube's core has no release build: run `make build-release` (or `make bench`)"
+        )
+    sources = [
+        p for d in ("rust/sparkube/src", "rust/sparkube-py/src") for p in (ROOT / d).rglob("*.rs")
+    ]
+    newest_source = max((p.stat().st_mtime for p in sources), default=0.0)
+    shutil.rmtree(SNAPSHOT, ignore_errors=True)
+    shutil.copytree(
+        ROOT / "python" / "sparkube",
+        SNAPSHOT / "sparkube",
+        ignore=shutil.ignore_patterns("__pycache__", "*.so"),
+    )
+    shutil.copy2(lib, SNAPSHOT / "sparkube" / "_core.abi3.so")
+    return {
+        "core_library": str(lib.relative_to(ROOT)),
+        "core_library_mb": lib.stat().st_size / 2**20,
+        "core_library_built": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(lib.stat().st_mtime)),
+        "older_than_sources": lib.stat().st_mtime < newest_source,
+    }
 
 
 def check_alive(kubesim: Kubesim) -> None:
@@ -127,6 +173,9 @@ def ratio(a: float | None, b: float | None) -> float | None:
 # Processes
 
 
+GNU_TIME = Path("/usr/bin/time")
+
+
 @dataclass
 class Run:
     """One child process run to its end: wall time and the resources it and its children used."""
@@ -136,9 +185,10 @@ class Run:
     cpu_s: float
     """User + system CPU of the process and every descendant it waited for."""
     max_rss_mb: float
-    """Peak resident set of the process or its largest waited-for descendant."""
+    """Peak RSS of the process or of its largest waited-for descendant."""
     stdout: str
     stderr: str
+    rss_method: str
 
     def json(self) -> Any:
         """The last stdout line, decoded (children print their results there)."""
@@ -156,14 +206,24 @@ def run_measured(
     timeout: float = 600,
     stdout_to_devnull: bool = False,
 ) -> Run:
-    """Run `argv`, measuring wall time, CPU and peak RSS with `wait4` (children included)."""
-    out_path = WORK / f"child-{os.getpid()}-{threading.get_ident()}.out"
-    err_path = WORK / f"child-{os.getpid()}-{threading.get_ident()}.err"
+    """Run `argv`, measuring wall time, CPU and peak RSS (its descendants included).
+
+    CPU and RSS come from GNU time, which starts the command from its own small address space:
+    `wait4` here would report at least this process's RSS, which Linux carries across `exec`
+    into the child's `ru_maxrss`. Without /usr/bin/time, `wait4`'s figures are used and the
+    result says so.
+    """
     WORK.mkdir(parents=True, exist_ok=True)
+    tag = f"{os.getpid()}-{threading.get_ident()}"
+    out_path, err_path, time_path = (WORK / f"child-{tag}.{ext}" for ext in ("out", "err", "time"))
+    command = list(argv)
+    gnu_time = GNU_TIME.exists()
+    if gnu_time:
+        command = [str(GNU_TIME), "-q", "-o", str(time_path), "-f", "%U %S %M", *command]
     with open(out_path, "w+") as out, open(err_path, "w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            list(argv),
+            command,
             env=dict(env) if env is not None else None,
             cwd=cwd,
             stdout=subprocess.DEVNULL if stdout_to_devnull else out,
@@ -185,16 +245,18 @@ def run_measured(
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    out_path.unlink(missing_ok=True)
-    err_path.unlink(missing_ok=True)
-    return Run(
-        returncode=proc.returncode,
-        wall_s=wall,
-        cpu_s=usage.ru_utime + usage.ru_stime,
-        max_rss_mb=usage.ru_maxrss / 1024,
-        stdout=stdout,
-        stderr=stderr,
-    )
+    cpu, rss, method = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, "wait4"
+    if gnu_time and time_path.exists():
+        fields = time_path.read_text().split()
+        if len(fields) == 3:
+            cpu, rss, method = (
+                float(fields[0]) + float(fields[1]),
+                int(fields[2]) / 1024,
+                "GNU time",
+            )
+    for p in (out_path, err_path, time_path):
+        p.unlink(missing_ok=True)
+    return Run(proc.returncode, wall, cpu, rss, stdout, stderr, method)
 
 
 def proc_cpu_seconds(pid: int) -> float:
@@ -433,9 +495,12 @@ class ReferenceWatch:
 
 
 def python_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a child Python process (no user site, unbuffered output)."""
+    """The environment for a child Python process: unbuffered output, no user site, and
+    sparkube imported from the run's snapshot when there is one (see `snapshot_sparkube`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONNOUSERSITE"] = "1"
+    if (SNAPSHOT / "sparkube" / "_core.abi3.so").exists():
+        env["PYTHONPATH"] = str(SNAPSHOT)
     env.update(extra or {})
     return env

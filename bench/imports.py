@@ -3,8 +3,8 @@
 Import: a fresh interpreter per run imports one module; the time of the import statement
 itself and the process's peak RSS after it (the bare interpreter's RSS is given as a baseline).
 Install: sparkube's wheel size (a wheel from `target/wheels` when one was built, otherwise the
-installed package zipped as a wheel would be, with the native library as installed and
-stripped), against the installed size of what each peer needs.
+package zipped as a wheel would be, with the release build of the native library stripped),
+against the installed size of what each peer needs.
 """
 
 from __future__ import annotations
@@ -22,18 +22,21 @@ from bench.common import (
     PEERS_VENV,
     PROJECT_PY,
     ROOT,
+    SNAPSHOT,
     dir_size_mb,
     log,
     python_env,
     run_measured,
 )
 
+# Peak RSS from VmHWM: `ru_maxrss` would include the RSS of the process that started this one.
 PROBE = """
-import resource, time, json
+import time, json
 t = time.perf_counter()
 {statement}
 dt = time.perf_counter() - t
-print(json.dumps({{"import_s": dt, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({{"import_s": dt, "rss_mb": int(hwm.split()[1]) / 1024}}))
 """
 
 IMPORTS = [
@@ -70,7 +73,9 @@ def _wheel_estimate() -> dict[str, Any]:
     wheels = sorted(
         (ROOT / "target" / "wheels").glob("sparkube-*.whl"), key=lambda p: p.stat().st_mtime
     )
-    pkg = ROOT / "python" / "sparkube"
+    pkg = (
+        SNAPSHOT / "sparkube" if (SNAPSHOT / "sparkube").exists() else ROOT / "python" / "sparkube"
+    )
     so = next(pkg.glob("_core*.so"), None)
     out: dict[str, Any] = {}
     if wheels:

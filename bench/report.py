@@ -138,7 +138,8 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
         md.append(
             "## 1. Cold submit\n\nA fresh process until the driver pod and its objects exist (no "
             f"waiting), SparkPi, {cold['runs']} runs per tool interleaved, after one unmeasured run "
-            "each. Wall time, CPU and peak RSS of the process and its children (`wait4`). "
+            "each. Wall time; CPU and peak RSS of the process and its children "
+            f"({cold.get('rss_method') or 'GNU time'}). "
             "spark-submit runs with its default JVM options, a fresh HOME and SPARK_CONF_DIR, "
             "and `spark.kubernetes.submission.waitAppCompletion=false`.\n"
         )
@@ -157,6 +158,11 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
                 ]
             )
         md.append(_table(["command", "N", "median", "p99", "CPU", "peak RSS", "failures"], rows))
+        md.append(
+            "Command lines (run i uses the name `pi-…-i`; KUBECONFIG points at kubesim):\n\n```\n"
+            + "\n".join(t["command"] for t in cold["tools"].values())
+            + "\n```\n"
+        )
     if warm := s.get("warm_submit"):
         md.append(
             f"## 2. Warm submit\n\nOne Python process per client; after 5 warm-up submissions, "
@@ -278,7 +284,7 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
         w = imp["wheel"]
         md.append(
             "Install size: sparkube's native library is "
-            f"{_f(w.get('native_library_installed_mb'))} MB as installed by `maturin develop` "
+            f"{_f(w.get('native_library_installed_mb'))} MB as `cargo build --release` leaves it "
             f"({_f(w.get('native_library_stripped_mb'))} MB stripped); a wheel "
             + (
                 f"built in `target/wheels` is {_f(w.get('built_wheel_mb'))} MB"

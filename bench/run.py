@@ -33,6 +33,7 @@ from bench.common import (
     check_alive,
     ensure_peers_venv,
     log,
+    snapshot_sparkube,
     start_bench_kubesim,
     summary,
 )
@@ -95,8 +96,8 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
             "warm_n": 200,
             "warm_concurrency": 8,
             "tracking_sizes": [100, 1000],
-            "hold_s": 5.0,
-            "spread_s": 8.0,
+            "hold_s": 4.0,
+            "spread_s": 6.0,
             "triggerer_n": 1000,
             "log_lines": 1_000_000,
             "log_async_max_lines": 50_000,
@@ -191,12 +192,18 @@ def main(argv: list[str] | None = None) -> int:
     p = params(args.quick, args.tiny)
     WORK.mkdir(parents=True, exist_ok=True)
     ensure_peers_venv()
+    build = snapshot_sparkube()
+    if build["older_than_sources"]:
+        log(
+            "warning: target/release/lib_core.so is older than the Rust sources (make build-release)"
+        )
     started = time.time()
     results: dict[str, Any] = {
         "mode": "tiny" if args.tiny else "quick" if args.quick else "full",
         "command": command(args),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": machine(),
+        "sparkube_build": build,
         "params": p,
         "scenarios": {},
     }

@@ -180,7 +180,7 @@ def track(
     pods_file = WORK / f"{namespace}.json"
     pods_file.write_text(json.dumps(names))
     ref = ReferenceWatch(kubesim, namespace).start()
-    setup = 4.0 + n / 400
+    setup = 3.0 + n / 400
     if waiter.key == "spark-on-k8s":
         setup += n / 200
     first_end = time.time() + setup + hold

@@ -20,16 +20,11 @@ import asyncio
 import json
 import logging
 import random
-import resource
 import sys
 import time
 
+from _probe import cpu_seconds, peak_rss_mb
 from kubernetes_asyncio import client, config
-
-
-def cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def finished(pod: client.V1Pod) -> bool:
@@ -86,10 +81,10 @@ async def main() -> None:
 
     tasks = [asyncio.ensure_future(one(p)) for p in pods]
     await asyncio.sleep(0)
-    ready, cpu0 = time.time(), cpu()
+    ready, cpu0 = time.time(), cpu_seconds()
     print(f"READY {ready}", flush=True)
     await asyncio.wait(tasks, timeout=timeout)
-    end, cpu1 = time.time(), cpu()
+    end, cpu1 = time.time(), cpu_seconds()
     for t in tasks:
         t.cancel()
     if api_client is not None:
@@ -101,7 +96,7 @@ async def main() -> None:
                 "end": end,
                 "cpu_s_waiting": cpu1 - cpu0,
                 "cpu_s_total": cpu1,
-                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "max_rss_mb": peak_rss_mb(),
                 "known": known,
                 "errors": errors[:5],
                 "error_count": len(errors),

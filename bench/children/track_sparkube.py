@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import sys
 import time
 
+from _probe import cpu_seconds, peak_rss_mb
+
 import sparkube
-
-
-def cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 async def main() -> None:
@@ -45,10 +41,10 @@ async def main() -> None:
 
     tasks = [asyncio.ensure_future(one(h)) for h in handles]
     await asyncio.sleep(0)
-    ready, cpu0 = time.time(), cpu()
+    ready, cpu0 = time.time(), cpu_seconds()
     print(f"READY {ready}", flush=True)
     await asyncio.wait(tasks, timeout=timeout)
-    end, cpu1 = time.time(), cpu()
+    end, cpu1 = time.time(), cpu_seconds()
     print(
         json.dumps(
             {
@@ -56,7 +52,7 @@ async def main() -> None:
                 "end": end,
                 "cpu_s_waiting": cpu1 - cpu0,
                 "cpu_s_total": cpu1,
-                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "max_rss_mb": peak_rss_mb(),
                 "known": known,
                 "states": states,
             }

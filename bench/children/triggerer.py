@@ -10,24 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import sys
 import time
 from typing import Any
 
+from _probe import cpu_seconds, peak_rss_mb
+
 from sparkube.airflow.triggers import SparkAppTrigger
-
-
-def cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 async def main() -> None:
     namespace, pods_file, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
     with open(pods_file) as f:
         pods = json.load(f)
-    rss_after_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_after_import = peak_rss_mb()
     known: dict[str, float] = {}
     outcomes: dict[str, Any] = {}
     triggers = [SparkAppTrigger(namespace=namespace, driver_pod=p) for p in pods]
@@ -40,10 +36,10 @@ async def main() -> None:
 
     tasks = [asyncio.ensure_future(one(t)) for t in triggers]
     await asyncio.sleep(0)
-    ready, cpu0 = time.time(), cpu()
+    ready, cpu0 = time.time(), cpu_seconds()
     print(f"READY {ready}", flush=True)
     await asyncio.wait(tasks, timeout=timeout)
-    end, cpu1 = time.time(), cpu()
+    end, cpu1 = time.time(), cpu_seconds()
     print(
         json.dumps(
             {
@@ -51,7 +47,7 @@ async def main() -> None:
                 "end": end,
                 "cpu_s_waiting": cpu1 - cpu0,
                 "cpu_s_total": cpu1,
-                "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "max_rss_mb": peak_rss_mb(),
                 "rss_after_import_mb": rss_after_import,
                 "known": known,
                 "states": outcomes,

@@ -44,7 +44,8 @@ def headlines(results: dict[str, Any]) -> list[str]:
         rd = t.get("sparkube render", {}).get("wall_s", {}).get("median")
         lines.append(
             f"cold submit (median of {cold['runs']}): sparkube {_ms(sk)}, spark-submit {_ms(ss)} "
-            f"({_x(ratio(ss, sk))} slower), spark-on-k8s {_ms(so)} ({_x(ratio(so, sk))} slower)"
+            f"({_x(ratio(ss, sk))} slower), spark-on-k8s {_ms(so)} ({_x(ratio(so, sk))} slower); "
+            "target >= 30x and >= 5x"
         )
         lines.append(
             f"sparkube render as a fresh process: {_ms(rd)}, {_x(ratio(ss, rd))} faster than spark-submit"
@@ -59,7 +60,7 @@ def headlines(results: dict[str, Any]) -> list[str]:
             f"warm submit (median of {warm['n']}): sparkube {_ms(am)}, spark-on-k8s {_ms(bm)} "
             f"({_x(ratio(bm, am))}); {warm['concurrency']} callers: sparkube "
             f"{_f(a.get('per_s_threads'), 0)}/s threads, {_f(a.get('per_s_asyncio'), 0)}/s asyncio, "
-            f"spark-on-k8s {_f(b.get('per_s_threads'), 0)}/s"
+            f"spark-on-k8s {_f(b.get('per_s_threads'), 0)}/s; target <= 5 ms and >= 500/s"
         )
     if rows := s.get("tracking"):
         n = max(r["n"] for r in rows)
@@ -71,7 +72,8 @@ def headlines(results: dict[str, Any]) -> list[str]:
                     f"{label} {_f(r.get('requests_per_s_steady'))} req/s, p99 {_ms(r.get('delay_p99_s'))}, "
                     f"{_f(r.get('max_rss_mb'), 0)} MB"
                 )
-        lines.append(f"tracking {n:,} apps: " + "; ".join(parts))
+        target = "; target at 10,000: < 1 req/s, p99 < 100 ms, < 300 MB" if n == 10_000 else ""
+        lines.append(f"tracking {n:,} apps: " + "; ".join(parts) + target)
     if rows := s.get("triggerer"):
         tr = next((r for r in rows if r.get("waiter") == "triggerer" and "failed" not in r), None)
         po = next((r for r in rows if r.get("waiter") == "poll" and "failed" not in r), None)
@@ -84,6 +86,7 @@ def headlines(results: dict[str, Any]) -> list[str]:
                     if po
                     else ""
                 )
+                + "; target < 1 req/s, < 200 MB"
             )
     if lg := s.get("logs"):
         one = lg.get("1-char", {}).get("readers", {})
@@ -108,7 +111,8 @@ def headlines(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"kubesim: {_f(ks['creates']['creates_per_s'], 0)} pod creates/s, fan-out to "
             f"{ks['fanout']['watches']} watches p99 {_f(ks['fanout']['latency_p99_ms'])} ms, "
-            f"RSS {_f(ks['kubesim_rss_mb_with_pods'], 0)} MB at {ks['pods']:,} pods"
+            f"RSS {_f(ks['kubesim_rss_mb_with_pods'], 0)} MB at {ks['pods']:,} pods; "
+            "target >= 5,000/s, p99 < 50 ms, < 500 MB"
         )
     return lines
 

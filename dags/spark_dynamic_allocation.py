@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import DAG, Param
+
 from sparkube import DynamicAllocation
 from sparkube.airflow import SparkAppOperator
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import DAG, Param
+
 from sparkube.airflow import SparkAppOperator
 
 SIMULATION = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import DAG, Param
+
 from sparkube import Deps
 from sparkube.airflow import SparkAppOperator
 

@@ -255,7 +255,7 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
                     rows.append([key, f"`{reader}`", "failed", "", "", ""])
                     continue
                 note = []
-                if f.get("stopped_at"):
+                if f.get("stopped_at") and f["lines"] == f["stopped_at"] < data["lines"]:
                     note.append(f"stopped after {f['stopped_at']:,} lines")
                 if f.get("process_exit_code"):
                     note.append(f"process then aborted (exit code {f['process_exit_code']})")

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,11 @@ class Kube:
         terms = ["spark-role=driver"]
         terms += [f"{PREFIX}{k.replace('_', '-')}={label_value(v)}" for k, v in identity.items()]
         return self.pods(",".join(terms))
+
+    def drivers_left(self, timeout: float = 30, **identity: str) -> list[Any]:
+        """`drivers(**identity)` once they are gone, or what is left after `timeout` seconds
+        (deleting a running pod takes its grace period)."""
+        deadline = time.monotonic() + timeout
+        while (left := self.drivers(**identity)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        return left

@@ -104,7 +104,7 @@ def test_spark_pi(airflow_k8s: AirflowCli, kube: Kube) -> None:
     assert "[driver] Pi is roughly 3.141640" in out
     assert out.index("[driver] Pi is roughly") < out.index("succeeded")
     # on_finish_action=delete_succeeded: nothing is left.
-    assert kube.drivers(dag_id="spark_pi", run_id=run.run_id) == []
+    assert kube.drivers_left(dag_id="spark_pi", run_id=run.run_id) == []
 
 
 @pytest.mark.slow
@@ -149,7 +149,7 @@ def test_streaming_app_is_stopped_by_its_timeout_and_deleted(
     assert result["state"] in {"Running", "Deleted"}
     assert "Stopped after its timeout" in run.output
     assert "[driver] Batch: 1" in run.output
-    assert kube.drivers(dag_id="spark_streaming", run_id=run.run_id) == []
+    assert kube.drivers_left(dag_id="spark_streaming", run_id=run.run_id) == []
 
 
 @pytest.mark.slow
@@ -179,8 +179,8 @@ def test_failures_fail_the_task_with_the_reason_and_clean_up(
         for task in ("exit_code", "image_pull", "unschedulable"):
             assert run.state_of(task + suffix) == "failed", (task + suffix, run.output)
         # Drivers that never started are deleted; the one that ran and failed is kept.
-        assert kube.drivers(run_id=run.run_id, task_id="image_pull" + suffix) == []
-        assert kube.drivers(run_id=run.run_id, task_id="unschedulable" + suffix) == []
+        assert kube.drivers_left(run_id=run.run_id, task_id="image_pull" + suffix) == []
+        assert kube.drivers_left(run_id=run.run_id, task_id="unschedulable" + suffix) == []
         assert len(kube.drivers(run_id=run.run_id, task_id="exit_code" + suffix)) == 1
     assert "ValueError: the input is empty" in run.output
     assert "ErrImagePull" in run.output or "ImagePullBackOff" in run.output
@@ -228,4 +228,4 @@ def test_task_killed_mid_wait_then_run_again_adopts_the_driver(
     assert f"Adopting running driver {kube.namespace}/{first.metadata.name}" in out
     assert "succeeded" in out
     # One driver in all, deleted after its success.
-    assert kube.drivers(dag_id="spark_pi", run_id=run_id) == []
+    assert kube.drivers_left(dag_id="spark_pi", run_id=run_id) == []

@@ -55,6 +55,16 @@ def driver_exists(kube: Kube, handle: sparkube.SparkAppHandle) -> bool:
     return any(p.metadata.name == handle.driver_pod for p in kube.pods("spark-role=driver"))
 
 
+def gone(kube: Kube, handle: sparkube.SparkAppHandle, timeout: float = 30) -> bool:
+    """Whether the driver pod disappears (deletion runs through its grace period) in time."""
+    deadline = time.monotonic() + timeout
+    while driver_exists(kube, handle):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
 async def until_running(handle: sparkube.SparkAppHandle, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while (await handle.status_async()).state.value != "Running":
@@ -85,14 +95,14 @@ def test_deadline_deletes_the_driver(kube_conn: Kube) -> None:
     handle = submit(kube_conn, "trig-deadline", run_seconds="3600")
     event = asyncio.run(first_event(trigger_for(handle, deadline=time.time() + 2)))
     assert event["status"] == "timeout"
-    assert not driver_exists(kube_conn, handle)
+    assert gone(kube_conn, handle)
 
 
 def test_startup_deadline_deletes_the_driver(kube_conn: Kube) -> None:
     handle = submit(kube_conn, "trig-start", run_seconds="1", start_delay_seconds="600")
     event = asyncio.run(first_event(trigger_for(handle, startup_deadline=time.time() + 2)))
     assert event["status"] == "startup_timeout"
-    assert not driver_exists(kube_conn, handle)
+    assert gone(kube_conn, handle)
 
 
 def test_driver_deleted_before_the_trigger_runs_fails(kube_conn: Kube) -> None:
@@ -140,7 +150,7 @@ def test_task_killed_while_deferred_deletes_the_driver(kube_conn: Kube) -> None:
     handle = submit(kube_conn, "trig-kill", run_seconds="3600")
     trigger = trigger_for(handle, kill_on_task_kill=True)
     asyncio.run(_run_in_triggerer(trigger, handle, user_action=True))
-    assert not driver_exists(kube_conn, handle)
+    assert gone(kube_conn, handle)
 
 
 def test_sensor_trigger_leaves_the_driver_on_task_kill(kube_conn: Kube) -> None:

@@ -67,6 +67,10 @@ pub enum Error {
     },
 }
 
+/// Events a live watcher may fall behind by before it is cut off (and re-lists or resumes from
+/// the history).
+const BROADCAST_CAPACITY: usize = 4096;
+
 /// Result alias for store operations.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -335,7 +339,7 @@ impl Store {
                 objects: BTreeMap::new(),
                 history: VecDeque::new(),
                 horizon: rv,
-                tx: broadcast::channel(history_limit.clamp(1024, 65536)).0,
+                tx: broadcast::channel(BROADCAST_CAPACITY).0,
             })
             .collect();
         Store {

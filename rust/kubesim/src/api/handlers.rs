@@ -59,7 +59,9 @@ pub async fn dispatch(
     match verb {
         "get" => get(cluster, req, rp),
         "list" => list(cluster, req, rp),
-        "watch" if req.header("upgrade").eq_ignore_ascii_case("websocket") => Ok(watch::websocket_refusal()),
+        "watch" if req.header("upgrade").eq_ignore_ascii_case("websocket") => {
+            Ok(watch::websocket_refusal())
+        }
         "watch" => watch::watch(cluster, req, rp).await,
         "create" if rp.name.is_none() && rp.subresource.is_none() => create(cluster, req, rp),
         "update" if rp.name.is_some() => update(cluster, req, rp),

@@ -44,11 +44,19 @@ fn waiting_reason(pod: &Value, container: &str) -> Option<String> {
 }
 
 fn restarting(pod: &Value, container: &str) -> bool {
-    ["containerStatuses", "initContainerStatuses"].iter().any(|list| {
-        pod["status"][*list].as_array().into_iter().flatten().any(|cs| {
-            cs["name"] == container && cs["state"]["waiting"].is_object() && cs["lastState"]["terminated"].is_object()
+    ["containerStatuses", "initContainerStatuses"]
+        .iter()
+        .any(|list| {
+            pod["status"][*list]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|cs| {
+                    cs["name"] == container
+                        && cs["state"]["waiting"].is_object()
+                        && cs["lastState"]["terminated"].is_object()
+                })
         })
-    })
 }
 
 fn format_line(p: &LogParams, ts: DateTime<Utc>, line: &Bytes) -> Bytes {
@@ -108,7 +116,10 @@ pub async fn pod_log(
     let previous = req.query.flag("previous");
     // Between restarts (CrashLoopBackOff) the last run is both the current and the previous log.
     let between_runs = restarting(&pod, &container);
-    let buf = match cluster.logs.get(&pod_obj.uid, &container, previous && !between_runs) {
+    let buf = match cluster
+        .logs
+        .get(&pod_obj.uid, &container, previous && !between_runs)
+    {
         Some(b) => b,
         None if previous => {
             return Err(ApiError::bad_request(format!(
@@ -174,6 +185,8 @@ pub async fn pod_log(
         Response::new(full(out))
     } else {
         let (tx, rx) = mpsc::channel::<Bytes>(64);
+        let mut drop_rx = cluster.drop_watches.subscribe();
+        drop_rx.borrow_and_update();
         let cluster = cluster.clone();
         let uid = pod_obj.uid.clone();
         let (ns, name) = (ns.to_string(), name.to_string());
@@ -205,8 +218,6 @@ pub async fn pod_log(
                 }
             }
             let mut sub = buf.subscribe();
-            let mut drop_rx = cluster.drop_watches.subscribe();
-            drop_rx.borrow_and_update();
             loop {
                 let (more, n) = buf.lines_from(next);
                 next = n;

@@ -117,7 +117,10 @@ fn streaming_response(rx: mpsc::Receiver<Bytes>, table: bool) -> Response<Body> 
 /// WebSocket clients (fabric8) take as "no WebSocket here" and retry as a chunked HTTP watch.
 pub fn websocket_refusal() -> Response<Body> {
     let mut r = Response::new(super::full(Bytes::new()));
-    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -151,6 +154,9 @@ pub async fn watch(cluster: &Arc<Cluster>, req: &Req, rp: &ResourcePath) -> Resu
         include_object: req.query.get("includeObject").map(str::to_string),
         res: rp.res,
     };
+    // Subscribed before the response goes out, so a drop or compaction right after it counts.
+    let mut drop_rx = cluster.drop_watches.subscribe();
+    drop_rx.borrow_and_update();
     let start = match cluster
         .store
         .watch(rp.res, if send_initial { None } else { from })
@@ -171,34 +177,44 @@ pub async fn watch(cluster: &Arc<Cluster>, req: &Req, rp: &ResourcePath) -> Resu
     let cluster = cluster.clone();
     let res = rp.res;
     tokio::spawn(async move {
-        run(
-            cluster,
-            writer,
-            filter,
+        let session = Session {
+            w: writer,
+            f: filter,
             start,
+            drop_rx,
             bookmarks,
             send_initial,
             timeout,
             res,
-        )
-        .await;
+        };
+        run(cluster, session).await;
     });
     Ok(streaming_response(rx, table))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run(
-    cluster: Arc<Cluster>,
+/// One open watch.
+struct Session {
     w: Writer,
     f: Filter,
     start: store::WatchStart,
+    drop_rx: tokio::sync::watch::Receiver<(u64, bool)>,
     bookmarks: bool,
     send_initial: bool,
     timeout: Duration,
     res: ResId,
-) {
-    let mut drop_rx = cluster.drop_watches.subscribe();
-    drop_rx.borrow_and_update();
+}
+
+async fn run(cluster: Arc<Cluster>, session: Session) {
+    let Session {
+        w,
+        f,
+        start,
+        mut drop_rx,
+        bookmarks,
+        send_initial,
+        timeout,
+        res,
+    } = session;
     let mut shutdown = cluster.shutdown.subscribe();
     let mut rx = start.rx;
     let mut last_rv = start.rv;

@@ -131,12 +131,10 @@ pub async fn start_with_runtime(opts: Options, runtime: Arc<dyn Runtime>) -> Res
             None,
         ),
     };
-    let listener = TcpListener::bind(&opts.listen)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: opts.listen.clone(),
-            source,
-        })?;
+    let listener = listen(&opts.listen).await.map_err(|source| Error::Bind {
+        addr: opts.listen.clone(),
+        source,
+    })?;
     let addr = listener.local_addr().map_err(|source| Error::Bind {
         addr: opts.listen.clone(),
         source,
@@ -168,6 +166,29 @@ pub async fn start_with_runtime(opts: Options, runtime: Arc<dyn Runtime>) -> Res
         persist_stop,
         accept,
     })
+}
+
+/// Binds with a deep accept backlog: a thousand watchers may connect at once.
+async fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a) {
+            Ok(()) => return socket.listen(4096),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::AddrNotAvailable,
+            format!("no address for {addr}"),
+        )
+    }))
 }
 
 async fn accept_loop(listener: TcpListener, cluster: Arc<Cluster>, acceptor: TlsAcceptor) {

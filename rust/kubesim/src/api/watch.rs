@@ -45,8 +45,8 @@ struct Writer {
 }
 
 impl Writer {
-    async fn send(&self, ty: &str, obj: &Obj, shared: Option<Bytes>) -> bool {
-        let line = if self.table {
+    fn render(&self, ty: &str, obj: &Obj, shared: Option<Bytes>) -> Bytes {
+        if self.table {
             let t = table::table(
                 self.res,
                 &[obj.value()],
@@ -56,24 +56,51 @@ impl Writer {
             store::watch_line(ty, &serde_json::to_vec(&t).unwrap_or_default())
         } else {
             shared.unwrap_or_else(|| store::watch_line(ty, &obj.json))
-        };
-        self.tx.send(line).await.is_ok()
+        }
     }
 
-    async fn event(&self, f: &Filter, ev: &Event) -> bool {
+    async fn send(&self, ty: &str, obj: &Obj, shared: Option<Bytes>) -> bool {
+        self.tx.send(self.render(ty, obj, shared)).await.is_ok()
+    }
+
+    /// The line this watcher gets for an event, if any (selector transitions become ADDED or
+    /// DELETED).
+    fn line(&self, f: &Filter, ev: &Event) -> Option<Bytes> {
         let now = f.matches(&ev.obj);
         let before = ev.prev.as_ref().is_some_and(|p| f.matches(p));
         match ev.ty {
-            EventType::Added if now => self.send("ADDED", &ev.obj, Some(ev.line())).await,
+            EventType::Added if now => Some(self.render("ADDED", &ev.obj, Some(ev.line()))),
             EventType::Modified if now && before => {
-                self.send("MODIFIED", &ev.obj, Some(ev.line())).await
+                Some(self.render("MODIFIED", &ev.obj, Some(ev.line())))
             }
-            EventType::Modified if now => self.send("ADDED", &ev.obj, None).await,
-            EventType::Modified if before => self.send("DELETED", &ev.obj, None).await,
+            EventType::Modified if now => Some(self.render("ADDED", &ev.obj, None)),
+            EventType::Modified if before => Some(self.render("DELETED", &ev.obj, None)),
             EventType::Deleted if now || before => {
-                self.send("DELETED", &ev.obj, Some(ev.line())).await
+                Some(self.render("DELETED", &ev.obj, Some(ev.line())))
             }
-            _ => true,
+            _ => None,
+        }
+    }
+
+    async fn event(&self, f: &Filter, ev: &Event) -> bool {
+        match self.line(f, ev) {
+            Some(l) => self.tx.send(l).await.is_ok(),
+            None => true,
+        }
+    }
+
+    /// Sends several lines as one chunk (one write for a burst of events).
+    async fn lines(&self, mut lines: Vec<Bytes>) -> bool {
+        match lines.len() {
+            0 => true,
+            1 => self.tx.send(lines.remove(0)).await.is_ok(),
+            _ => {
+                let mut all = Vec::with_capacity(lines.iter().map(Bytes::len).sum());
+                for l in &lines {
+                    all.extend_from_slice(l);
+                }
+                self.tx.send(Bytes::from(all)).await.is_ok()
+            }
         }
     }
 
@@ -241,7 +268,21 @@ async fn run(cluster: Arc<Cluster>, session: Session) {
             r = rx.recv() => match r {
                 Ok(ev) => {
                     last_rv = last_rv.max(ev.obj.rv);
-                    if !w.event(&f, &ev).await {
+                    let mut burst: Vec<Bytes> = w.line(&f, &ev).into_iter().collect();
+                    for _ in 0..256 {
+                        match rx.try_recv() {
+                            Ok(ev) => {
+                                last_rv = last_rv.max(ev.obj.rv);
+                                burst.extend(w.line(&f, &ev));
+                            }
+                            Err(broadcast::error::TryRecvError::Empty) => break,
+                            Err(_) => {
+                                w.lines(burst).await;
+                                return;
+                            }
+                        }
+                    }
+                    if !w.lines(burst).await {
                         return;
                     }
                 }

@@ -236,3 +236,27 @@ def test_sigterm_exits_cleanly(kubesim_factory: Callable[..., Kubesim]) -> None:
     with socket.create_connection((host, int(port)), timeout=5):
         pass
     assert ks.stop(signal.SIGTERM) == 0
+
+
+def test_running_pods_resume_after_a_restart(
+    kubesim_factory: Callable[..., Kubesim], tmp_path: Any
+) -> None:
+    state = tmp_path / "state"
+    first = kubesim_factory("--state-dir", str(state), directory=tmp_path / "a")
+    first.request("POST", "/api/v1/namespaces/default/pods", pod_body("long", run_seconds="3"))
+
+    def phase(ks: Kubesim) -> str:
+        return str(
+            ks.request("GET", "/api/v1/namespaces/default/pods/long")[1]["status"].get("phase")
+        )
+
+    wait_for(lambda: phase(first) == "Running")
+    ip = first.request("GET", "/api/v1/namespaces/default/pods/long")[1]["status"]["podIP"]
+    time.sleep(0.2)
+    first.stop(signal.SIGKILL)
+    second = kubesim_factory("--state-dir", str(state), directory=tmp_path / "b")
+    assert phase(second) == "Running"
+    wait_for(lambda: phase(second) == "Succeeded")
+    _, pod = second.request("GET", "/api/v1/namespaces/default/pods/long")
+    assert pod["status"]["podIP"] == ip
+    assert pod["status"]["containerStatuses"][0]["restartCount"] == 0

@@ -103,6 +103,20 @@ impl Addresses {
         }
     }
 
+    /// Marks an address loaded from persisted state as taken.
+    pub fn reserve(&mut self, ip: &str) {
+        let parts: Vec<u32> = ip.split('.').filter_map(|p| p.parse().ok()).collect();
+        if parts.len() != 4 || parts[0] != 10 {
+            return;
+        }
+        let n = parts[2] * 256 + parts[3];
+        match parts[1] {
+            244 => self.next_pod = self.next_pod.max(n.saturating_sub(1)),
+            96 => self.next_svc = self.next_svc.max(n.saturating_sub(10)),
+            _ => {}
+        }
+    }
+
     /// A fresh service cluster IP in 10.96.0.0/16.
     pub fn service_ip(&mut self) -> String {
         self.next_svc += 1;
@@ -166,5 +180,23 @@ impl Cluster {
     /// A unique number for event names.
     pub fn next_seq(&self) -> u32 {
         self.event_seq.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_unique_and_skip_reserved_ones() {
+        let mut a = Addresses::default();
+        let first = a.pod_ip();
+        let second = a.pod_ip();
+        assert_ne!(first, second);
+        a.reserve("10.244.3.7");
+        let next = a.pod_ip();
+        assert_eq!(next, "10.244.3.8");
+        a.reserve("10.96.0.40");
+        assert_eq!(a.service_ip(), "10.96.0.41");
     }
 }

@@ -153,6 +153,15 @@ pub async fn start_with_runtime(opts: Options, runtime: Arc<dyn Runtime>) -> Res
     }
     let state_dir = opts.state_dir.clone();
     let cluster = Arc::new(Cluster::new(Arc::new(store), opts, tokens));
+    {
+        let mut addresses = cluster.addresses.lock();
+        for p in cluster.store.all(crate::resources::ids::PODS, None) {
+            addresses.reserve(&p.field("status.podIP"));
+        }
+        for s in cluster.store.all(crate::resources::ids::SERVICES, None) {
+            addresses.reserve(s.value()["spec"]["clusterIP"].as_str().unwrap_or_default());
+        }
+    }
     let controllers = spawn_controllers(cluster.clone(), runtime).await;
     let accept = tokio::spawn(accept_loop(listener, cluster.clone(), acceptor));
     Ok(Server {

@@ -692,6 +692,15 @@ impl Worker {
                 return;
             }
         };
+        // The runtime may give the pod its own address (a loopback IP for real processes).
+        if !sandbox.pod_ip.is_empty() && sandbox.pod_ip != pod_ip {
+            self.s.cluster.addresses.lock().release_pod_ip(&pod_ip);
+        }
+        let pod_ip = if sandbox.pod_ip.is_empty() {
+            pod_ip
+        } else {
+            sandbox.pod_ip.clone()
+        };
         self.publish(&pod_ip, &inits, &mains, false, inits.is_empty(), true);
 
         let (stop_tx, stop_rx) = watch::channel::<Option<Duration>>(None);

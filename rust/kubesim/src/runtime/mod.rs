@@ -99,7 +99,8 @@ pub trait Container: Send {
 pub trait Runtime: Send + Sync + 'static {
     /// Name shown in `nodeInfo.containerRuntimeVersion`.
     fn name(&self) -> &'static str;
-    /// Creates the pod's sandbox; `pod_ip` is the address the cluster allocated.
+    /// Creates the pod's sandbox; `pod_ip` is the address the cluster allocated. The returned
+    /// sandbox's `pod_ip` becomes `status.podIP` (a runtime may choose its own address).
     fn create_sandbox(
         &self,
         pod: Arc<Value>,

@@ -296,6 +296,41 @@ fn columns_and_cells(res: ResId, o: &Value) -> (Vec<Value>, Vec<Value>) {
                 vec![name, json!(status), json!(comp), a],
             )
         }
+        ids::ENDPOINTS => {
+            let mut eps: Vec<String> = Vec::new();
+            for sub in o["subsets"].as_array().into_iter().flatten() {
+                let ports: Vec<i64> = sub["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["port"].as_i64())
+                    .collect();
+                for a in sub["addresses"].as_array().into_iter().flatten() {
+                    let ip = a["ip"].as_str().unwrap_or_default();
+                    if ports.is_empty() {
+                        eps.push(ip.to_string());
+                    }
+                    for p in &ports {
+                        eps.push(format!("{ip}:{p}"));
+                    }
+                }
+            }
+            let shown = if eps.is_empty() {
+                "<none>".to_string()
+            } else if eps.len() > 3 {
+                format!("{} + {} more...", eps[..3].join(","), eps.len() - 3)
+            } else {
+                eps.join(",")
+            };
+            (
+                vec![
+                    col("Name", "string", 0),
+                    col("Endpoints", "string", 0),
+                    col("Age", "string", 0),
+                ],
+                vec![name, json!(shown), a],
+            )
+        }
         ids::CONFIGMAPS => (
             vec![
                 col("Name", "string", 0),

@@ -451,8 +451,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:
         print(f"sparkube: unknown command {args[0]!r}\n\n{USAGE}", file=sys.stderr, end="")
         return EXIT_USAGE
+    import logging
+
     from sparkube.errors import ConfigError, SparkubeError
 
+    # kube-rs logs each failed connection attempt; the command reports the outcome once itself.
+    logging.getLogger("kube_client").setLevel(logging.CRITICAL)
     try:
         return command(args[1:])
     except (UsageError, ConfigError) as err:

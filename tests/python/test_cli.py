@@ -132,3 +132,23 @@ def test_render_yaml_and_json_agree() -> None:
     assert [i["metadata"]["name"] for i in parsed_yaml["items"]] == [
         i["metadata"]["name"] for i in parsed_json["items"]
     ]
+
+
+def test_unreachable_api_server_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    result = run("list", "--kubeconfig", str(kubeconfig))
+    assert result.returncode == 1
+    assert "could not reach the API server" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -55,8 +55,8 @@ def driver_exists(kube: Kube, handle: sparkube.SparkAppHandle) -> bool:
     return any(p.metadata.name == handle.driver_pod for p in kube.pods("spark-role=driver"))
 
 
-def gone(kube: Kube, handle: sparkube.SparkAppHandle, timeout: float = 30) -> bool:
-    """Whether the driver pod disappears (deletion runs through its grace period) in time."""
+def gone(kube: Kube, handle: sparkube.SparkAppHandle, timeout: float = 60) -> bool:
+    """Whether the driver pod disappears in time (deletion runs through its 30 s grace period)."""
     deadline = time.monotonic() + timeout
     while driver_exists(kube, handle):
         if time.monotonic() > deadline:

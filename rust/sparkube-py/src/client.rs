@@ -39,6 +39,16 @@ pub(crate) fn submit_request(
     Ok(request)
 }
 
+impl PyClient {
+    /// The objects to submit for `app`, in API order, with ids derived from its submission id.
+    fn objects(&self, py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<Vec<serde_json::Value>> {
+        let request = submit_request(py, app, self.client.default_namespace())?;
+        let ids = Ids::for_submission(request.submission_id.as_deref());
+        let resources = sparkube::build(&request, &ids).map_err(|e| config_error(py, &e))?;
+        Ok(resources.in_api_order())
+    }
+}
+
 #[pymethods]
 impl PyClient {
     /// Connects with the options of `sparkube.Client` (a dict of `ConnectOptions` fields);
@@ -84,13 +94,7 @@ impl PyClient {
 
     /// Builds and submits an application; returns its handle.
     fn submit(&self, py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<PyAppHandle> {
-        let request = submit_request(py, app, self.client.default_namespace())?;
-        let resources = sparkube::build(
-            &request,
-            &Ids::for_submission(request.submission_id.as_deref()),
-        )
-        .map_err(|e| config_error(py, &e))?;
-        let objects = resources.in_api_order();
+        let objects = self.objects(py, app)?;
         let handle = block_on(py, self.client.submit_objects(&objects))?
             .map_err(|e| submit_error(py, &e))?;
         Ok(PyAppHandle::new(self.client.clone(), handle))
@@ -102,13 +106,7 @@ impl PyClient {
         py: Python<'py>,
         app: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let request = submit_request(py, app, self.client.default_namespace())?;
-        let resources = sparkube::build(
-            &request,
-            &Ids::for_submission(request.submission_id.as_deref()),
-        )
-        .map_err(|e| config_error(py, &e))?;
-        let objects = resources.in_api_order();
+        let objects = self.objects(py, app)?;
         let client = self.client.clone();
         future_into_py(py, async move {
             let handle = client.submit_objects(&objects).await;

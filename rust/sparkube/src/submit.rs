@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::api::{self, ApiError};
 use crate::client::Client;
+use crate::progress::SparkUi;
 
 /// Label that identifies one submission across retries.
 pub const SUBMISSION_ID_LABEL: &str = "sparkube.io/submission-id";
@@ -37,6 +38,11 @@ pub struct AppHandle {
     /// True when the driver already existed from an earlier attempt of the same submission.
     #[serde(default)]
     pub adopted: bool,
+    /// The driver service and port of its Spark UI, where progress is read: what was
+    /// submitted, or for an attached driver what Spark's naming rule gives (see
+    /// [`SparkUi::from_driver_pod`]); `None` when the service must be looked up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_ui: Option<SparkUi>,
 }
 
 impl AppHandle {
@@ -50,6 +56,7 @@ impl AppHandle {
             submission_id: labels.get(SUBMISSION_ID_LABEL).cloned(),
             pod_uid: pod.metadata.uid.clone(),
             adopted,
+            spark_ui: SparkUi::from_driver_pod(pod),
         })
     }
 }
@@ -222,6 +229,10 @@ impl Client {
             submission_id,
             pod_uid: Some(uid.clone()),
             adopted,
+            spark_ui: objects
+                .iter()
+                .filter(|o| str_at(o, "/kind") == Some("Service"))
+                .find_map(SparkUi::from_service_object),
         };
 
         for (index, object) in objects.iter().enumerate() {
@@ -497,6 +508,7 @@ mod tests {
                 submission_id: Some("s-1".into()),
                 pod_uid: Some("u".into()),
                 adopted: true,
+                spark_ui: None,
             })
         );
         let mut other = pod.clone();

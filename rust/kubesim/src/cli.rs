@@ -53,8 +53,8 @@ pub enum Command {
 }
 
 /// Usage text.
-pub const USAGE: &str = "usage: kubesim [--listen ADDR] [--kubeconfig PATH] [--runtime simulated|process] [--state-dir DIR]
-               [--nodes N] [--node-cpu QTY] [--node-memory QTY] [--node-pods N] [--rbac] [--token TOKEN]
+pub const USAGE: &str = "usage: kubesim [--listen ADDR] [--kubeconfig PATH] [--runtime simulated|process] [--images FILE]
+               [--state-dir DIR] [--nodes N] [--node-cpu QTY] [--node-memory QTY] [--node-pods N] [--rbac] [--token TOKEN]
                [--watch-history N] [--bookmark-seconds N]
        kubesim token NAMESPACE/SERVICEACCOUNT [--kubeconfig PATH] [--duration SECONDS]
 ";
@@ -138,6 +138,7 @@ pub fn parse(args: &[String]) -> Result<Command> {
                     }
                 };
             }
+            "--images" => o.images = Some(PathBuf::from(take(&mut it, &opt, inline)?)),
             "--nodes" => o.nodes = parse_num(&opt, &take(&mut it, &opt, inline)?)?,
             "--node-cpu" | "--node-memory" => {
                 let v = take(&mut it, &opt, inline)?;

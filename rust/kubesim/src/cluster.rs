@@ -51,6 +51,8 @@ pub struct Options {
     pub watch_history: usize,
     /// Seconds between watch bookmarks.
     pub bookmark_seconds: u64,
+    /// The process runtime's image table (its built-in one when `None`).
+    pub images: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -68,6 +70,7 @@ impl Default for Options {
             token: None,
             watch_history: 10_000,
             bookmark_seconds: 60,
+            images: None,
         }
     }
 }
@@ -151,11 +154,13 @@ pub struct Cluster {
     pub recovered_nodes: tokio::sync::watch::Sender<u64>,
     /// Set when the server is shutting down.
     pub shutdown: tokio::sync::watch::Sender<bool>,
+    /// The cluster CA (PEM), published in every namespace's `kube-root-ca.crt`.
+    pub ca_pem: String,
 }
 
 impl Cluster {
     /// A cluster around `store`.
-    pub fn new(store: Arc<Store>, opts: Options, tokens: Tokens) -> Self {
+    pub fn new(store: Arc<Store>, opts: Options, tokens: Tokens, ca_pem: String) -> Self {
         Cluster {
             store,
             opts,
@@ -169,6 +174,7 @@ impl Cluster {
             event_seq: AtomicU32::new(0),
             recovered_nodes: tokio::sync::watch::channel(0).0,
             shutdown: tokio::sync::watch::channel(false).0,
+            ca_pem,
         }
     }
 

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use crate::auth::{Tokens, random_hex};
 use crate::cluster::{Cluster, Options, RuntimeKind};
 use crate::runtime::Runtime;
+use crate::runtime::process::{Config as ProcessConfig, ProcessRuntime};
 use crate::runtime::simulated::Simulated;
 use crate::store::Store;
 use crate::{api, controllers, kubeconfig, persist, tls};
@@ -40,9 +41,12 @@ pub enum Error {
     /// The certificates could not be set up.
     #[error(transparent)]
     Tls(#[from] tls::Error),
-    /// The requested runtime is not available.
-    #[error("runtime {0:?} is not available in this build of kubesim")]
-    Runtime(RuntimeKind),
+    /// The process runtime could not be set up.
+    #[error(transparent)]
+    Process(#[from] crate::runtime::process::Error),
+    /// The in-cluster listener could not be used.
+    #[error("failed to serve the in-cluster API address: {0}")]
+    InCluster(std::io::Error),
 }
 
 /// Result alias for the server.
@@ -60,13 +64,15 @@ pub struct Server {
     pub ca_pem: String,
     /// The shared state (for in-process tests).
     pub cluster: Arc<Cluster>,
+    tls: tls::Material,
     state_dir: Option<PathBuf>,
     persist_stop: Option<(
         std::sync::mpsc::Sender<Option<crate::store::Change>>,
         std::thread::JoinHandle<()>,
     )>,
-    accept: tokio::task::JoinHandle<()>,
+    accept: Vec<tokio::task::JoinHandle<()>>,
     controllers: Option<std::thread::JoinHandle<()>>,
+    runtime: Arc<dyn Runtime>,
 }
 
 /// Runs the controllers on their own thread and runtime, so a backlog of controller work
@@ -102,11 +108,30 @@ async fn spawn_controllers(
 
 /// Starts kubesim with `opts` and a runtime chosen by `opts.runtime`.
 pub async fn start(opts: Options) -> Result<Server> {
-    let runtime: Arc<dyn Runtime> = match opts.runtime {
-        RuntimeKind::Simulated => Arc::new(Simulated),
-        other => return Err(Error::Runtime(other)),
-    };
-    start_with_runtime(opts, runtime).await
+    match opts.runtime {
+        RuntimeKind::Simulated => start_with_runtime(opts, Arc::new(Simulated)).await,
+        RuntimeKind::Process => {
+            let config = ProcessConfig {
+                dir: opts.state_dir.as_ref().map(|d| d.join("runtime")),
+                images: opts.images.clone(),
+            };
+            let process = ProcessRuntime::new(config)?;
+            let in_cluster = process.take_api_listener();
+            let mut server = start_with_runtime(opts, Arc::new(process)).await?;
+            // Pods reach the API server as `kubernetes.default.svc` on their loopback network.
+            if let Some(l) = in_cluster {
+                l.set_nonblocking(true).map_err(Error::InCluster)?;
+                let listener = TcpListener::from_std(l).map_err(Error::InCluster)?;
+                let acceptor = tls::acceptor(&server.tls)?;
+                server.accept.push(tokio::spawn(accept_loop(
+                    listener,
+                    server.cluster.clone(),
+                    acceptor,
+                )));
+            }
+            Ok(server)
+        }
+    }
 }
 
 /// Starts kubesim with a given container runtime.
@@ -152,7 +177,12 @@ pub async fn start_with_runtime(opts: Options, runtime: Arc<dyn Runtime>) -> Res
         )?;
     }
     let state_dir = opts.state_dir.clone();
-    let cluster = Arc::new(Cluster::new(Arc::new(store), opts, tokens));
+    let cluster = Arc::new(Cluster::new(
+        Arc::new(store),
+        opts,
+        tokens,
+        material.ca_pem.clone(),
+    ));
     {
         let mut addresses = cluster.addresses.lock();
         for p in cluster.store.all(crate::resources::ids::PODS, None) {
@@ -162,18 +192,25 @@ pub async fn start_with_runtime(opts: Options, runtime: Arc<dyn Runtime>) -> Res
             addresses.reserve(s.value()["spec"]["clusterIP"].as_str().unwrap_or_default());
         }
     }
-    let controllers = spawn_controllers(cluster.clone(), runtime).await;
-    let accept = tokio::spawn(accept_loop(listener, cluster.clone(), acceptor));
+    runtime.clone().attach(&cluster);
+    let controllers = spawn_controllers(cluster.clone(), runtime.clone()).await;
+    let accept = vec![tokio::spawn(accept_loop(
+        listener,
+        cluster.clone(),
+        acceptor,
+    ))];
     Ok(Server {
         controllers,
         addr,
         url,
         token,
-        ca_pem: material.ca_pem,
+        ca_pem: material.ca_pem.clone(),
+        tls: material,
         cluster,
         state_dir,
         persist_stop,
         accept,
+        runtime,
     })
 }
 
@@ -237,8 +274,12 @@ async fn accept_loop(listener: TcpListener, cluster: Arc<Cluster>, acceptor: Tls
 impl Server {
     /// Stops accepting, ends watches and controllers, and snapshots the state directory.
     pub async fn shutdown(mut self) {
+        for a in &self.accept {
+            a.abort();
+        }
+        // Containers stop while the controllers still track them.
+        self.runtime.shutdown().await;
         self.cluster.shutdown.send_replace(true);
-        self.accept.abort();
         if let Some(handle) = self.controllers.take() {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }

@@ -71,7 +71,7 @@ fn ensure_defaults(cluster: &Cluster, ns: &str) {
         .get(ids::CONFIGMAPS, ns, "kube-root-ca.crt")
         .is_none()
     {
-        let cm = json!({"metadata": {"name": "kube-root-ca.crt", "namespace": ns, "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}}, "data": {"ca.crt": ""}});
+        let cm = json!({"metadata": {"name": "kube-root-ca.crt", "namespace": ns, "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}}, "data": {"ca.crt": cluster.ca_pem}});
         let _ = cluster.create_object(ids::CONFIGMAPS, ns, cm, &opts);
     }
 }

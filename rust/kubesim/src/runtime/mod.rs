@@ -1,7 +1,8 @@
 //! The container runtime interface the kubelet drives: pod sandboxes, image pulls, and
-//! containers that can be waited on and stopped. `simulated` is driven by pod annotations; a
-//! process-backed runtime implements the same traits.
+//! containers that can be waited on and stopped. `simulated` is driven by pod annotations;
+//! `process` runs containers as local processes.
 
+pub mod process;
 pub mod simulated;
 
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
+use crate::cluster::Cluster;
 use crate::logs::LogBuffer;
 
 /// How a container ended.
@@ -99,6 +101,13 @@ pub trait Container: Send {
 pub trait Runtime: Send + Sync + 'static {
     /// Name shown in `nodeInfo.containerRuntimeVersion`.
     fn name(&self) -> &'static str;
+    /// Gives the runtime the cluster it serves, before any pod starts (for ConfigMaps,
+    /// Secrets, tokens and endpoints).
+    fn attach(self: Arc<Self>, _cluster: &Arc<Cluster>) {}
+    /// Stops every container still running, as the server shuts down.
+    fn shutdown(&self) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
     /// Creates the pod's sandbox; `pod_ip` is the address the cluster allocated. The returned
     /// sandbox's `pod_ip` becomes `status.podIP` (a runtime may choose its own address).
     fn create_sandbox(

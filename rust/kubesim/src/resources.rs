@@ -104,6 +104,7 @@ pub static RESOURCES: &[ResourceType] = &[
             "eviction",
             "binding",
             "ephemeralcontainers",
+            "proxy",
         ],
         fields: &[
             "status.phase",
@@ -119,7 +120,7 @@ pub static RESOURCES: &[ResourceType] = &[
     },
     ResourceType {
         short_names: &["svc"],
-        subresources: &["status"],
+        subresources: &["status", "proxy"],
         categories: &["all"],
         ..res("", "v1", "services", "service", "Service", true)
     },

@@ -92,6 +92,16 @@ fn subresource_entry(r: &resources::ResourceType, sub: &str) -> Value {
         ),
         "finalize" => ("Namespace", None, None, vec!["update"]),
         "ephemeralcontainers" => ("Pod", None, None, vec!["get", "patch", "update"]),
+        "proxy" => (
+            if r.kind == "Pod" {
+                "PodProxyOptions"
+            } else {
+                "ServiceProxyOptions"
+            },
+            None,
+            None,
+            vec!["create", "delete", "get", "patch", "update"],
+        ),
         _ => (r.kind, None, None, vec!["get"]),
     };
     let mut e = json!({"name": format!("{}/{sub}", r.plural), "singularName": "", "namespaced": r.namespaced, "kind": kind, "verbs": verbs});

@@ -10,6 +10,7 @@ pub mod path;
 pub mod proto;
 #[allow(missing_docs)]
 pub mod proto_schema;
+pub mod proxy;
 pub mod status;
 pub mod subresources;
 pub mod table;
@@ -198,6 +199,10 @@ pub fn verbs(
     query: &Query,
     content_type: &str,
 ) -> (&'static str, &'static str) {
+    if rp.subresource.as_deref() == Some("proxy") {
+        // The query string belongs to the proxied service: `watch` is not ours.
+        return proxy::verbs(method);
+    }
     let watch = rp.legacy_watch || query.flag("watch");
     let sub = rp.subresource.is_some();
     match *method {
@@ -340,6 +345,47 @@ pub async fn handle(
         }
     };
 
+    if cluster.opts.rbac
+        && !is_public(&route)
+        && let Some(e) = forbidden(&cluster, &route, verb, &parts.method, &path, &user)
+    {
+        if res.is_some() {
+            cluster.metrics.count(RequestKey {
+                verb: metric_verb,
+                res,
+                subresource: sub,
+                scope,
+                code: 403,
+            });
+        }
+        return Ok(error_response(&e));
+    }
+
+    if let Route::Resource(rp) = &route
+        && rp.subresource.as_deref() == Some("proxy")
+    {
+        // Proxied bodies stream both ways: nothing is buffered or size-limited here.
+        let resp = proxy::serve(&cluster, parts, body, rp)
+            .await
+            .unwrap_or_else(|e| error_response(&e));
+        cluster.metrics.count(RequestKey {
+            verb: metric_verb,
+            res,
+            subresource: sub,
+            scope,
+            code: resp.status().as_u16(),
+        });
+        return Ok(wrap_long_running(
+            &cluster,
+            resp,
+            true,
+            metric_verb,
+            res,
+            sub,
+            scope,
+        ));
+    }
+
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => c.to_bytes(),
         Err(_) => {
@@ -364,58 +410,6 @@ pub async fn handle(
         body,
         user,
     };
-
-    if cluster.opts.rbac && !is_public(&route) {
-        let attrs = match &route {
-            Route::Resource(rp) => {
-                let rt = resources::get(rp.res);
-                rbac::Attributes {
-                    verb: verb.to_string(),
-                    group: rt.group.to_string(),
-                    resource: rt.plural.to_string(),
-                    subresource: rp.subresource.clone().unwrap_or_default(),
-                    name: rp.name.clone().unwrap_or_default(),
-                    namespace: rp.namespace.clone().unwrap_or_default(),
-                    path: req.path.clone(),
-                    resource_request: true,
-                }
-            }
-            _ => rbac::Attributes {
-                verb: req.method.as_str().to_lowercase(),
-                path: req.path.clone(),
-                ..Default::default()
-            },
-        };
-        if !rbac::authorize(&cluster.store, &req.user, &attrs).0 {
-            let msg = rbac::forbidden_message(&req.user, &attrs);
-            let details = if attrs.resource_request {
-                let mut d = serde_json::json!({"name": attrs.name});
-                if !attrs.group.is_empty() {
-                    d["group"] = serde_json::json!(attrs.group);
-                }
-                d["kind"] = serde_json::json!(attrs.resource);
-                if attrs.name.is_empty()
-                    && let Some(m) = d.as_object_mut()
-                {
-                    m.shift_remove("name");
-                }
-                Some(d)
-            } else {
-                None
-            };
-            let e = ApiError::forbidden(msg, details);
-            if res.is_some() {
-                cluster.metrics.count(RequestKey {
-                    verb: metric_verb,
-                    res,
-                    subresource: sub,
-                    scope,
-                    code: 403,
-                });
-            }
-            return Ok(error_response(&e));
-        }
-    }
 
     let resp = match route {
         Route::Resource(rp) => {
@@ -453,6 +447,58 @@ pub async fn handle(
         Route::NotFound => Err(ApiError::no_route()),
     };
     Ok(resp.unwrap_or_else(|e| error_response(&e)))
+}
+
+/// The error for a request RBAC denies, checked before the body is read (as kube-apiserver's
+/// authorization filter does).
+fn forbidden(
+    cluster: &Cluster,
+    route: &Route,
+    verb: &str,
+    method: &Method,
+    path: &str,
+    user: &UserInfo,
+) -> Option<ApiError> {
+    let attrs = match route {
+        Route::Resource(rp) => {
+            let rt = resources::get(rp.res);
+            rbac::Attributes {
+                verb: verb.to_string(),
+                group: rt.group.to_string(),
+                resource: rt.plural.to_string(),
+                subresource: rp.subresource.clone().unwrap_or_default(),
+                name: rp.name.clone().unwrap_or_default(),
+                namespace: rp.namespace.clone().unwrap_or_default(),
+                path: path.to_string(),
+                resource_request: true,
+            }
+        }
+        _ => rbac::Attributes {
+            verb: method.as_str().to_lowercase(),
+            path: path.to_string(),
+            ..Default::default()
+        },
+    };
+    if rbac::authorize(&cluster.store, user, &attrs).0 {
+        return None;
+    }
+    let msg = rbac::forbidden_message(user, &attrs);
+    let details = if attrs.resource_request {
+        let mut d = serde_json::json!({"name": attrs.name});
+        if !attrs.group.is_empty() {
+            d["group"] = serde_json::json!(attrs.group);
+        }
+        d["kind"] = serde_json::json!(attrs.resource);
+        if attrs.name.is_empty()
+            && let Some(m) = d.as_object_mut()
+        {
+            m.shift_remove("name");
+        }
+        Some(d)
+    } else {
+        None
+    };
+    Some(ApiError::forbidden(msg, details))
 }
 
 /// Keeps the long-running gauge up for as long as a streamed response is being sent.

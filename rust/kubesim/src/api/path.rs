@@ -64,8 +64,49 @@ fn decode(seg: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Splits a proxy path `/api/v1/namespaces/{ns}/{plural}/{id}/proxy[/{rest}]` into the part up
+/// to and including `/proxy` and the rest, still percent-encoded: `""` or starting with `/`.
+pub fn proxy_split(path: &str) -> Option<(&str, &str)> {
+    let parts: Vec<&str> = path.splitn(9, '/').collect();
+    match parts.as_slice() {
+        ["", "api", "v1", "namespaces", _, _, _, "proxy", rest @ ..] => {
+            let rest_len = rest.first().map_or(0, |r| r.len() + 1);
+            let split = path.len() - rest_len;
+            Some((&path[..split], &path[split..]))
+        }
+        _ => None,
+    }
+}
+
+/// The route of a proxy path: the resource must have a `proxy` subresource.
+fn proxy_route(prefix: &str) -> Route {
+    let segs: Option<Vec<String>> = prefix.split('/').skip(4).take(3).map(decode).collect();
+    let Some([ns, plural, name]) = segs.as_deref() else {
+        return Route::NotFound;
+    };
+    match resources::lookup("", "v1", plural) {
+        Some(res)
+            if resources::get(res).has_subresource("proxy")
+                && !ns.is_empty()
+                && !name.is_empty() =>
+        {
+            Route::Resource(ResourcePath {
+                res,
+                namespace: Some(ns.clone()),
+                name: Some(name.clone()),
+                subresource: Some("proxy".into()),
+                legacy_watch: false,
+            })
+        }
+        _ => Route::NotFound,
+    }
+}
+
 /// Parses a URL path (without the query string).
 pub fn parse(path: &str) -> Route {
+    if let Some((prefix, _)) = proxy_split(path) {
+        return proxy_route(prefix);
+    }
     let trimmed = path.trim_end_matches('/');
     match trimmed {
         "/version" => return Route::Version,
@@ -228,11 +269,43 @@ mod tests {
                 rp(ids::PODS, Some("a/b"), None, None),
             ),
             ("/api/v1/namespaces/%zz/pods", Route::NotFound),
+            (
+                "/api/v1/namespaces/ns1/services/https:web:8443/proxy",
+                rp(
+                    ids::SERVICES,
+                    Some("ns1"),
+                    Some("https:web:8443"),
+                    Some("proxy"),
+                ),
+            ),
+            (
+                "/api/v1/namespaces/ns1/pods/p%3A80/proxy/a/%zz/b/",
+                rp(ids::PODS, Some("ns1"), Some("p:80"), Some("proxy")),
+            ),
+            (
+                "/api/v1/namespaces/ns1/configmaps/c/proxy/x",
+                Route::NotFound,
+            ),
+            ("/api/v1/namespaces/ns1/pods//proxy/x", Route::NotFound),
             ("/", Route::NotFound),
         ];
         for (path, want) in cases {
             assert_eq!(parse(path), want, "{path}");
         }
+        assert_eq!(
+            proxy_split("/api/v1/namespaces/n/services/s:80/proxy"),
+            Some(("/api/v1/namespaces/n/services/s:80/proxy", ""))
+        );
+        assert_eq!(
+            proxy_split("/api/v1/namespaces/n/services/s/proxy/"),
+            Some(("/api/v1/namespaces/n/services/s/proxy", "/"))
+        );
+        assert_eq!(
+            proxy_split("/api/v1/namespaces/n/pods/p/proxy/a/b%2Fc?"),
+            Some(("/api/v1/namespaces/n/pods/p/proxy", "/a/b%2Fc?"))
+        );
+        assert_eq!(proxy_split("/api/v1/namespaces/n/pods/p/proxyx"), None);
+        assert_eq!(proxy_split("/api/v1/namespaces/n/pods/p/log"), None);
         assert!(matches!(
             parse("/api/v1/watch/namespaces/x/pods"),
             Route::Resource(ResourcePath {

@@ -111,6 +111,31 @@ impl PyAppHandle {
         })
     }
 
+    /// The progress from the driver's Spark UI (two GETs through the API server's service
+    /// proxy), or `None` while the UI cannot answer.
+    fn progress(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let progress =
+            block_on(py, self.client.progress(&self.handle))?.map_err(|e| track_error(py, &e))?;
+        progress
+            .map(|p| Ok(pythonize(py, &p)?.unbind()))
+            .transpose()
+    }
+
+    /// `progress` as an awaitable.
+    fn progress_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        let handle = self.handle.clone();
+        future_into_py(py, async move {
+            let progress = client.progress(&handle).await;
+            Python::attach(|py| {
+                let progress = progress.map_err(|e| track_error(py, &e))?;
+                progress
+                    .map(|p| Ok::<_, PyErr>(pythonize(py, &p)?.unbind()))
+                    .transpose()
+            })
+        })
+    }
+
     /// Waits on the shared watch until the app ends; returns its final status if it succeeded,
     /// raises `AppFailed` (with the status and the driver's last log lines) if not.
     #[pyo3(signature = (options=None))]

@@ -12,9 +12,20 @@ mod runtime;
 
 use pyo3::prelude::*;
 
+/// Log target of kube-rs's HTTP trace layer.
+const KUBE_TRACE_TARGET: &str = "kube_client::client::builder";
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    pyo3_log::init();
+    // kube-rs's HTTP trace layer logs every 5xx answer as an error without saying which call
+    // it was. sparkube reports failed calls itself, saying what was attempted, and some 5xx
+    // answers are expected: a 503 from a driver's Spark UI that is not up yet, while progress
+    // is polled, would otherwise print an error line every second.
+    let logger = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::LoggersAndLevels)?
+        .filter_target(KUBE_TRACE_TARGET.to_owned(), log::LevelFilter::Off);
+    if let Err(e) = logger.install() {
+        log::debug!("a logger was installed already: {e}");
+    }
     m.add("__version__", sparkube::VERSION)?;
     m.add_class::<client::PyClient>()?;
     m.add_class::<handle::PyAppHandle>()?;

@@ -17,7 +17,7 @@ from sparkube.app import (
     Volume,
     render,
 )
-from sparkube.client import AppState, AppStatus, Client, SparkAppHandle
+from sparkube.client import AppState, AppStatus, Client, Progress, SparkAppHandle
 from sparkube.errors import (
     AppFailed,
     ConfigError,
@@ -39,6 +39,7 @@ __all__ = [
     "DynamicAllocation",
     "Executor",
     "KubernetesApiError",
+    "Progress",
     "RoleSpec",
     "SparkApp",
     "SparkAppHandle",

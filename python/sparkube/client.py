@@ -13,7 +13,7 @@ import html
 import json
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -175,6 +175,77 @@ class AppStatus:
         return f"<table>{body}</table>{tail}"
 
 
+@dataclass(frozen=True)
+class Progress:
+    """How far a running application is, as its driver's Spark UI counts it.
+
+    Counts cover the jobs submitted so far: a job that starts later adds to the totals, so
+    `fraction` can go down. Tasks of skipped stages are not counted as tasks to run
+    (`tasks_skipped` has them); each task counts once as completed, however many attempts it
+    took (`tasks_failed` counts failed attempts).
+    """
+
+    app_id: str
+    jobs_total: int = 0
+    jobs_succeeded: int = 0
+    jobs_running: int = 0
+    jobs_failed: int = 0
+    stages_total: int = 0
+    stages_completed: int = 0
+    stages_active: int = 0
+    stages_pending: int = 0
+    stages_skipped: int = 0
+    stages_failed: int = 0
+    tasks_total: int = 0
+    tasks_completed: int = 0
+    tasks_active: int = 0
+    tasks_failed: int = 0
+    tasks_skipped: int = 0
+    fraction: float | None = None
+    """`tasks_completed / tasks_total`; None while there are no tasks."""
+
+    @property
+    def percent(self) -> int | None:
+        """The completed percentage, rounded down (100 only when every task is done)."""
+        if self.tasks_total <= 0:
+            return None
+        return min(self.tasks_completed, self.tasks_total) * 100 // self.tasks_total
+
+    @classmethod
+    def from_core(cls, data: Mapping[str, Any]) -> Progress:
+        """Progress from the core's representation."""
+        counts = {
+            f.name: int(data.get(f.name) or 0)
+            for f in fields(cls)
+            if f.name not in ("app_id", "fraction")
+        }
+        fraction = data.get("fraction")
+        return cls(
+            app_id=str(data["app_id"]),
+            fraction=None if fraction is None else float(fraction),
+            **counts,
+        )
+
+    def summary(self) -> str:
+        """One line: `3/4 jobs, 120/200 tasks (60%)`, with failed task attempts if any."""
+        line = (
+            f"{self.jobs_succeeded}/{self.jobs_total} jobs, "
+            f"{self.tasks_completed}/{self.tasks_total} tasks"
+        )
+        if self.percent is not None:
+            line += f" ({self.percent}%)"
+        if self.tasks_failed:
+            line += f", {self.tasks_failed} failed"
+        return line
+
+    def __str__(self) -> str:
+        return f"{self.app_id}: {self.summary()}"
+
+
+def _progress(data: Mapping[str, Any] | None) -> Progress | None:
+    return None if data is None else Progress.from_core(data)
+
+
 def _wait_options(
     timeout: float | None,
     startup_timeout: float | None,
@@ -258,6 +329,19 @@ class SparkAppHandle:
         """`status` for asyncio."""
         return AppStatus.from_core(await self._core.status_async())
 
+    def progress(self) -> Progress | None:
+        """Jobs, stages and tasks from the driver's Spark UI, or None while it cannot answer.
+
+        Two requests through the API server's service proxy (so the caller's credentials and
+        no port-forward): None while the driver is pending, after it has finished, or when
+        its UI does not answer within a few seconds. Needs `get` on `services/proxy`.
+        """
+        return _progress(self._core.progress())
+
+    async def progress_async(self) -> Progress | None:
+        """`progress` for asyncio."""
+        return _progress(await self._core.progress_async())
+
     def wait(
         self,
         timeout: float | None = None,
@@ -273,7 +357,9 @@ class SparkAppHandle:
         driver is not running after `startup_timeout` seconds (image pull errors fail sooner),
         and `WaitTimeout` after `timeout` seconds; with `kill_on_timeout` the driver is then
         deleted. Each exception's `status` is the last `AppStatus` seen. `progress` shows a
-        line of the application's state changes (a bar in notebooks, where tqdm is installed).
+        bar of completed/total tasks from the driver's Spark UI with the state beside it (a
+        widget in notebooks, text in terminals), read every second while the driver runs; the
+        state alone while the UI cannot answer.
         """
         options = _wait_options(timeout, startup_timeout, kill_on_timeout, kill_grace_period)
         if progress:
@@ -295,9 +381,17 @@ class SparkAppHandle:
         *,
         kill_on_timeout: bool = False,
         kill_grace_period: float | None = None,
+        progress: bool = False,
     ) -> AppStatus:
         """`wait` for asyncio."""
         options = _wait_options(timeout, startup_timeout, kill_on_timeout, kill_grace_period)
+        if progress:
+            from sparkube.progress import show_progress_async
+
+            return await show_progress_async(self, self._wait_async(options))
+        return await self._wait_async(options)
+
+    async def _wait_async(self, options: Mapping[str, Any]) -> AppStatus:
         try:
             return AppStatus.from_core(await self._core.wait_async(options))
         except Exception as err:

@@ -74,6 +74,29 @@ async def stream_logs(
         log.warning("Stopped reading the driver log of %s: %s", handle.driver_pod, e)
 
 
+async def log_progress(handle: sparkube.SparkAppHandle, log: Log, interval: float) -> None:
+    """Every `interval` seconds, write the application's progress to `log` when it changed.
+
+    The line is `{app id}: 3/4 jobs, 120/200 tasks (60%)`, from the driver's Spark UI. Nothing
+    is written while the UI cannot answer (the driver is starting or has ended); an error that
+    asking again would not cure (the proxy is forbidden) is written once and ends the reading.
+    """
+    last = None
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            progress = await handle.progress_async()
+        except SparkubeError as e:
+            log.warning("Stopped reading the progress of %s: %s", handle.app_id, e)
+            return
+        if progress is None:
+            continue
+        line = progress.summary()
+        if line != last:
+            log.info("%s: %s", handle.app_id, line)
+            last = line
+
+
 async def follow(
     handle: sparkube.SparkAppHandle,
     *,
@@ -83,15 +106,22 @@ async def follow(
     startup_deadline: float | None = None,
     deadline: float | None = None,
     kill_on_timeout: bool = True,
+    progress_interval: float | None = None,
 ) -> dict[str, Any]:
     """Wait for the application's end on the core's shared watch; the outcome payload.
 
     Deadlines are absolute (epoch seconds) so that a resumed wait keeps the original ones. With
     `kill_on_timeout`, the driver is deleted when a deadline passes (or its image cannot be
-    pulled); the core's wait does that, so it happens once even if two waiters race.
+    pulled); the core's wait does that, so it happens once even if two waiters race. With
+    `progress_interval` (seconds), a progress line is logged that often when it changed.
     """
     where = {"namespace": handle.namespace, "driver_pod": handle.driver_pod}
     logs = asyncio.ensure_future(stream_logs(handle, log, logs_since)) if get_logs else None
+    progress = (
+        asyncio.ensure_future(log_progress(handle, log, progress_interval))
+        if progress_interval
+        else None
+    )
     try:
         try:
             status = await handle.wait_async(
@@ -117,7 +147,8 @@ async def follow(
                 await asyncio.wait_for(asyncio.shield(logs), DRAIN_SECONDS)
         return result
     finally:
-        if logs is not None and not logs.done():
-            logs.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await logs
+        for task in (progress, logs):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -209,6 +209,10 @@ class SparkAppOperator(BaseOperator):
     :param succeed_on_timeout: a timeout ends the task successfully, for streaming applications
         that run until stopped.
     :param get_logs: write the driver log into the task log as it comes (deferred too).
+    :param progress_interval: how often (seconds or timedelta) to write the application's
+        progress into the task log while waiting (deferred too), as
+        `spark-…: 3/4 jobs, 120/200 tasks (60%)` from the driver's Spark UI, only when it
+        changed; None for none.
     :param on_finish_action: what to do with the driver pod when the application has ended:
         `keep`, `delete`, or `delete_succeeded` (keep failed drivers for inspection).
     :param reattach_on_restart: adopt a still-running driver of the same task instance instead
@@ -282,6 +286,7 @@ class SparkAppOperator(BaseOperator):
         timeout: float | timedelta | None = None,
         succeed_on_timeout: bool = False,
         get_logs: bool = True,
+        progress_interval: float | timedelta | None = 30.0,
         on_finish_action: OnFinishAction = "delete_succeeded",
         reattach_on_restart: bool = True,
         **kwargs: Any,
@@ -332,6 +337,7 @@ class SparkAppOperator(BaseOperator):
         self.timeout = seconds(timeout)
         self.succeed_on_timeout = succeed_on_timeout
         self.get_logs = get_logs
+        self.progress_interval = seconds(progress_interval)
         self.on_finish_action = on_finish_action
         self.reattach_on_restart = reattach_on_restart
         self._handle: sparkube.SparkAppHandle | None = None
@@ -512,6 +518,7 @@ class SparkAppOperator(BaseOperator):
                     get_logs=self.get_logs,
                     logs_since=time.time(),
                     kill_on_task_kill=True,
+                    progress_interval=self.progress_interval,
                 ),
                 method_name="execute_complete",
             )
@@ -523,6 +530,7 @@ class SparkAppOperator(BaseOperator):
                 startup_deadline=startup_deadline,
                 deadline=deadline,
                 kill_on_timeout=True,
+                progress_interval=self.progress_interval,
             )
         )
         return self.finish(outcome)

@@ -36,6 +36,8 @@ class SparkAppTrigger(BaseTrigger):
     :param logs_since: epoch seconds; older driver log lines are not written.
     :param kill_on_task_kill: delete the driver when the task is killed while deferred (a user
         marks it failed or success, or clears it); operators set it, sensors do not.
+    :param progress_interval: seconds between progress lines (jobs and tasks from the driver's
+        Spark UI) in the trigger's log, written only when they changed; None for none.
 
     The event payload has `status` (`success`, `failed`, `startup_timeout`, `timeout`, `error`),
     `message`, and `app`, the final `AppStatus.to_dict()`.
@@ -53,6 +55,7 @@ class SparkAppTrigger(BaseTrigger):
         get_logs: bool = False,
         logs_since: float | None = None,
         kill_on_task_kill: bool = False,
+        progress_interval: float | None = 30.0,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.namespace = namespace
@@ -64,6 +67,7 @@ class SparkAppTrigger(BaseTrigger):
         self.get_logs = get_logs
         self.logs_since = logs_since
         self.kill_on_task_kill = kill_on_task_kill
+        self.progress_interval = progress_interval
         self._handle: sparkube.SparkAppHandle | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -80,6 +84,7 @@ class SparkAppTrigger(BaseTrigger):
                 "get_logs": self.get_logs,
                 "logs_since": self.logs_since,
                 "kill_on_task_kill": self.kill_on_task_kill,
+                "progress_interval": self.progress_interval,
             },
         )
 
@@ -117,6 +122,7 @@ class SparkAppTrigger(BaseTrigger):
             startup_deadline=self.startup_deadline,
             deadline=self.deadline,
             kill_on_timeout=self.kill_on_timeout,
+            progress_interval=self.progress_interval,
         )
         yield TriggerEvent(result)  # type: ignore[no-untyped-call]
 

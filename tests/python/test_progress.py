@@ -1,0 +1,386 @@
+"""Progress from a real Spark UI through kubesim's service proxy.
+
+A local SparkSession (the PyPI pyspark) plays the driver: its UI listens on 127.0.0.1. In
+kubesim, a driver pod carries the session's application id, and its driver service has a
+`spark-ui` port and no selector, with an Endpoints object pointing at the UI's address, as an
+endpoints controller would write it for a driver pod with that IP. `progress()` then goes the
+way it goes on a cluster: the API server's `services/{name}:{port}/proxy/...` to the driver.
+The counts asserted are those of the jobs this module runs (partitions, shuffles, skipped
+stages), checked against Spark's own status tracker where it has them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+import urllib.parse
+from operator import add
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from sparkube import AppState, Client, Progress
+from sparkube.airflow import _watch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    from sparkube import SparkAppHandle
+    from tests.conftest import Kubesim
+
+IMAGE = "apache/spark:4.0.1"
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[SparkSession]:
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("sparkube-progress-tests")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.ui.port", "0")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    try:
+        yield session
+    finally:
+        session.stop()
+
+
+@pytest.fixture(scope="module")
+def namespace(kubesim: Kubesim) -> Iterator[str]:
+    """A namespace of this module's drivers, deleted (with them) afterwards."""
+    name = f"progress-{secrets.token_hex(4)}"
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    code, body = kubesim.request("POST", "/api/v1/namespaces", namespace)
+    assert code == 201, body
+    yield name
+    kubesim.request("DELETE", f"/api/v1/namespaces/{name}")
+
+
+@pytest.fixture
+def client(kubesim: Kubesim) -> Client:
+    return Client(kubeconfig=kubesim.kubeconfig)
+
+
+def ui_port(spark: SparkSession) -> int:
+    port = urllib.parse.urlsplit(spark.sparkContext.uiWebUrl or "").port
+    assert port, spark.sparkContext.uiWebUrl
+    return port
+
+
+def create(kubesim: Kubesim, namespace: str, plural: str, obj: dict[str, Any]) -> dict[str, Any]:
+    code, body = kubesim.request("POST", f"/api/v1/namespaces/{namespace}/{plural}", obj)
+    assert code == 201, body
+    return dict(body)
+
+
+def make_driver(
+    kubesim: Kubesim,
+    namespace: str,
+    app_id: str,
+    port: int,
+    *,
+    pod_name: str | None = None,
+    endpoints: bool = True,
+    run_seconds: str = "600",
+) -> str:
+    """A driver pod of `app_id` and its selector-less driver service on 127.0.0.1:`port`.
+
+    The pod is named `{prefix}-driver` and the service `{prefix}-driver-svc` as Spark names
+    them, unless `pod_name` is given; without `endpoints` the service has no Endpoints (a
+    driver that is not ready). Returns the pod name.
+    """
+    prefix = f"progress-{secrets.token_hex(8)}"
+    pod = pod_name or f"{prefix}-driver"
+    created = create(
+        kubesim,
+        namespace,
+        "pods",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": pod,
+                "labels": {
+                    "spark-app-selector": app_id,
+                    "spark-app-name": "progress",
+                    "spark-role": "driver",
+                },
+                "annotations": {"kubesim.io/run-seconds": run_seconds},
+            },
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [
+                    {
+                        "name": "spark-kubernetes-driver",
+                        "image": IMAGE,
+                        "args": ["driver"],
+                        "ports": [
+                            {"name": "driver-rpc-port", "containerPort": 7078},
+                            {"name": "spark-ui", "containerPort": port},
+                        ],
+                    }
+                ],
+            },
+        },
+    )
+    owner = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "name": pod,
+        "uid": created["metadata"]["uid"],
+        "controller": True,
+    }
+    service = f"{prefix}-driver-svc"
+    create(
+        kubesim,
+        namespace,
+        "services",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": service,
+                "labels": {"spark-app-selector": app_id},
+                "ownerReferences": [owner],
+            },
+            "spec": {
+                "clusterIP": "None",
+                "ports": [
+                    {"name": "driver-rpc-port", "port": 7078, "targetPort": 7078},
+                    {"name": "spark-ui", "port": port, "targetPort": port},
+                ],
+            },
+        },
+    )
+    if endpoints:
+        create(
+            kubesim,
+            namespace,
+            "endpoints",
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {"name": service, "labels": {"spark-app-selector": app_id}},
+                "subsets": [
+                    {
+                        "addresses": [{"ip": "127.0.0.1"}],
+                        "ports": [{"name": "spark-ui", "port": port, "protocol": "TCP"}],
+                    }
+                ],
+            },
+        )
+    return pod
+
+
+def until(
+    read: Callable[[], Progress | None], done: Callable[[Progress], bool], timeout: float = 60
+) -> Progress:
+    """Reads progress until `done` holds for it; the last read if it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        progress = read()
+        if progress is not None and done(progress):
+            return progress
+        assert time.monotonic() < deadline, f"progress never got there: last {progress}"
+        time.sleep(0.2)
+
+
+def gated_count(sc: SparkContext, gate: Path, partitions: int) -> threading.Thread:
+    """Starts a job whose tasks wait for the file `gate`, so it can be looked at running."""
+
+    def held(x: int) -> int:
+        import os
+        import time
+
+        deadline = time.monotonic() + 120
+        while not os.path.exists(str(gate)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return x
+
+    job = threading.Thread(
+        target=lambda: sc.parallelize(range(partitions), partitions).map(held).count(),
+        daemon=True,
+    )
+    job.start()
+    return job
+
+
+def asyncio_progress(handle: SparkAppHandle) -> Callable[[], Progress | None]:
+    """`progress_async`, awaited, as a plain function."""
+    return lambda: asyncio.run(handle.progress_async())
+
+
+@pytest.fixture(scope="module")
+def driver(kubesim: Kubesim, namespace: str, spark: SparkSession) -> str:
+    """The pod of the session's application; its UI has seen no job yet."""
+    return make_driver(kubesim, namespace, spark.sparkContext.applicationId, ui_port(spark))
+
+
+def test_progress_of_real_jobs_through_the_service_proxy(
+    client: Client, namespace: str, driver: str, spark: SparkSession, tmp_path: Path
+) -> None:
+    sc = spark.sparkContext
+    handle = client.attach(driver, namespace)
+    assert handle.app_id == sc.applicationId
+
+    # The UI answers before any job: available, and nothing to count yet.
+    fresh = handle.progress()
+    assert fresh == Progress(app_id=sc.applicationId)
+    assert fresh.fraction is None
+
+    # A job of 8 tasks on 2 cores, held running: 2 tasks active, none done.
+    gate = tmp_path / "gate"
+    job = gated_count(sc, gate, 8)
+    running = until(handle.progress, lambda p: p.tasks_active == 2)
+    tracker = sc.statusTracker()
+    [job_id] = tracker.getActiveJobsIds()
+    info = tracker.getJobInfo(job_id)
+    assert info is not None
+    [stage] = [tracker.getStageInfo(s) for s in info.stageIds]
+    assert stage is not None
+    assert (stage.numTasks, stage.numActiveTasks, stage.numCompletedTasks) == (8, 2, 0)
+    assert (running.jobs_total, running.jobs_running, running.jobs_succeeded) == (1, 1, 0)
+    assert (running.tasks_total, running.tasks_completed, running.tasks_failed) == (8, 0, 0)
+    assert (running.stages_total, running.stages_active) == (1, 1)
+    assert running.fraction == 0.0
+    assert running.summary() == "0/1 jobs, 0/8 tasks (0%)"
+
+    gate.touch()
+    job.join(60)
+    done = until(handle.progress, lambda p: p.jobs_succeeded == 1)
+    assert (done.tasks_total, done.tasks_completed, done.tasks_active) == (8, 8, 0)
+    assert (done.stages_total, done.stages_completed) == (1, 1)
+    assert done.fraction == 1.0
+    assert done.summary() == "1/1 jobs, 8/8 tasks (100%)"
+
+    # A shuffle (4 map tasks, 3 reduce tasks), then a second action on it: its map stage is
+    # skipped, as the shuffle output exists, and only the 3 reduce tasks run again.
+    pairs = sc.parallelize(range(12), 4).map(lambda x: (x % 3, x)).reduceByKey(add, 3)
+    assert sorted(pairs.collect()) == [(0, 18), (1, 22), (2, 26)]
+    assert pairs.count() == 3
+    after = until(asyncio_progress(handle), lambda p: p.jobs_succeeded == 3)
+    assert (after.jobs_total, after.jobs_running, after.jobs_failed) == (3, 0, 0)
+    assert (after.tasks_total, after.tasks_completed, after.tasks_skipped) == (18, 18, 4)
+    assert (after.stages_total, after.stages_completed, after.stages_skipped) == (5, 4, 1)
+    assert after.summary() == "3/3 jobs, 18/18 tasks (100%)"
+
+
+def test_a_service_named_otherwise_is_found_by_its_labels_and_owner(
+    client: Client, kubesim: Kubesim, namespace: str, driver: str, spark: SparkSession
+) -> None:
+    sc = spark.sparkContext
+    # Another driver service of the same app id that cannot answer: the pod's own is used.
+    make_driver(kubesim, namespace, sc.applicationId, ui_port(spark), endpoints=False)
+    pod = make_driver(
+        kubesim, namespace, sc.applicationId, ui_port(spark), pod_name="custom-driver-name"
+    )
+    progress = client.attach(pod, namespace).progress()
+    assert progress is not None
+    assert progress.app_id == sc.applicationId
+    assert progress.jobs_total == len(sc.statusTracker().getJobIdsForGroup(None))
+    assert progress == client.attach(driver, namespace).progress()
+
+
+def test_not_available_while_the_service_has_no_endpoints(
+    client: Client, kubesim: Kubesim, namespace: str, spark: SparkSession
+) -> None:
+    app_id = spark.sparkContext.applicationId
+    pod = make_driver(kubesim, namespace, app_id, ui_port(spark), endpoints=False)
+    handle = client.attach(pod, namespace)
+    started = time.monotonic()
+    assert handle.progress() is None
+    assert asyncio.run(handle.progress_async()) is None
+    assert time.monotonic() - started < 10
+
+
+def test_not_available_when_the_driver_does_not_listen(
+    client: Client, kubesim: Kubesim, namespace: str, spark: SparkSession
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    pod = make_driver(kubesim, namespace, spark.sparkContext.applicationId, closed)
+    assert client.attach(pod, namespace).progress() is None
+
+
+def test_wait_shows_a_bar_of_the_real_tasks(
+    client: Client,
+    kubesim: Kubesim,
+    namespace: str,
+    spark: SparkSession,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sc = spark.sparkContext
+    jobs = len(sc.statusTracker().getJobIdsForGroup(None))
+    assert sc.parallelize(range(6), 6).count() == 6
+    pod = make_driver(kubesim, namespace, sc.applicationId, ui_port(spark), run_seconds="4")
+    handle = client.attach(pod, namespace)
+    expected = until(handle.progress, lambda p: p.jobs_succeeded == jobs + 1)
+
+    final = handle.wait(timeout=60, progress=True)
+
+    assert final.state is AppState.SUCCEEDED
+    bar = capsys.readouterr().err
+    assert f"{sc.applicationId} Running" in bar
+    assert f"{sc.applicationId} Succeeded" in bar
+    done = expected.tasks_completed
+    assert f"{done}/{done}" in bar
+    assert f"{expected.jobs_succeeded}/{expected.jobs_total} jobs" in bar
+
+
+def test_airflow_wait_logs_progress_lines_when_they_change(
+    client: Client, kubesim: Kubesim, namespace: str, spark: SparkSession
+) -> None:
+    sc = spark.sparkContext
+    pod = make_driver(kubesim, namespace, sc.applicationId, ui_port(spark), run_seconds="3")
+    handle = client.attach(pod, namespace)
+    expected = until(handle.progress, lambda p: p.jobs_total > 0 and p.jobs_running == 0)
+
+    class Collect:
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+
+        def info(self, msg: Any, /, *args: Any) -> None:
+            self.lines.append(str(msg) % args)
+
+        def warning(self, msg: Any, /, *args: Any) -> None:
+            self.lines.append("WARNING " + str(msg) % args)
+
+    log = Collect()
+    outcome = asyncio.run(_watch.follow(handle, log=log, get_logs=False, progress_interval=0.3))
+    assert outcome["status"] == _watch.SUCCESS
+    progress_lines = [line for line in log.lines if line.startswith(f"{sc.applicationId}: ")]
+    # Several reads while the driver ran; one line, as nothing changed in between.
+    assert progress_lines == [f"{sc.applicationId}: {expected.summary()}"]
+
+
+def test_the_summary_of_progress_from_the_core() -> None:
+    progress = Progress.from_core(
+        {
+            "app_id": "spark-1",
+            "jobs_total": 4,
+            "jobs_succeeded": 3,
+            "jobs_running": 1,
+            "tasks_total": 200,
+            "tasks_completed": 120,
+            "tasks_failed": 2,
+            "fraction": 0.6,
+        }
+    )
+    assert progress.percent == 60
+    assert str(progress) == "spark-1: 3/4 jobs, 120/200 tasks (60%), 2 failed"
+    assert Progress(app_id="a").summary() == "0/0 jobs, 0/0 tasks"
+    assert Progress(app_id="a").percent is None

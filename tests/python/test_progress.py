@@ -231,6 +231,7 @@ def test_progress_of_real_jobs_through_the_service_proxy(
     client: Client, namespace: str, driver: str, spark: SparkSession, tmp_path: Path
 ) -> None:
     sc = spark.sparkContext
+    assert not sc.statusTracker().getJobIdsForGroup(None), "counts from the session's first job"
     handle = client.attach(driver, namespace)
     assert handle.app_id == sc.applicationId
 
@@ -316,21 +317,33 @@ def test_not_available_when_the_driver_does_not_listen(
     assert client.attach(pod, namespace).progress() is None
 
 
+def run_a_job(handle: SparkAppHandle, sc: SparkContext, partitions: int) -> Progress:
+    """Runs a job of `partitions` tasks; the progress once the UI counts it."""
+    jobs = len(sc.statusTracker().getJobIdsForGroup(None))
+    assert sc.parallelize(range(partitions), partitions).count() == partitions
+    return until(handle.progress, lambda p: p.jobs_succeeded == jobs + 1)
+
+
+@pytest.mark.parametrize("mode", ["blocking", "asyncio"])
 def test_wait_shows_a_bar_of_the_real_tasks(
     client: Client,
     kubesim: Kubesim,
     namespace: str,
+    driver: str,
     spark: SparkSession,
     capsys: pytest.CaptureFixture[str],
+    mode: str,
 ) -> None:
     sc = spark.sparkContext
-    jobs = len(sc.statusTracker().getJobIdsForGroup(None))
-    assert sc.parallelize(range(6), 6).count() == 6
+    expected = run_a_job(client.attach(driver, namespace), sc, 6)
+    # A driver that runs for 4 s from now, with the session's UI.
     pod = make_driver(kubesim, namespace, sc.applicationId, ui_port(spark), run_seconds="4")
     handle = client.attach(pod, namespace)
-    expected = until(handle.progress, lambda p: p.jobs_succeeded == jobs + 1)
 
-    final = handle.wait(timeout=60, progress=True)
+    if mode == "blocking":
+        final = handle.wait(timeout=60, progress=True)
+    else:
+        final = asyncio.run(handle.wait_async(timeout=60, progress=True))
 
     assert final.state is AppState.SUCCEEDED
     bar = capsys.readouterr().err
@@ -342,12 +355,12 @@ def test_wait_shows_a_bar_of_the_real_tasks(
 
 
 def test_airflow_wait_logs_progress_lines_when_they_change(
-    client: Client, kubesim: Kubesim, namespace: str, spark: SparkSession
+    client: Client, kubesim: Kubesim, namespace: str, driver: str, spark: SparkSession
 ) -> None:
     sc = spark.sparkContext
+    expected = run_a_job(client.attach(driver, namespace), sc, 4)
     pod = make_driver(kubesim, namespace, sc.applicationId, ui_port(spark), run_seconds="3")
     handle = client.attach(pod, namespace)
-    expected = until(handle.progress, lambda p: p.jobs_total > 0 and p.jobs_running == 0)
 
     class Collect:
         def __init__(self) -> None:

@@ -120,14 +120,31 @@ impl Network {
     }
 }
 
+/// The first of the second octets a kubesim's loopback network may take (`127.N.0.0/16`).
+const FIRST_OCTET: u8 = 20;
+/// How many networks there are to choose from.
+const OCTETS: u8 = 200;
+
+/// Every address the in-cluster API server may listen on (`127.N.0.1`). In-cluster clients
+/// (client-go, the Python client) connect to `KUBERNETES_SERVICE_HOST`, an address, so the
+/// serving certificate lists them all, as a cluster's lists its `kubernetes` Service IP.
+pub fn api_addresses() -> impl Iterator<Item = String> {
+    (0..OCTETS).map(|i| format!("127.{}.0.1", FIRST_OCTET + i))
+}
+
+/// The `i`-th network to try, starting from `start`.
+fn candidate_octet(start: u8, i: u8) -> u8 {
+    FIRST_OCTET + (start.wrapping_add(i) % OCTETS)
+}
+
 /// Binds the in-cluster API address on a free `127.N.0.1`, port 443 (6443 without the
 /// privilege to bind 443; in-pod clients then need `KUBERNETES_SERVICE_PORT`).
 fn reserve_network() -> Result<(Network, TcpListener)> {
-    let start = (std::process::id() % 200) as u8;
+    let start = (std::process::id() % u32::from(OCTETS)) as u8;
     let mut last = None;
     for port in [443u16, 6443] {
-        for i in 0..200u8 {
-            let octet = 20 + (start.wrapping_add(i) % 200);
+        for i in 0..OCTETS {
+            let octet = candidate_octet(start, i);
             let addr = SocketAddr::from((Ipv4Addr::new(127, octet, 0, 1), port));
             match TcpListener::bind(addr) {
                 Ok(l) => {
@@ -199,9 +216,27 @@ impl ProcessRuntime {
         })?;
         let images = match &config.images {
             Some(path) => Images::load(path)?,
-            None => images::default_images(&dir, images::spark_home(), images::java_home())?,
+            None => {
+                let (spark, java) = (images::spark_home(), images::java_home());
+                if spark.is_none() || java.is_none() {
+                    eprintln!(
+                        "kubesim: Spark images are not available to the process runtime: {}",
+                        if spark.is_none() {
+                            "no $SPARK_HOME, and the python3 on PATH cannot import pyspark"
+                        } else {
+                            "no $JAVA_HOME, and no java on PATH"
+                        }
+                    );
+                }
+                images::default_images(&dir, spark, java)?
+            }
         };
         let memory = cgroup::Root::create(&format!("kubesim-{}", std::process::id()));
+        if memory.is_none() {
+            eprintln!(
+                "kubesim: memory limits are not enforced: no memory cgroup could be created below kubesim's own"
+            );
+        }
         Ok(ProcessRuntime {
             dir,
             owns_dir,
@@ -237,6 +272,13 @@ impl ProcessRuntime {
     fn cluster(&self) -> Option<&Arc<Cluster>> {
         self.cluster.get()
     }
+}
+
+/// The node's IP as the kubelet reports it in `status.hostIP`: its first address.
+fn node_ip(node: Option<&Value>) -> String {
+    node.and_then(|n| n["status"]["addresses"][0]["address"].as_str())
+        .unwrap_or("172.18.0.2")
+        .to_string()
 }
 
 fn which(cmd: &str) -> Option<PathBuf> {
@@ -565,14 +607,10 @@ impl Runtime for ProcessRuntime {
         let memory = self.memory.clone();
         async move {
             for g in &groups {
-                let _ = killpg(Pid::from_raw(*g), Signal::SIGTERM);
+                terminate(*g);
             }
             let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while tokio::time::Instant::now() < deadline
-                && groups
-                    .iter()
-                    .any(|g| killpg(Pid::from_raw(*g), None).is_ok())
-            {
+            while tokio::time::Instant::now() < deadline && groups.iter().any(|g| running(*g)) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             for g in &groups {
@@ -616,10 +654,14 @@ impl ProcessRuntime {
         };
         let node_cpu = crate::quantity::parse(&cluster.opts.node_cpu).unwrap_or(1.0);
         let node_memory = crate::quantity::parse(&cluster.opts.node_memory).unwrap_or(0.0);
+        let node = pod["spec"]["nodeName"]
+            .as_str()
+            .and_then(|n| cluster.store.get(ids::NODES, "", n))
+            .map(|n| n.value());
         let ctx = env::Context {
             image_env: image.env.0.clone(),
             pod_ip: sandbox.ip.clone(),
-            host_ip: sandbox.ip.clone(),
+            host_ip: node_ip(node.as_ref()),
             api_host,
             api_port,
             node_cpu,
@@ -734,6 +776,47 @@ impl ProcessRuntime {
     }
 }
 
+/// The state and process group in a `/proc/PID/stat` line (the command name, in parentheses,
+/// may hold spaces and parentheses itself).
+fn stat_state_and_group(stat: &str) -> Option<(char, i32)> {
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let group = fields.nth(1)?.parse().ok()?;
+    Some((state, group))
+}
+
+/// The processes of group `pgid` with their states.
+fn group_members(pgid: i32) -> Vec<(i32, char)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let (state, group) = stat_state_and_group(&stat)?;
+            (group == pgid).then_some((pid, state))
+        })
+        .collect()
+}
+
+/// Sends SIGTERM to a container: to every process of its group but the leader, bubblewrap's
+/// outer process. SIGTERM would end that one at once and, through `--die-with-parent`, kill the
+/// container's processes before they could handle the signal; spared, it exits when the
+/// container's main process does, with its status.
+fn terminate(pgid: i32) {
+    for (pid, _) in group_members(pgid) {
+        if pid != pgid {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
+}
+
+/// Whether a process of group `pgid` still runs (a zombie waiting to be reaped does not).
+fn running(pgid: i32) -> bool {
+    group_members(pgid).iter().any(|(_, state)| *state != 'Z')
+}
+
 /// Copies a process's output into the container log, line by line.
 async fn pump(stream: impl AsyncRead + Unpin, log: Arc<LogBuffer>) {
     let mut reader = BufReader::new(stream);
@@ -811,7 +894,7 @@ impl Container for Process {
             if let Some(e) = &self.exit {
                 return e.clone();
             }
-            let _ = killpg(Pid::from_raw(self.pgid), Signal::SIGTERM);
+            terminate(self.pgid);
             let status = match tokio::time::timeout(grace, self.child.wait()).await {
                 Ok(s) => s,
                 Err(_) => {
@@ -872,6 +955,77 @@ mod tests {
             let ip = n.allocate();
             assert!(n.owns(&ip).is_some(), "{ip}");
         }
+    }
+
+    #[test]
+    fn the_certificate_covers_every_api_address() {
+        let names = crate::tls::server_names();
+        for start in [0u8, 57, 199] {
+            for i in 0..OCTETS {
+                let ip = format!("127.{}.0.1", candidate_octet(start, i));
+                assert!(names.contains(&ip), "{ip}");
+            }
+        }
+        assert_eq!(api_addresses().count(), usize::from(OCTETS));
+    }
+
+    #[test]
+    fn host_ip_is_the_nodes_first_address() {
+        let node = serde_json::json!({"status": {"addresses": [
+            {"type": "InternalIP", "address": "172.18.0.3"},
+            {"type": "Hostname", "address": "kubesim-node-1"},
+        ]}});
+        let cases = [
+            (Some(node), "172.18.0.3"),
+            (Some(serde_json::json!({"status": {}})), "172.18.0.2"),
+            (None, "172.18.0.2"),
+        ];
+        for (node, want) in cases {
+            assert_eq!(node_ip(node.as_ref()), want, "{node:?}");
+        }
+    }
+
+    #[test]
+    fn reads_state_and_group_from_stat() {
+        let cases = [
+            ("42 (sleep) S 1 42 42 0 -1", Some(('S', 42))),
+            ("7 (a) b (c)) Z 3 9 9 0", Some(('Z', 9))),
+            ("garbage", None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(stat_state_and_group(line), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn terminating_a_group_spares_its_leader() {
+        use std::os::unix::process::{CommandExt, ExitStatusExt};
+        let spawn = |group: i32| {
+            std::process::Command::new("sleep")
+                .arg("30")
+                .process_group(group)
+                .spawn()
+                .unwrap_or_else(|e| panic!("failed to start sleep: {e}"))
+        };
+        let mut leader = spawn(0);
+        let pgid = leader.id() as i32;
+        let mut member = spawn(pgid);
+        terminate(pgid);
+        let status = member.wait().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(status.signal(), Some(Signal::SIGTERM as i32));
+        assert!(
+            matches!(leader.try_wait(), Ok(None)),
+            "the leader was signalled"
+        );
+        assert!(running(pgid));
+        let _ = leader.kill();
+        // Killed but not reaped yet: a zombie, which no longer counts as running.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while running(pgid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!running(pgid));
+        let _ = leader.wait();
     }
 
     #[test]

@@ -1,0 +1,206 @@
+"""Real Spark on kubesim's process runtime: a kubesim whose pods are local processes, a shared
+event-log directory mounted into drivers, and a Spark History Server reading it.
+
+Every application here is a real driver JVM that creates its executor pods through kubesim's API
+with Spark's own Kubernetes client.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.conftest import Kubesim, start_kubesim
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+SPARKUBE = str(Path(sys.executable).with_name("sparkube"))
+IMAGE = "apache/spark:4.0.1"
+APPS = Path(__file__).resolve().parent / "apps"
+
+
+def spark_home() -> Path:
+    """The Spark distribution inside the installed pyspark package."""
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def descendants(root: int) -> set[int]:
+    """Every live process below `root`, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may contain spaces and parentheses: the fields follow the last ')'.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    stack = [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """The subset of `pids` still running (zombies count as gone)."""
+    out = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            out.add(pid)
+    return out
+
+
+@dataclass
+class SparkCluster:
+    """A kubesim running real Spark, and where its applications write event logs."""
+
+    kubesim: Kubesim
+    event_dir: Path
+
+    def submit_args(self, name: str, *conf: str, executors: int = 2) -> list[str]:
+        """spark-submit style arguments for a small app with event logging on."""
+        args = [
+            "--master",
+            "k8s://" + self.kubesim.https_url,
+            "--deploy-mode",
+            "cluster",
+            "--name",
+            name,
+            "--conf",
+            f"spark.kubernetes.container.image={IMAGE}",
+            "--conf",
+            f"spark.executor.instances={executors}",
+            "--conf",
+            "spark.driver.memory=512m",
+            "--conf",
+            "spark.executor.memory=512m",
+            "--conf",
+            "spark.kubernetes.driver.request.cores=0.5",
+            "--conf",
+            "spark.kubernetes.executor.request.cores=0.5",
+            "--conf",
+            "spark.eventLog.enabled=true",
+            "--conf",
+            f"spark.eventLog.dir=file://{self.event_dir}",
+            "--conf",
+            f"spark.kubernetes.driver.volumes.hostPath.events.mount.path={self.event_dir}",
+            "--conf",
+            f"spark.kubernetes.driver.volumes.hostPath.events.options.path={self.event_dir}",
+        ]
+        for item in conf:
+            args += ["--conf", item]
+        return args
+
+    def sparkube(self, *args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
+        """Runs the sparkube command line against this cluster."""
+        env = {**os.environ, "KUBECONFIG": str(self.kubesim.kubeconfig)}
+        return subprocess.run(
+            [SPARKUBE, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
+
+    def pods(self, selector: str, namespace: str = "default") -> list[dict[str, Any]]:
+        status, body = self.kubesim.request(
+            "GET", f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}"
+        )
+        assert status == 200, body
+        return list(body["items"])
+
+
+@pytest.fixture(scope="module")
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkCluster]:
+    """kubesim with the process runtime; on teardown, checks that no process outlives it."""
+    directory = tmp_path_factory.mktemp("spark-kubesim")
+    event_dir = directory / "events"
+    event_dir.mkdir()
+    server = start_kubesim(directory, "--runtime", "process")
+    try:
+        yield SparkCluster(kubesim=server, event_dir=event_dir)
+    finally:
+        below = descendants(server.process.pid)
+        server.stop()
+        deadline = time.monotonic() + 15
+        while alive(below) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = alive(below)
+        assert not left, f"processes left running after kubesim stopped: {sorted(left)}"
+
+
+@dataclass
+class HistoryServer:
+    """A Spark History Server started from pyspark's sbin scripts."""
+
+    url: str
+    env: dict[str, str]
+
+    def applications(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(self.url + "/api/v1/applications", timeout=10) as resp:
+            return list(__import__("json").loads(resp.read()))
+
+
+@pytest.fixture(scope="module")
+def history_server(
+    spark_cluster: SparkCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[HistoryServer]:
+    home = spark_home()
+    work = tmp_path_factory.mktemp("history")
+    port = free_port()
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_LOG_DIR": str(work / "logs"),
+        "SPARK_PID_DIR": str(work),
+        "SPARK_IDENT_STRING": f"e2e-{port}",
+        "SPARK_HISTORY_OPTS": " ".join(
+            [
+                f"-Dspark.history.fs.logDirectory=file:{spark_cluster.event_dir}",
+                f"-Dspark.history.ui.port={port}",
+                "-Dspark.history.fs.update.interval=1s",
+            ]
+        ),
+    }
+    subprocess.run(
+        ["bash", str(home / "sbin" / "start-history-server.sh")], env=env, check=True, timeout=60
+    )
+    server = HistoryServer(url=f"http://127.0.0.1:{port}", env=env)
+    try:
+        yield server
+    finally:
+        subprocess.run(
+            ["bash", str(home / "sbin" / "stop-history-server.sh")],
+            env=env,
+            check=False,
+            timeout=60,
+        )

@@ -1,0 +1,177 @@
+"""Real Spark applications submitted by sparkube and run by kubesim's process runtime."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+import sparkube
+from tests.e2e.conftest import APPS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.e2e.conftest import HistoryServer, SparkCluster
+
+pytestmark = pytest.mark.slow
+
+PI = "local:///opt/spark/examples/src/main/python/pi.py"
+
+
+class PodRecorder:
+    """Polls pods matching a selector and remembers every one it saw, with its live count."""
+
+    def __init__(self, cluster: SparkCluster, selector: str) -> None:
+        self.cluster = cluster
+        self.selector = selector
+        self.seen: dict[str, dict[str, Any]] = {}
+        self.live_counts: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pods = self.cluster.pods(self.selector)
+            for pod in pods:
+                self.seen.setdefault(pod["metadata"]["name"], pod)
+            live = [
+                p
+                for p in pods
+                if "deletionTimestamp" not in p["metadata"]
+                and p.get("status", {}).get("phase") in ("Pending", "Running")
+            ]
+            self.live_counts.append(len(live))
+            self._stop.wait(0.3)
+
+    def __enter__(self) -> PodRecorder:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def driver_pod(cluster: SparkCluster, name_prefix: str) -> dict[str, Any]:
+    drivers = [
+        p
+        for p in cluster.pods("spark-role=driver")
+        if p["metadata"]["name"].startswith(name_prefix)
+    ]
+    assert len(drivers) == 1, [p["metadata"]["name"] for p in drivers]
+    return drivers[0]
+
+
+def owned_by(cluster: SparkCluster, kind: str, uid: str) -> list[str]:
+    status, body = cluster.kubesim.request("GET", f"/api/v1/namespaces/default/{kind}")
+    assert status == 200, body
+    return [
+        o["metadata"]["name"]
+        for o in body["items"]
+        if any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences", []))
+    ]
+
+
+def test_spark_pi_on_executors_created_by_the_driver(
+    spark_cluster: SparkCluster, history_server: HistoryServer
+) -> None:
+    with PodRecorder(spark_cluster, "spark-role=executor") as executors:
+        result = spark_cluster.sparkube(
+            "submit", "--logs", *spark_cluster.submit_args("spark-pi"), PI, "10"
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Pi is roughly 3.1" in result.stdout, result.stdout[-3000:]
+    assert "finished: Succeeded" in result.stderr
+
+    driver = driver_pod(spark_cluster, "spark-pi")
+    uid = driver["metadata"]["uid"]
+    app_id = driver["metadata"]["labels"]["spark-app-selector"]
+    # The driver JVM created its executors through the API, owned by its own pod.
+    assert len(executors.seen) >= 2, sorted(executors.seen)
+    for pod in executors.seen.values():
+        owners = pod["metadata"].get("ownerReferences", [])
+        assert [(o["kind"], o["uid"]) for o in owners] == [("Pod", uid)], owners
+        assert pod["metadata"]["labels"]["spark-app-selector"] == app_id
+    # ... and deleted them when the application ended.
+    eventually(lambda: not spark_cluster.pods("spark-role=executor"), 60, "executors deleted")
+
+    # The finished application is in the history server, read from the shared event logs.
+    eventually(
+        lambda: any(a["id"] == app_id for a in history_server.applications()),
+        60,
+        f"{app_id} in the Spark History Server",
+    )
+
+    # The driver deleted its own service as it stopped
+    # (spark.kubernetes.driver.service.deleteOnTermination); deleting the driver pod collects
+    # everything else it owns.
+    assert not owned_by(spark_cluster, "services", uid)
+    assert owned_by(spark_cluster, "configmaps", uid)
+    status, body = spark_cluster.kubesim.request(
+        "DELETE", f"/api/v1/namespaces/default/pods/{driver['metadata']['name']}"
+    )
+    assert status == 200, body
+    eventually(
+        lambda: (
+            not owned_by(spark_cluster, "configmaps", uid)
+            and not owned_by(spark_cluster, "services", uid)
+            and not spark_cluster.pods("spark-role=driver")
+        ),
+        60,
+        "the driver's objects garbage-collected",
+    )
+
+
+def test_dynamic_allocation_scales_up_and_back_down(spark_cluster: SparkCluster) -> None:
+    args = spark_cluster.submit_args(
+        "dyn-alloc",
+        "spark.dynamicAllocation.enabled=true",
+        "spark.dynamicAllocation.shuffleTracking.enabled=true",
+        "spark.dynamicAllocation.shuffleTracking.timeout=2s",
+        "spark.dynamicAllocation.minExecutors=0",
+        "spark.dynamicAllocation.maxExecutors=2",
+        "spark.dynamicAllocation.executorIdleTimeout=2s",
+        "spark.dynamicAllocation.schedulerBacklogTimeout=1s",
+        executors=0,
+    )
+    client = sparkube.Client(kubeconfig=spark_cluster.kubesim.kubeconfig)
+    with PodRecorder(spark_cluster, "spark-role=executor") as executors:
+        handle = client.submit([*args, f"local://{APPS / 'dynamic_allocation.py'}", "40"])
+        # Up: the backlog of the wide stage asks for executors.
+        eventually(lambda: max(executors.live_counts, default=0) >= 1, 180, "executors to start")
+        # Down: once idle, the driver releases them while it keeps running.
+        eventually(
+            lambda: executors.live_counts[-1] == 0 and handle.status().state.value == "Running",
+            120,
+            "idle executors released while the driver runs",
+        )
+        final = handle.wait(timeout=180)
+    assert final.state.value == "Succeeded"
+    assert any("buckets: 10, total: 20000" in line for line in handle.logs())
+
+
+def test_failing_app_reports_exit_code_and_traceback(spark_cluster: SparkCluster) -> None:
+    client = sparkube.Client(kubeconfig=spark_cluster.kubesim.kubeconfig)
+    handle = client.submit(
+        [*spark_cluster.submit_args("fails", executors=1), f"local://{APPS / 'fails.py'}"]
+    )
+    with pytest.raises(sparkube.AppFailed) as failed:
+        handle.wait(timeout=300)
+    status = failed.value.status
+    assert status.state.value == "Failed"
+    assert status.exit_code == 1, status
+    assert any(
+        "InventoryMismatch: expected 101 rows, counted 100" in line
+        for line in status.last_log_lines
+    ), status.last_log_lines

@@ -49,9 +49,10 @@ pub struct Material {
     pub key_der: Vec<u8>,
 }
 
-/// Names and addresses the serving certificate is valid for.
+/// Names and addresses the serving certificate is valid for, the process runtime's in-cluster
+/// API addresses included.
 pub fn server_names() -> Vec<String> {
-    [
+    let fixed = [
         "localhost",
         "kubernetes",
         "kubernetes.default",
@@ -60,10 +61,12 @@ pub fn server_names() -> Vec<String> {
         "127.0.0.1",
         "::1",
         "10.96.0.1",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    ];
+    fixed
+        .iter()
+        .map(|s| s.to_string())
+        .chain(crate::runtime::process::api_addresses())
+        .collect()
 }
 
 /// Generates a CA and a serving certificate signed by it.
@@ -147,5 +150,40 @@ mod tests {
         let m = generate().unwrap_or_else(|e| panic!("{e}"));
         assert!(m.ca_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(acceptor(&m).is_ok());
+    }
+
+    /// In-cluster clients verify the certificate against the address they dial.
+    #[tokio::test]
+    async fn verifies_for_an_in_cluster_api_address() {
+        let m = generate().unwrap_or_else(|e| panic!("{e}"));
+        let acceptor = acceptor(&m).unwrap_or_else(|e| panic!("{e}"));
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(m.ca_der.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        for (ip, ok) in [
+            ("127.45.0.1", true),
+            ("127.219.0.1", true),
+            ("127.45.0.2", false),
+        ] {
+            let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+            let server = tokio::spawn({
+                let acceptor = acceptor.clone();
+                async move { acceptor.accept(server_io).await.is_ok() }
+            });
+            let name = rustls::pki_types::ServerName::try_from(ip.to_string())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let client = connector.connect(name, client_io).await;
+            assert_eq!(client.is_ok(), ok, "{ip}: {:?}", client.err());
+            drop(client);
+            let _ = server.await;
+        }
     }
 }

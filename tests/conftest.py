@@ -161,12 +161,12 @@ class Kubesim:
         return int(self.process.returncode)
 
 
-def start_kubesim(directory: Path, *args: str) -> Kubesim:
+def start_kubesim(directory: Path, *args: str, env: dict[str, str] | None = None) -> Kubesim:
     """Starts kubesim on a free port with a kubeconfig in ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     kubeconfig = directory / "kubeconfig"
     cmd = [str(kubesim_binary()), "--listen", "127.0.0.1:0", "--kubeconfig", str(kubeconfig), *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True, env=env)
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     m = re.fullmatch(r"kubesim listening on (http://\S+)", line)

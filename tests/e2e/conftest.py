@@ -145,7 +145,8 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkClu
     directory = tmp_path_factory.mktemp("spark-kubesim")
     event_dir = directory / "events"
     event_dir.mkdir()
-    server = start_kubesim(directory, "--runtime", "process")
+    env = {**os.environ, "SPARK_HOME": str(spark_home())}
+    server = start_kubesim(directory, "--runtime", "process", env=env)
     try:
         yield SparkCluster(kubesim=server, event_dir=event_dir)
     finally:

@@ -175,3 +175,25 @@ def test_failing_app_reports_exit_code_and_traceback(spark_cluster: SparkCluster
         "InventoryMismatch: expected 101 rows, counted 100" in line
         for line in status.last_log_lines
     ), status.last_log_lines
+
+
+def test_progress_reads_the_running_driver_through_the_service_proxy(
+    spark_cluster: SparkCluster,
+) -> None:
+    client = sparkube.Client(kubeconfig=spark_cluster.kubesim.kubeconfig)
+    handle = client.submit([*spark_cluster.submit_args("pi-progress"), PI, "40"])
+    readings: list[sparkube.Progress] = []
+    while handle.status().state.value in ("Pending", "Running"):
+        progress = handle.progress()
+        if progress is not None:
+            readings.append(progress)
+        time.sleep(0.3)
+    assert handle.wait(timeout=60).state.value == "Succeeded"
+    # pi.py with 40 slices runs one job of 40 tasks; the UI answered while it ran.
+    counted = [p for p in readings if p.tasks_total]
+    assert counted, readings
+    assert {p.tasks_total for p in counted} == {40}, counted
+    assert all(p.jobs_total == 1 and p.app_id == handle.app_id for p in counted), counted
+    done = [p.tasks_completed for p in counted]
+    assert done == sorted(done), done
+    assert max(done) <= 40

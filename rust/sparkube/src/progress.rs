@@ -266,6 +266,26 @@ fn is_unavailable(error: &ApiError) -> bool {
     error.is_not_found() || error.is_transient()
 }
 
+/// What the Spark UI answers, with 200, while the SparkContext is still starting.
+const STARTING_UP: &[u8] = b"Spark is starting up";
+
+/// Decodes a REST answer of the Spark UI; `None` for its starting-up page.
+fn decode_ui_answer<T: serde::de::DeserializeOwned>(
+    operation: &str,
+    body: &[u8],
+) -> std::result::Result<Option<T>, ApiError> {
+    if body.trim_ascii_start().starts_with(STARTING_UP) {
+        log::debug!("{operation}: the Spark UI is starting up");
+        return Ok(None);
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|source| ApiError::Decode {
+            operation: operation.to_string(),
+            source,
+        })
+}
+
 /// The retry policy of progress reads: the client's, with short timeouts and at most one
 /// retry, since the next poll is a retry of its own.
 fn read_policy(base: &RetryPolicy) -> RetryPolicy {
@@ -340,15 +360,21 @@ impl Client {
         let (jobs_op, stages_op) = (what("jobs"), what("stages"));
         let (jobs_path, stages_path) = (format!("{base}/jobs"), format!("{base}/stages"));
         let (jobs, stages) = futures::join!(
-            api::call::<Vec<JobData>, _>(&self.kube, &policy, &jobs_op, || {
+            api::call_raw(&self.kube, &policy, &jobs_op, || {
                 api::get_request(&jobs_op, &jobs_path, &[])
             }),
-            api::call::<Vec<StageData>, _>(&self.kube, &policy, &stages_op, || {
+            api::call_raw(&self.kube, &policy, &stages_op, || {
                 api::get_request(&stages_op, &stages_path, &[])
             }),
         );
         match (jobs, stages) {
-            (Ok(jobs), Ok(stages)) => Ok(Some(summarize(&handle.app_id, &jobs, &stages))),
+            (Ok(jobs), Ok(stages)) => {
+                let jobs: Option<Vec<JobData>> = decode_ui_answer(&jobs_op, &jobs)?;
+                let stages: Option<Vec<StageData>> = decode_ui_answer(&stages_op, &stages)?;
+                Ok(jobs
+                    .zip(stages)
+                    .map(|(jobs, stages)| summarize(&handle.app_id, &jobs, &stages)))
+            }
             (Err(e), _) | (_, Err(e)) if is_unavailable(&e) => {
                 log::debug!("progress not available: {e}");
                 Ok(None)
@@ -403,6 +429,18 @@ impl Client {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_starting_up_page_is_not_progress_yet() {
+        let page = b"Spark is starting up. Please wait a while until it's ready.";
+        let decoded: std::result::Result<Option<Vec<JobData>>, _> = decode_ui_answer("read", page);
+        assert!(matches!(decoded, Ok(None)));
+        let decoded: std::result::Result<Option<Vec<JobData>>, _> = decode_ui_answer("read", b"[]");
+        assert!(matches!(decoded, Ok(Some(jobs)) if jobs.is_empty()));
+        let decoded: std::result::Result<Option<Vec<JobData>>, _> =
+            decode_ui_answer("read", b"<html>oops</html>");
+        assert!(matches!(decoded, Err(ApiError::Decode { .. })));
+    }
 
     /// A job as Spark 4's `/applications/{id}/jobs` lists it.
     fn job(id: i64, status: &str, tasks: [u64; 6]) -> Value {

@@ -102,7 +102,8 @@ fn bracketed<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
         .strip_suffix("']")
 }
 
-fn field_ref(pod: &Value, ctx: &Context, path: &str) -> Result<String, StartError> {
+/// The value of a downward-API `fieldRef` (env variables and `downwardAPI` volume files).
+pub fn field_ref(pod: &Value, ctx: &Context, path: &str) -> Result<String, StartError> {
     let meta = &pod["metadata"];
     let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
     let pairs = |m: &Value| {

@@ -382,57 +382,41 @@ impl ProcessRuntime {
         let started = tokio::time::Instant::now();
         let mut reported = false;
         loop {
-            let current = cluster
-                .store
-                .get(
-                    ids::PODS,
-                    pod["metadata"]["namespace"].as_str().unwrap_or_default(),
-                    pod["metadata"]["name"].as_str().unwrap_or_default(),
-                )
-                .map(|o| o.value())
-                .unwrap_or_else(|| (*pod).clone());
+            let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+            let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+            let stored = cluster.store.get(ids::PODS, ns, name);
+            let current = stored
+                .as_ref()
+                .map_or_else(|| (*pod).clone(), |o| o.value());
+            let failed_mount = |e: &volumes::Error| {
+                if let Some(o) = &stored {
+                    let node = o.field("spec.nodeName");
+                    cluster.record_event(
+                        &o.reference(),
+                        None,
+                        "Warning",
+                        "FailedMount",
+                        &e.to_string(),
+                        ("kubelet", &node),
+                    );
+                }
+            };
             match volumes::prepare(&current, &Lookup(&cluster), &dirs) {
                 Ok(v) => return Ok(v),
                 Err(e @ volumes::Error::Missing { .. }) => {
                     if !reported && started.elapsed() > Duration::from_secs(2) {
                         reported = true;
-                        cluster.record_event(
-                            &json_ref(&current),
-                            None,
-                            "Warning",
-                            "FailedMount",
-                            &e.to_string(),
-                            (
-                                "kubelet",
-                                current["spec"]["nodeName"].as_str().unwrap_or_default(),
-                            ),
-                        );
+                        failed_mount(&e);
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Err(e) => {
-                    cluster.record_event(
-                        &json_ref(&current),
-                        None,
-                        "Warning",
-                        "FailedMount",
-                        &e.to_string(),
-                        (
-                            "kubelet",
-                            current["spec"]["nodeName"].as_str().unwrap_or_default(),
-                        ),
-                    );
+                    failed_mount(&e);
                     return Err(start_error("FailedMount", e));
                 }
             }
         }
     }
-}
-
-fn json_ref(pod: &Value) -> Value {
-    serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {
-        "name": pod["metadata"]["name"], "namespace": pod["metadata"]["namespace"],
-        "uid": pod["metadata"]["uid"], "resourceVersion": pod["metadata"]["resourceVersion"]}})
 }
 
 impl Runtime for ProcessRuntime {

@@ -215,33 +215,16 @@ fn project_downward(pod: &Value, volume: &str, items: &Value, dir: &Path, mode: 
     for item in items.as_array().into_iter().flatten() {
         let path = item["path"].as_str().unwrap_or_default();
         let field = item["fieldRef"]["fieldPath"].as_str().unwrap_or_default();
-        let meta = &pod["metadata"];
-        let pairs = |m: &Value| {
-            let mut lines: Vec<String> = m
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| format!("{k}=\"{}\"", v.as_str().unwrap_or_default()))
-                .collect();
-            lines.sort();
-            lines.join("\n")
-        };
-        let value = match field {
-            "metadata.name" | "metadata.namespace" | "metadata.uid" => meta
-                [field.trim_start_matches("metadata.")]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-            "metadata.labels" => pairs(&meta["labels"]),
-            "metadata.annotations" => pairs(&meta["annotations"]),
-            "" => continue,
-            other => {
-                return Err(Error::Invalid {
+        if field.is_empty() {
+            continue;
+        }
+        let value =
+            super::env::field_ref(pod, &super::env::Context::default(), field).map_err(|e| {
+                Error::Invalid {
                     volume: volume.into(),
-                    message: format!("unsupported downward API field {other:?}"),
-                });
-            }
-        };
+                    message: e.message,
+                }
+            })?;
         write_file(
             volume,
             dir,

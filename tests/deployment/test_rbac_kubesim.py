@@ -214,21 +214,10 @@ def test_roles_are_sufficient(cluster: Any) -> None:
             assert _status(cluster, tokens[role], call) not in (401, 403), (role, call)
 
 
-NOT_YET_IN_KUBESIM = pytest.mark.xfail(
-    strict=True,
-    reason="kubesim answers services/{name}:{port}/proxy with 404 before authorizing it",
-)
-
-
 @pytest.mark.parametrize(
     ("role", "index"),
     [
-        pytest.param(
-            role,
-            i,
-            id=f"{role}:{r.resource}:{'+'.join(r.verbs)}",
-            marks=[NOT_YET_IN_KUBESIM] if r.resource == "services/proxy" else [],
-        )
+        pytest.param(role, i, id=f"{role}:{r.resource}:{'+'.join(r.verbs)}")
         for role, rules in ROLES.items()
         for i, r in enumerate(rules)
     ],
@@ -241,11 +230,6 @@ def test_each_rule_is_needed(cluster: Any, role: str, index: int) -> None:
     assert 403 in refused, refused
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kubesim authorizes an apply that creates as `patch` only; kube-apiserver also "
-    "checks `create` (withAuthorization of the create attributes in its patch handler)",
-)
 def test_apply_that_creates_needs_create(cluster: Any) -> None:
     # Server-side apply of an object that does not exist yet is also authorized as `create`.
     token = cluster.service_account_token(NS, "sparkube-submitter")

@@ -219,6 +219,18 @@ pub fn forbidden_message(user: &UserInfo, a: &Attributes) -> String {
     )
 }
 
+/// The 403 message of a patch that would create its object without `create` permission:
+/// apimachinery's `NewForbidden(group resource, name, reason)`, where RBAC's reason for a
+/// denial is empty (`configmaps "x" is forbidden: `).
+pub fn create_on_patch_forbidden_message(a: &Attributes) -> String {
+    let qualified = if a.group.is_empty() {
+        a.resource.clone()
+    } else {
+        format!("{}.{}", a.resource, a.group)
+    };
+    format!("{qualified} \"{}\" is forbidden: ", a.name)
+}
+
 /// The ClusterRoles and ClusterRoleBindings kube-apiserver bootstraps.
 pub fn bootstrap() -> Vec<(usize, Value)> {
     let read = ["get", "list", "watch"];
@@ -388,5 +400,23 @@ mod tests {
             forbidden_message(&user, &a),
             "nodes \"n1\" is forbidden: User \"system:serviceaccount:ns:sa\" cannot get resource \"nodes\" in API group \"\" at the cluster scope"
         );
+    }
+
+    #[test]
+    fn create_on_patch_messages_name_the_group_resource_and_object() {
+        for (group, resource, name, want) in [
+            ("", "configmaps", "c", "configmaps \"c\" is forbidden: "),
+            (
+                "networking.k8s.io",
+                "networkpolicies",
+                "p",
+                "networkpolicies.networking.k8s.io \"p\" is forbidden: ",
+            ),
+        ] {
+            let mut a = attrs("create", resource, "", "ns");
+            a.group = group.into();
+            a.name = name.into();
+            assert_eq!(create_on_patch_forbidden_message(&a), want);
+        }
     }
 }

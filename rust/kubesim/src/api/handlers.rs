@@ -13,7 +13,7 @@ use super::path::ResourcePath;
 use super::status::{ApiError, Cause, Result};
 use super::{Body, Req, json_response, subresources, table, value_response, watch};
 use crate::cluster::Cluster;
-use crate::registry::{DeleteOptions, Deleted, Propagation, WriteOptions};
+use crate::registry::{Applier, DeleteOptions, Deleted, Propagation, WriteOptions};
 use crate::resources::{self, ResId, ids};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::Obj;
@@ -270,7 +270,11 @@ fn patch_object(cluster: &Cluster, req: &Req, rp: &ResourcePath) -> Result<Respo
             );
         }
         let existed = cluster.store.get(rp.res, ns, name).is_some();
-        let obj = cluster.apply_object(rp.res, ns, name, patch_doc, manager, &opts)?;
+        let applier = Applier {
+            manager,
+            authorize_create: &|| super::authorize_create_on_patch(cluster, &req.user, rp),
+        };
+        let obj = cluster.apply_object(rp.res, ns, name, patch_doc, &applier, &opts)?;
         return Ok(object_response(req, if existed { 200 } else { 201 }, &obj));
     }
     if opts.field_manager.is_none() {

@@ -482,8 +482,47 @@ fn forbidden(
     if rbac::authorize(&cluster.store, user, &attrs).0 {
         return None;
     }
-    let msg = rbac::forbidden_message(user, &attrs);
-    let details = if attrs.resource_request {
+    Some(ApiError::forbidden(
+        rbac::forbidden_message(user, &attrs),
+        forbidden_details(&attrs),
+    ))
+}
+
+/// The `create` check of an apply that creates its object. kube-apiserver's patch handler
+/// authorizes such a request as `create` too (its filter already allowed `patch`), with the
+/// object's name; the denial is `NewForbidden` with the authorizer's reason, which RBAC leaves
+/// empty. `Ok` when RBAC is off.
+pub fn authorize_create_on_patch(
+    cluster: &Cluster,
+    user: &UserInfo,
+    rp: &ResourcePath,
+) -> Result<(), ApiError> {
+    if !cluster.opts.rbac {
+        return Ok(());
+    }
+    let rt = resources::get(rp.res);
+    let attrs = rbac::Attributes {
+        verb: "create".to_string(),
+        group: rt.group.to_string(),
+        resource: rt.plural.to_string(),
+        subresource: rp.subresource.clone().unwrap_or_default(),
+        name: rp.name.clone().unwrap_or_default(),
+        namespace: rp.namespace.clone().unwrap_or_default(),
+        path: String::new(),
+        resource_request: true,
+    };
+    if rbac::authorize(&cluster.store, user, &attrs).0 {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(
+        rbac::create_on_patch_forbidden_message(&attrs),
+        forbidden_details(&attrs),
+    ))
+}
+
+/// The `details` of a 403 `Status`: name, group and kind (the resource) of what was refused.
+fn forbidden_details(attrs: &rbac::Attributes) -> Option<Value> {
+    if attrs.resource_request {
         let mut d = serde_json::json!({"name": attrs.name});
         if !attrs.group.is_empty() {
             d["group"] = serde_json::json!(attrs.group);
@@ -497,8 +536,7 @@ fn forbidden(
         Some(d)
     } else {
         None
-    };
-    Some(ApiError::forbidden(msg, details))
+    }
 }
 
 /// Keeps the long-running gauge up for as long as a streamed response is being sent.

@@ -27,6 +27,15 @@ pub struct WriteOptions {
     pub subresource: Option<String>,
 }
 
+/// Who runs a server-side apply.
+pub struct Applier<'a> {
+    /// `fieldManager`.
+    pub manager: &'a str,
+    /// Runs before an apply creates its object (kube-apiserver authorizes an apply that creates
+    /// as `create` as well as `patch`); its error ends the apply and nothing is created.
+    pub authorize_create: &'a dyn Fn() -> Result<()>,
+}
+
 /// `propagationPolicy` of a deletion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Propagation {
@@ -445,16 +454,17 @@ impl Cluster {
         self.finish_if_released(&obj)
     }
 
-    /// Applies a server-side apply configuration for `manager`.
+    /// Applies a server-side apply configuration for `applier.manager`.
     pub fn apply_object(
         &self,
         res: ResId,
         ns: &str,
         name: &str,
         applied: Value,
-        manager: &str,
+        applier: &Applier<'_>,
         opts: &WriteOptions,
     ) -> Result<Arc<Obj>> {
+        let manager = applier.manager;
         if !applied.is_object() {
             return Err(ApiError::bad_request(
                 "the body of the request must be an object",
@@ -469,6 +479,7 @@ impl Cluster {
         let sub = opts.subresource.as_deref();
         for _ in 0..16 {
             let Some(cur) = self.store.get(res, ns, name) else {
+                (applier.authorize_create)()?;
                 let mut body = applied.clone();
                 body["metadata"]["name"] = json!(name);
                 let mut created = body.clone();

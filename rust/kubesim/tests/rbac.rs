@@ -1,0 +1,235 @@
+//! RBAC over HTTP for server-side apply: an apply that creates its object is authorized as
+//! `create` as well as `patch` (as kube-apiserver's patch handler does), an apply that updates
+//! needs only `patch`, and without `--rbac` nothing is checked.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+const CM: &str = "/api/v1/namespaces/default/configmaps";
+const ROLES: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles";
+const APPLY: &str = "application/apply-patch+yaml";
+const USER: &str = "system:serviceaccount:default:applier";
+
+struct Kube {
+    server: kubesim::Server,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Kube {
+    async fn start(rbac: bool) -> Kube {
+        let server = kubesim::start(kubesim::Options {
+            rbac,
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("kubesim did not start: {e}"));
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Kube { server, client }
+    }
+
+    /// Sends one request; returns the status and the decoded JSON body (`Null` if not JSON).
+    async fn send(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let token = token.unwrap_or(&self.server.token);
+        let req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.server.url))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Full::new(Bytes::from(
+                body.map(|b| b.to_string()).unwrap_or_default(),
+            )))
+            .unwrap_or_else(|e| panic!("request: {e}"));
+        let resp = tokio::time::timeout(Duration::from_secs(20), self.client.request(req))
+            .await
+            .unwrap_or_else(|_| panic!("no answer in time"))
+            .unwrap_or_else(|e| panic!("request failed: {e}"));
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_else(|e| panic!("body: {e}"));
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn create(&self, path: &str, obj: Value) {
+        let (status, body) = self
+            .send(None, Method::POST, path, "application/json", Some(obj))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "create {path}: {body}");
+    }
+
+    /// Server-side apply of ConfigMap `name` as `token`.
+    async fn apply(&self, token: &str, name: &str, query: &str) -> (StatusCode, Value) {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": name}, "data": {"k": name}});
+        self.send(
+            Some(token),
+            Method::PATCH,
+            &format!("{CM}/{name}?fieldManager=test{query}"),
+            APPLY,
+            Some(cm),
+        )
+        .await
+    }
+
+    /// ServiceAccount `applier` bound to Role `applier` with `verbs` on configmaps; its token.
+    async fn applier(&self, verbs: &[&str]) -> String {
+        self.create(
+            "/api/v1/namespaces/default/serviceaccounts",
+            json!({"metadata": {"name": "applier"}}),
+        )
+        .await;
+        self.create(
+            ROLES,
+            json!({"metadata": {"name": "applier"}, "rules": [
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": verbs}
+            ]}),
+        )
+        .await;
+        self.create(
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+            json!({"metadata": {"name": "applier"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "applier"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "applier", "namespace": "default"}]}),
+        )
+        .await;
+        let (_, body) = self
+            .send(
+                None,
+                Method::POST,
+                "/kubesim/token/default/applier",
+                "application/json",
+                None,
+            )
+            .await;
+        let token = body["token"].as_str().unwrap_or_default().to_string();
+        assert!(!token.is_empty(), "{body}");
+        token
+    }
+
+    async fn exists(&self, name: &str) -> bool {
+        let (status, _) = self
+            .send(
+                None,
+                Method::GET,
+                &format!("{CM}/{name}"),
+                "application/json",
+                None,
+            )
+            .await;
+        status == StatusCode::OK
+    }
+}
+
+#[tokio::test]
+async fn apply_that_creates_needs_create_and_patch() {
+    let k = Kube::start(true).await;
+    let token = k.applier(&["patch"]).await;
+
+    // patch alone: the apply would create, so it is refused as `create`, and nothing is created.
+    let (status, body) = k.apply(&token, "new", "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["reason"], "Forbidden");
+    assert_eq!(body["message"], "configmaps \"new\" is forbidden: ");
+    assert_eq!(
+        body["details"],
+        json!({"name": "new", "kind": "configmaps"})
+    );
+    assert!(!k.exists("new").await);
+    // A dry run is authorized the same way.
+    let (status, body) = k.apply(&token, "new", "&dryRun=All").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    // An object that exists is updated with `patch` alone.
+    k.create(CM, json!({"metadata": {"name": "old"}})).await;
+    let (status, body) = k.apply(&token, "old", "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["k"], "old");
+
+    // create alone: the filter refuses `patch` first, with the usual message.
+    let (status, current) = k
+        .send(
+            None,
+            Method::GET,
+            &format!("{ROLES}/applier"),
+            "application/json",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{current}");
+    let mut role = current.clone();
+    role["rules"][0]["verbs"] = json!(["create"]);
+    let (status, body) = k
+        .send(
+            None,
+            Method::PUT,
+            &format!("{ROLES}/applier"),
+            "application/json",
+            Some(role.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = k.apply(&token, "new", "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(
+        body["message"],
+        format!(
+            "configmaps \"new\" is forbidden: User \"{USER}\" cannot patch resource \"configmaps\" in API group \"\" in the namespace \"default\""
+        )
+    );
+
+    // create and patch: created.
+    let (_, current) = k
+        .send(
+            None,
+            Method::GET,
+            &format!("{ROLES}/applier"),
+            "application/json",
+            None,
+        )
+        .await;
+    role = current;
+    role["rules"][0]["verbs"] = json!(["create", "patch"]);
+    let (status, body) = k
+        .send(
+            None,
+            Method::PUT,
+            &format!("{ROLES}/applier"),
+            "application/json",
+            Some(role),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = k.apply(&token, "new", "").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(k.exists("new").await);
+    k.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_rbac_an_apply_creates_for_anyone_with_a_token() {
+    let k = Kube::start(false).await;
+    let token = k.applier(&["patch"]).await;
+    let (status, body) = k.apply(&token, "new", "").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    k.server.shutdown().await;
+}

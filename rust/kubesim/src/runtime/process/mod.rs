@@ -174,6 +174,25 @@ struct PodSandbox {
     dir: PathBuf,
     ip: String,
     volumes: Vec<volumes::Prepared>,
+    /// Namespace and name of the pod, to issue its tokens again.
+    pod: (String, String),
+    /// When its service-account tokens were last written.
+    tokens_written: tokio::time::Instant,
+}
+
+impl PodSandbox {
+    /// Whether a token has lived 80% of its lifetime, when the kubelet rotates it.
+    fn tokens_due(&self, now: tokio::time::Instant) -> bool {
+        let shortest = self
+            .volumes
+            .iter()
+            .flat_map(|v| &v.tokens)
+            .map(|t| t.seconds.max(1) as f64)
+            .reduce(f64::min);
+        shortest.is_some_and(|s| {
+            now.duration_since(self.tokens_written) >= Duration::from_secs_f64(s * 0.8)
+        })
+    }
 }
 
 /// The process runtime.
@@ -440,6 +459,21 @@ impl Runtime for ProcessRuntime {
             ids::ENDPOINTS,
             move |_, _, _| wake.notify_one(),
         ));
+        let sandboxes = Arc::downgrade(&self.sandboxes);
+        let owner = cluster.clone();
+        let mut stop = cluster.shutdown.subscribe();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(10)) => {},
+                    _ = stop.changed() => return,
+                }
+                let Some(sandboxes) = sandboxes.upgrade() else {
+                    return;
+                };
+                rotate_tokens(&owner, &sandboxes);
+            }
+        });
         let mut shutdown = cluster.shutdown.subscribe();
         tokio::spawn(async move {
             loop {
@@ -499,11 +533,22 @@ impl Runtime for ProcessRuntime {
                 pod: dir.clone(),
                 claims,
             };
-            let prepared = Self::prepare_volumes(cluster, pod, dirs).await?;
+            let prepared = Self::prepare_volumes(cluster, pod.clone(), dirs).await?;
             let sandbox = PodSandbox {
                 dir,
                 ip: ip.clone(),
                 volumes: prepared,
+                pod: (
+                    pod["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    pod["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                ),
+                tokens_written: tokio::time::Instant::now(),
             };
             sandboxes.lock().insert(uid, sandbox);
             Ok(Sandbox { pod_ip: ip })
@@ -801,6 +846,26 @@ fn running(pgid: i32) -> bool {
     group_members(pgid).iter().any(|(_, state)| *state != 'Z')
 }
 
+/// Writes fresh service-account tokens into the sandboxes whose tokens are due.
+fn rotate_tokens(cluster: &Cluster, sandboxes: &Mutex<HashMap<String, PodSandbox>>) {
+    let now = tokio::time::Instant::now();
+    for sb in sandboxes.lock().values_mut() {
+        if !sb.tokens_due(now) {
+            continue;
+        }
+        let Some(pod) = cluster.store.get(ids::PODS, &sb.pod.0, &sb.pod.1) else {
+            continue;
+        };
+        let pod = pod.value();
+        for v in &sb.volumes {
+            for t in &v.tokens {
+                let _ = t.write(&pod, &Lookup(cluster), &v.name, &v.path);
+            }
+        }
+        sb.tokens_written = now;
+    }
+}
+
 /// Copies a process's output into the container log, line by line.
 async fn pump(stream: impl AsyncRead + Unpin, log: Arc<LogBuffer>) {
     let mut reader = BufReader::new(stream);
@@ -1010,6 +1075,37 @@ mod tests {
         }
         assert!(!running(pgid));
         let _ = leader.wait();
+    }
+
+    #[test]
+    fn tokens_rotate_at_four_fifths_of_their_lifetime() {
+        let token = volumes::ProjectedToken {
+            path: "token".into(),
+            audience: None,
+            seconds: 100,
+            mode: 0o644,
+        };
+        let volume = volumes::Prepared {
+            name: "kube-api-access".into(),
+            path: "/nonexistent".into(),
+            read_only: true,
+            tokens: vec![token],
+        };
+        let now = tokio::time::Instant::now();
+        let written = |ago: u64| PodSandbox {
+            dir: "/nonexistent".into(),
+            ip: "127.42.1.2".into(),
+            volumes: vec![volume.clone()],
+            pod: ("ns".into(), "p".into()),
+            tokens_written: now.checked_sub(Duration::from_secs(ago)).unwrap_or(now),
+        };
+        assert!(!written(79).tokens_due(now));
+        assert!(written(80).tokens_due(now));
+        let without = PodSandbox {
+            volumes: Vec::new(),
+            ..written(1000)
+        };
+        assert!(!without.tokens_due(now));
     }
 
     #[test]

@@ -89,6 +89,34 @@ pub struct Prepared {
     pub path: PathBuf,
     /// ConfigMap, Secret, projected and downward-API volumes are read-only.
     pub read_only: bool,
+    /// Service-account tokens projected into it, which expire and are rewritten.
+    pub tokens: Vec<ProjectedToken>,
+}
+
+/// A service-account token file of a projected volume.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectedToken {
+    /// Its path inside the volume.
+    pub path: String,
+    /// The audience it is issued for.
+    pub audience: Option<String>,
+    /// Its lifetime.
+    pub seconds: i64,
+    /// Its file mode.
+    pub mode: u32,
+}
+
+impl ProjectedToken {
+    /// Issues a fresh token and replaces the file atomically (a reader sees the old or the new).
+    pub fn write(&self, pod: &Value, sources: &dyn Tokens, volume: &str, dir: &Path) -> Result<()> {
+        let token = sources
+            .service_account_token(pod, self.audience.as_deref(), self.seconds)
+            .ok_or_else(|| Error::Invalid {
+                volume: volume.into(),
+                message: "failed to fetch token: serviceaccount not found".into(),
+            })?;
+        write_file(volume, dir, &self.path, token.as_bytes(), self.mode)
+    }
 }
 
 fn io(volume: &str) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -248,6 +276,7 @@ pub fn prepare(pod: &Value, sources: &dyn Tokens, dirs: &Dirs) -> Result<Vec<Pre
             name: name.clone(),
             path,
             read_only,
+            tokens: Vec::new(),
         };
         if v["emptyDir"].is_object() {
             fresh(&dir)?;
@@ -282,18 +311,18 @@ pub fn prepare(pod: &Value, sources: &dyn Tokens, dirs: &Dirs) -> Result<Vec<Pre
         } else if v["projected"].is_object() {
             fresh(&dir)?;
             let mode = mode_of(&v["projected"]["defaultMode"], 0o644);
+            let mut tokens = Vec::new();
             for s in v["projected"]["sources"].as_array().into_iter().flatten() {
                 if s["serviceAccountToken"].is_object() {
                     let t = &s["serviceAccountToken"];
-                    let seconds = t["expirationSeconds"].as_i64().unwrap_or(3607);
-                    let token = sources
-                        .service_account_token(pod, t["audience"].as_str(), seconds)
-                        .ok_or_else(|| Error::Invalid {
-                            volume: name.clone(),
-                            message: "failed to fetch token: serviceaccount not found".into(),
-                        })?;
-                    let path = t["path"].as_str().unwrap_or("token");
-                    write_file(&name, &dir, path, token.as_bytes(), mode)?;
+                    let token = ProjectedToken {
+                        path: t["path"].as_str().unwrap_or("token").to_string(),
+                        audience: t["audience"].as_str().map(str::to_string),
+                        seconds: t["expirationSeconds"].as_i64().unwrap_or(3607),
+                        mode,
+                    };
+                    token.write(pod, sources, &name, &dir)?;
+                    tokens.push(token);
                 } else if s["configMap"].is_object() || s["secret"].is_object() {
                     let secret = s["secret"].is_object();
                     let spec = if secret {
@@ -306,7 +335,10 @@ pub fn prepare(pod: &Value, sources: &dyn Tokens, dirs: &Dirs) -> Result<Vec<Pre
                     project_downward(pod, &name, &s["downwardAPI"]["items"], &dir, mode)?;
                 }
             }
-            out.push(prepared(dir, true));
+            out.push(Prepared {
+                tokens,
+                ..prepared(dir, true)
+            });
         } else if v["persistentVolumeClaim"].is_object() {
             let claim = v["persistentVolumeClaim"]["claimName"]
                 .as_str()
@@ -470,6 +502,13 @@ mod tests {
         assert!(at("scratch").is_dir());
         assert!(host.is_dir());
         assert_eq!(read(&at("api").join("token")), "token-for-spark");
+        let api = vols.iter().find(|v| v.name == "api");
+        let tokens: Vec<&ProjectedToken> = api.iter().flat_map(|v| &v.tokens).collect();
+        assert_eq!(tokens.len(), 1);
+        assert_eq!(
+            (tokens[0].path.as_str(), tokens[0].seconds),
+            ("token", 3607)
+        );
         assert_eq!(read(&at("api").join("ca.crt")), "x");
         assert_eq!(read(&at("api").join("namespace")), "ns");
         assert!(dirs.claims.join("ns").join("data").is_dir());
@@ -555,6 +594,7 @@ mod tests {
             name: "v".into(),
             path: "/tmp".into(),
             read_only: false,
+            tokens: Vec::new(),
         }];
         assert!(mounts(&mount, &vols).is_err());
         let _ = std::fs::remove_dir_all(dirs.pod.parent().unwrap_or(Path::new("/nonexistent")));

@@ -229,6 +229,53 @@ async fn driver_deleted_mid_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evicted_driver_failed_and_was_not_deleted() {
+    let sim = Sim::start();
+    within(LIMIT, async {
+        let client = sim.client().await;
+        let app = TestApp::new("evicted", 60.0, 0);
+        let handle = submit(&client, &app).await;
+        let mut watch = client.watch_app(&handle);
+        loop {
+            match watch.next().await {
+                Some(s) if s.state == AppState::Running => break,
+                Some(s) if s.is_final() => panic!("finished before running: {s:?}"),
+                Some(_) => {}
+                None => panic!("the watch ended"),
+            }
+        }
+        let waiter = {
+            let client = client.clone();
+            let handle = handle.clone();
+            tokio::spawn(async move { client.wait(&handle, &waiting(30)).await })
+        };
+        let eviction = json!({"apiVersion": "policy/v1", "kind": "Eviction",
+            "metadata": {"name": app.pod, "namespace": "default"}});
+        let path = format!("/api/v1/namespaces/default/pods/{}/eviction", app.pod);
+        let (code, body) = sim.request(&client, "POST", &path, Some(eviction)).await;
+        assert_eq!(code, 201, "{body}");
+        let waited = match waiter.await {
+            Ok(Ok(s)) => s,
+            other => panic!("wait failed: {other:?}"),
+        };
+        let mut finals = Vec::new();
+        while let Some(s) = watch.next().await {
+            if s.is_final() {
+                finals.push(s);
+            }
+        }
+        assert_eq!(finals.len(), 1, "{finals:?}");
+        for status in [&finals[0], &waited] {
+            assert_eq!(status.state, AppState::Failed, "{status:?}");
+            assert_eq!(status.reason.as_deref(), Some("Evicted"), "{status:?}");
+            let message = status.message.as_deref().unwrap_or_default();
+            assert!(message.contains("was evicted"), "{status:?}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn startup_timeout_kills_when_asked() {
     let sim = Sim::start();
     within(LIMIT, async {

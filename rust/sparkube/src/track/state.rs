@@ -250,23 +250,29 @@ pub fn status_of_pod(pod: &Pod) -> AppStatus {
         st.exit_code = Some(term.exit_code);
         st.started_at = term.started_at.as_ref().and_then(to_chrono);
         st.finished_at = term.finished_at.as_ref().and_then(to_chrono);
+        // A pod-level reason (Evicted, DeadlineExceeded) explains more than "Error", and so
+        // does an eviction; either means the driver failed, even while its pod is deleted.
+        let pod_level = pod_reason
+            .clone()
+            .filter(|_| phase.as_deref() == Some("Failed"));
+        let disrupted = disruption(pod);
         if term.exit_code == 0 {
             st.state = AppState::Succeeded;
             st.reason = Some(non_empty(term.reason.as_ref()).unwrap_or_else(|| "Completed".into()));
             st.message = non_empty(term.message.as_ref());
-        } else if deleting {
+        } else if deleting && pod_level.is_none() && disrupted.is_none() {
             st.state = AppState::Deleted;
             st.reason = Some("Deleted".into());
             st.message = Some(format!(
                 "driver pod {}/{} was deleted before the application finished (exit code {})",
                 st.namespace, st.driver_pod, term.exit_code
             ));
+        } else if let (None, Some((reason, message))) = (&pod_level, disrupted) {
+            st.state = AppState::Failed;
+            st.reason = Some(reason);
+            st.message = Some(message);
         } else {
             st.state = AppState::Failed;
-            // A pod-level reason (Evicted, DeadlineExceeded) explains more than "Error".
-            let pod_level = pod_reason
-                .clone()
-                .filter(|_| phase.as_deref() == Some("Failed"));
             st.reason = pod_level
                 .or_else(|| non_empty(term.reason.as_ref()))
                 .or_else(|| Some("Error".into()));
@@ -277,7 +283,14 @@ pub fn status_of_pod(pod: &Pod) -> AppStatus {
 
     match phase.as_deref() {
         Some("Failed") => {
-            st.state = if deleting {
+            let disrupted = disruption(pod).filter(|_| pod_reason.is_none());
+            if let Some((reason, message)) = disrupted {
+                st.state = AppState::Failed;
+                st.reason = Some(reason);
+                st.message = Some(message);
+                return st;
+            }
+            st.state = if deleting && pod_reason.is_none() {
                 AppState::Deleted
             } else {
                 AppState::Failed
@@ -353,6 +366,32 @@ pub fn status_of_pod(pod: &Pod) -> AppStatus {
     st
 }
 
+/// Why the cluster, not a user, took the driver pod away, from its `DisruptionTarget`
+/// condition: (reason, message). Preemption by the scheduler reads `Preempted`; the Eviction
+/// API, node-pressure eviction, the taint manager and pod garbage collection read `Evicted`.
+/// A driver that is evicted has failed, whereas one deleted by a user is `Deleted`.
+fn disruption(pod: &Pod) -> Option<(String, String)> {
+    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
+    let cond = conditions
+        .iter()
+        .find(|c| c.type_ == "DisruptionTarget" && c.status == "True")?;
+    let (reason, verb) = match cond.reason.as_deref() {
+        Some("PreemptionByScheduler") => ("Preempted", "preempted"),
+        _ => ("Evicted", "evicted"),
+    };
+    let why = non_empty(cond.message.as_ref())
+        .or_else(|| non_empty(cond.reason.as_ref()))
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    let meta = &pod.metadata;
+    let message = format!(
+        "driver pod {}/{} was {verb}{why}",
+        meta.namespace.as_deref().unwrap_or_default(),
+        meta.name.as_deref().unwrap_or_default()
+    );
+    Some((reason.into(), message))
+}
+
 /// An init container that failed: (reason, message).
 fn init_failure(pod: &Pod) -> Option<(String, Option<String>)> {
     let inits = pod.status.as_ref()?.init_container_statuses.as_ref()?;
@@ -405,6 +444,12 @@ pub fn status_after_deletion(namespace: &str, driver_pod: &str, last: Option<&Po
             return st;
         }
         let mut st = st;
+        if let Some((reason, message)) = disruption(pod) {
+            st.state = AppState::Failed;
+            st.reason = Some(reason);
+            st.message = Some(message);
+            return st;
+        }
         st.state = AppState::Deleted;
         st.reason = Some("Deleted".into());
         st.message = Some(format!(
@@ -713,6 +758,84 @@ mod tests {
         let st = status_of_pod(&terminating);
         assert_eq!(st.state, AppState::Running);
         assert_eq!(st.reason.as_deref(), Some("Terminating"));
+    }
+
+    #[test]
+    fn an_evicted_or_preempted_driver_failed_and_was_not_deleted() {
+        let evicting = json!({"type": "DisruptionTarget", "status": "True",
+            "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting"});
+        let deleting = |status: Value| {
+            let mut p = pod(status);
+            p.metadata.deletion_timestamp = p.metadata.creation_timestamp.clone();
+            p
+        };
+        let evicted = "driver pod jobs/pi-driver was evicted: Eviction API: evicting";
+        // (what, pod, state, reason, message)
+        let table = [
+            (
+                "Eviction API, driver stopped by SIGTERM",
+                deleting(json!({"phase": "Failed", "conditions": [evicting],
+                    "containerStatuses": [driver(json!({"terminated": {"exitCode": 143, "reason": "Error"}}))]})),
+                AppState::Failed,
+                "Evicted",
+                evicted.to_string(),
+            ),
+            (
+                "Eviction API, driver still stopping",
+                deleting(json!({"phase": "Running", "conditions": [evicting],
+                    "containerStatuses": [driver(json!({"running": {}}))]})),
+                AppState::Running,
+                "Terminating",
+                String::new(),
+            ),
+            (
+                "preempted before the driver started",
+                deleting(json!({"phase": "Failed", "conditions": [{"type": "DisruptionTarget",
+                    "status": "True", "reason": "PreemptionByScheduler"}]})),
+                AppState::Failed,
+                "Preempted",
+                "driver pod jobs/pi-driver was preempted: PreemptionByScheduler".into(),
+            ),
+            (
+                "node-pressure eviction, then deleted",
+                deleting(json!({"phase": "Failed", "reason": "Evicted",
+                    "message": "The node was low on resource: memory.",
+                    "containerStatuses": [driver(json!({"terminated": {"exitCode": 137, "reason": "Error"}}))]})),
+                AppState::Failed,
+                "Evicted",
+                "The node was low on resource: memory.".into(),
+            ),
+            (
+                "finished before the eviction",
+                deleting(json!({"phase": "Succeeded", "conditions": [evicting],
+                    "containerStatuses": [driver(json!({"terminated": {"exitCode": 0}}))]})),
+                AppState::Succeeded,
+                "Completed",
+                String::new(),
+            ),
+            (
+                "a disruption condition that is not true",
+                deleting(json!({"phase": "Failed", "conditions": [{"type": "DisruptionTarget", "status": "False"}],
+                    "containerStatuses": [driver(json!({"terminated": {"exitCode": 143}}))]})),
+                AppState::Deleted,
+                "Deleted",
+                "driver pod jobs/pi-driver was deleted before the application finished (exit code 143)".into(),
+            ),
+        ];
+        for (what, p, state, reason, message) in table {
+            let st = status_of_pod(&p);
+            assert_eq!(st.state, state, "{what}: {st:?}");
+            assert_eq!(st.reason.as_deref(), Some(reason), "{what}");
+            assert_eq!(st.message.unwrap_or_default(), message, "{what}");
+        }
+        // The watch missed the stopped driver: the pod was last seen running and evicting.
+        let last = deleting(json!({"phase": "Running", "conditions": [evicting],
+            "containerStatuses": [driver(json!({"running": {}}))]}));
+        let st = status_after_deletion("jobs", "pi-driver", Some(&last));
+        assert_eq!(
+            (st.state, st.reason.as_deref(), st.message.as_deref()),
+            (AppState::Failed, Some("Evicted"), Some(evicted))
+        );
     }
 
     #[test]

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import kubesim_binary
-from tests.e2e.conftest import alive, descendants
+from tests.conftest import alive, descendants, kubesim_binary
 
 pytestmark = pytest.mark.slow
 

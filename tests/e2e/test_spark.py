@@ -183,7 +183,7 @@ def test_progress_reads_the_running_driver_through_the_service_proxy(
     client = sparkube.Client(kubeconfig=spark_cluster.kubesim.kubeconfig)
     handle = client.submit([*spark_cluster.submit_args("pi-progress"), PI, "40"])
     readings: list[sparkube.Progress] = []
-    while handle.status().state.value in ("Pending", "Running"):
+    while not handle.status().state.is_final:
         progress = handle.progress()
         if progress is not None:
             readings.append(progress)

@@ -11,16 +11,21 @@ from typing import Any, final
 
 __version__: str
 
-def render_args(args: list[str], ids: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def render_args(
+    args: list[str], ids: Mapping[str, Any] | None = None, show_secrets: bool = False
+) -> list[dict[str, Any]]:
     """Objects a spark-submit argument list would create, in API call order.
 
-    Raises `sparkube.ConfigError` naming the offending option for bad input.
+    Secret-looking conf values, environment values and Secret data are shown as
+    `*********(redacted)` unless `show_secrets`. Raises `sparkube.ConfigError` naming the
+    offending option for bad input.
     """
 
 def render_spec(
-    spec: Mapping[str, Any], ids: Mapping[str, Any] | None = None
+    spec: Mapping[str, Any], ids: Mapping[str, Any] | None = None, show_secrets: bool = False
 ) -> list[dict[str, Any]]:
-    """Objects a `SparkApp.to_dict()` spec would create, in API call order."""
+    """Objects a `SparkApp.to_dict()` spec would create, in API call order (secrets
+    redacted unless `show_secrets`)."""
 
 def to_yaml(obj: Any) -> str:
     """A Python object (dicts, lists, scalars) as a YAML document."""

@@ -239,18 +239,26 @@ def _plain(value: Any) -> Any:
 
 
 def render(
-    app: SparkApp | Sequence[str], *, ids: Mapping[str, Any] | None = None
+    app: SparkApp | Sequence[str],
+    *,
+    ids: Mapping[str, Any] | None = None,
+    show_secrets: bool = False,
 ) -> list[dict[str, Any]]:
     """The Kubernetes objects a submission creates, in API call order, without sending them.
 
     `app` is a `SparkApp` or a spark-submit argument list (`["--master", "k8s://...", ...]`).
     Owner references to the driver pod carry an empty uid, filled in at submit time. `ids`
     fixes the random parts (app id, unique ids, submit time) for reproducible output.
+
+    The values of conf keys that look secret (`*secret*`, `*password*`, `*token*`, `*.key`,
+    ...) in the driver ConfigMap's `spark.properties`, of environment variables with such
+    names and of Secrets are shown as `*********(redacted)`; `show_secrets=True` shows what
+    is really submitted.
     """
     from sparkube import _core
 
     if isinstance(app, SparkApp):
-        return _core.render_spec(app.to_dict(), ids)
+        return _core.render_spec(app.to_dict(), ids, show_secrets)
     if isinstance(app, str):
         raise TypeError("render() takes a SparkApp or a list of spark-submit arguments, not a str")
-    return _core.render_args(list(app), ids)
+    return _core.render_args(list(app), ids, show_secrets)

@@ -38,7 +38,8 @@ commands:
   submit    submit an application and wait for it, as spark-submit does
             (--no-wait, --logs, --timeout S, --startup-timeout S, --kubeconfig P, -o json|yaml;
             spark-submit's --status and --kill [ns:]pod work too)
-  render    print the Kubernetes objects a submission would create (-o json|yaml)
+  render    print the Kubernetes objects a submission would create (-o json|yaml;
+            secret-looking conf values are shown redacted unless --show-secrets)
   status    print the state of a driver:      sparkube status [ns:]pod
   list      list drivers:                     sparkube list [-n ns | -A] [-l selector]
   logs      print or follow a driver's log:   sparkube logs [-f] [--tail N] [ns:]pod
@@ -105,9 +106,12 @@ def split_tool_options(
 def _render(args: Sequence[str]) -> int:
     from sparkube import _core
 
-    tool, spark_args = split_tool_options(args, frozenset({"-o", "--output"}), frozenset())
+    tool, spark_args = split_tool_options(
+        args, frozenset({"-o", "--output"}), frozenset({"--show-secrets"})
+    )
     output = _output_format(tool, default="json")
-    listing = {"apiVersion": "v1", "kind": "List", "items": _core.render_args(spark_args, None)}
+    items = _core.render_args(spark_args, None, "--show-secrets" in tool.flags)
+    listing = {"apiVersion": "v1", "kind": "List", "items": items}
     _print_data(listing, output)
     return EXIT_OK
 

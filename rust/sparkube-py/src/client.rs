@@ -43,6 +43,7 @@ impl PyClient {
     /// The objects to submit for `app`, in API order, with ids derived from its submission id.
     fn objects(&self, py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<Vec<serde_json::Value>> {
         let request = submit_request(py, app, self.client.default_namespace())?;
+        request.log_warnings();
         let ids = Ids::for_submission(request.submission_id.as_deref());
         let resources = sparkube::build(&request, &ids).map_err(|e| config_error(py, &e))?;
         Ok(resources.in_api_order())

@@ -17,43 +17,54 @@ fn ids_for(ids: Option<&Bound<'_, PyAny>>, request: &SubmitRequest) -> PyResult<
     }
 }
 
+/// The objects of `request`, secrets redacted unless `show_secrets`; logs its warnings.
 fn render_request(
     py: Python<'_>,
     request: &SubmitRequest,
     ids: Option<&Bound<'_, PyAny>>,
+    show_secrets: bool,
 ) -> PyResult<Py<PyAny>> {
     let ids = ids_for(ids, request)?;
+    request.log_warnings();
     let resources = sparkube::build(request, &ids).map_err(|e| config_error(py, &e))?;
-    Ok(pythonize(py, &resources.in_api_order())?.unbind())
+    let mut objects = resources.in_api_order();
+    if !show_secrets {
+        sparkube::redact::redact_objects(&mut objects, &request.conf);
+    }
+    Ok(pythonize(py, &objects)?.unbind())
 }
 
-/// Objects for a spark-submit argument list, in API call order.
+/// Objects for a spark-submit argument list, in API call order; secret values are redacted
+/// unless `show_secrets`.
 #[pyfunction]
-#[pyo3(signature = (args, ids=None))]
+#[pyo3(signature = (args, ids=None, show_secrets=false))]
 pub(crate) fn render_args(
     py: Python<'_>,
     args: Vec<String>,
     ids: Option<&Bound<'_, PyAny>>,
+    show_secrets: bool,
 ) -> PyResult<Py<PyAny>> {
     let request = sparkube::parse_submit_args(&args)
         .and_then(SubmitRequest::from_submit_args)
         .map_err(|e| config_error(py, &e))?;
-    render_request(py, &request, ids)
+    render_request(py, &request, ids, show_secrets)
 }
 
-/// Objects for a `SparkApp` spec (as produced by `SparkApp.to_dict()`), in API call order.
+/// Objects for a `SparkApp` spec (as produced by `SparkApp.to_dict()`), in API call order;
+/// secret values are redacted unless `show_secrets`.
 #[pyfunction]
-#[pyo3(signature = (spec, ids=None))]
+#[pyo3(signature = (spec, ids=None, show_secrets=false))]
 pub(crate) fn render_spec(
     py: Python<'_>,
     spec: &Bound<'_, PyAny>,
     ids: Option<&Bound<'_, PyAny>>,
+    show_secrets: bool,
 ) -> PyResult<Py<PyAny>> {
     let spec: AppSpec = depythonize(spec).map_err(|e| {
         crate::errors::raise(py, "ConfigError", (format!("invalid SparkApp: {e}"),))
     })?;
     let request = SubmitRequest::from_spec(spec).map_err(|e| config_error(py, &e))?;
-    render_request(py, &request, ids)
+    render_request(py, &request, ids, show_secrets)
 }
 
 /// A Python object (dicts, lists, scalars) as a YAML document.

@@ -106,6 +106,10 @@ pub struct SubmitRequest {
     pub submission_id: Option<String>,
     /// `--verbose`.
     pub verbose: bool,
+    /// What spark-submit would warn about (ignored keys, files not shipped, credentials in
+    /// plain conf), for the caller to show once; see [`SubmitRequest::log_warnings`].
+    /// They name keys, never values.
+    pub warnings: Vec<String>,
 }
 
 /// The submitting environment spark-submit consults: variables and files.
@@ -156,7 +160,11 @@ impl Environment<'_> {
 
     /// The conf dir files spark-submit puts in the driver ConfigMap: every file but
     /// templates and spark-defaults.conf, smallest first, within the size limit.
-    fn conf_dir_files(&self, conf: &SparkConf) -> Vec<(String, String)> {
+    fn conf_dir_files(
+        &self,
+        conf: &SparkConf,
+        warnings: &mut Vec<String>,
+    ) -> Vec<(String, String)> {
         let Some(dir) = self.conf_dir() else {
             return Vec::new();
         };
@@ -181,7 +189,7 @@ impl Environment<'_> {
             total += (name.len() + text.len()) as u64;
             let keep = total <= limit;
             if !keep {
-                log::warn!("not shipping {name} from the Spark conf dir: the driver ConfigMap would exceed {limit} bytes");
+                warnings.push(format!("not shipping {name} from the Spark conf dir: the driver ConfigMap would exceed {limit} bytes"));
             }
             keep
         });
@@ -473,8 +481,9 @@ impl SubmitRequest {
             .filter(|(k, _)| !k.starts_with("spark."))
             .map(|(k, _)| k.to_owned())
             .collect();
+        let mut warnings = Vec::new();
         for key in ignored {
-            log::warn!("Ignoring non-Spark config property: {key}");
+            warnings.push(format!("Ignoring non-Spark config property: {key}"));
             conf.remove(&key);
         }
 
@@ -710,12 +719,14 @@ impl SubmitRequest {
         if env.var("HADOOP_CONF_DIR").is_some()
             && !conf.contains("spark.kubernetes.hadoop.configMapName")
         {
-            log::warn!(
+            warnings.push(
                 "not shipping $HADOOP_CONF_DIR to the driver (spark-submit would copy it into a \
                  ConfigMap); put it in a ConfigMap and set spark.kubernetes.hadoop.configMapName"
+                    .to_owned(),
             );
         }
-        let conf_dir_files = env.conf_dir_files(&conf);
+        let conf_dir_files = env.conf_dir_files(&conf, &mut warnings);
+        warnings.extend(crate::redact::plain_credentials_warning(&conf));
         Ok(SubmitRequest {
             conf,
             main_resource: primary,
@@ -730,7 +741,15 @@ impl SubmitRequest {
             conf_dir_files,
             submission_id,
             verbose: args.verbose,
+            warnings,
         })
+    }
+
+    /// Logs [`SubmitRequest::warnings`] (once per submission or render).
+    pub fn log_warnings(&self) {
+        for warning in &self.warnings {
+            log::warn!("{warning}");
+        }
     }
 }
 
@@ -1114,6 +1133,33 @@ mod tests {
         ]);
         assert_eq!(req.submission_id.as_deref(), Some("abc"));
         assert!(!req.conf.contains("sparkube.submission.id"));
+    }
+
+    #[test]
+    fn warnings_name_keys_never_values() {
+        let req = request(&[
+            "--conf",
+            "other.key=1",
+            "--conf",
+            "spark.hadoop.fs.s3a.secret.key=s3cr3t",
+            "--conf",
+            "spark.kubernetes.driver.secretKeyRef.DB_PASSWORD=db:password",
+            "--class",
+            "A",
+            "local:///a.jar",
+        ]);
+        assert_eq!(req.warnings.len(), 2, "{:?}", req.warnings);
+        assert_eq!(
+            req.warnings[0],
+            "Ignoring non-Spark config property: other.key"
+        );
+        assert!(req.warnings[1].starts_with("spark.hadoop.fs.s3a.secret.key is plain Spark conf"));
+        assert!(req.warnings.iter().all(|w| !w.contains("s3cr3t")));
+        // What is submitted keeps the value.
+        assert_eq!(
+            req.conf.get("spark.hadoop.fs.s3a.secret.key"),
+            Some("s3cr3t")
+        );
     }
 
     #[test]

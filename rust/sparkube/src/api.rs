@@ -31,7 +31,10 @@ pub enum ApiError {
         retry_after: Option<Duration>,
     },
     /// The request did not get an answer: connection refused or reset, TLS or auth failure.
-    #[error("{operation}: could not reach the API server: {source}")]
+    #[error(
+        "{operation}: could not reach the API server: {}",
+        transport_cause(source)
+    )]
     Transport {
         /// What was attempted.
         operation: String,
@@ -86,6 +89,22 @@ impl ApiError {
         }
     }
 
+    /// What happened, without the operation: `the API server answered 403 Forbidden: …`,
+    /// `could not reach the API server: …`, for messages that name the operation themselves.
+    pub fn outcome(&self) -> String {
+        let full = self.to_string();
+        let operation = match self {
+            Self::Status { operation, .. }
+            | Self::Transport { operation, .. }
+            | Self::Timeout { operation, .. }
+            | Self::Decode { operation, .. }
+            | Self::Request { operation, .. } => operation,
+        };
+        full.strip_prefix(operation.as_str())
+            .and_then(|rest| rest.strip_prefix(": "))
+            .map_or(full.clone(), str::to_owned)
+    }
+
     /// The message of the server, or the description of the local failure.
     pub fn message(&self) -> String {
         match self {
@@ -122,6 +141,21 @@ impl ApiError {
             _ => None,
         }
     }
+}
+
+/// A transport failure and its causes in one line (`client error (Connect): tcp connect
+/// error: Connection refused (os error 111)`), each cause once.
+fn transport_cause(error: &kube::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(err) = current {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = err.source();
+    }
+    parts.join(": ")
 }
 
 /// HTTP statuses worth retrying.
@@ -278,6 +312,11 @@ pub(crate) fn status_error(
             String::from_utf8_lossy(body).trim().to_string(),
         ),
     };
+    let message = if status == StatusCode::UNAUTHORIZED {
+        format!("{message} ({UNAUTHORIZED_HINT})")
+    } else {
+        message
+    };
     ApiError::Status {
         operation: operation.to_string(),
         code: status.as_u16(),
@@ -286,6 +325,10 @@ pub(crate) fn status_error(
         retry_after: header_delay.or(body_delay),
     }
 }
+
+/// What a 401 means for the caller.
+pub(crate) const UNAUTHORIZED_HINT: &str =
+    "the API server refused the credentials: the token or client certificate is invalid or expired";
 
 /// Builds the error for a request that could not be constructed.
 pub(crate) fn request_error(operation: &str, error: impl std::fmt::Display) -> ApiError {
@@ -500,6 +543,34 @@ mod tests {
             };
             assert!(!decode.is_transient());
         }
+    }
+
+    #[test]
+    fn messages_say_the_operation_once_and_the_cause_in_full() {
+        use std::io::{Error, ErrorKind};
+        let refused = Error::new(ErrorKind::ConnectionRefused, "Connection refused");
+        let api = ApiError::Transport {
+            operation: "create driver pod ns/p".into(),
+            source: kube::Error::Service(Box::new(refused)),
+        };
+        assert_eq!(
+            api.to_string(),
+            "create driver pod ns/p: could not reach the API server: ServiceError: Connection refused"
+        );
+        assert_eq!(
+            api.outcome(),
+            "could not reach the API server: ServiceError: Connection refused"
+        );
+        let denied = status_error(
+            "get pod ns/p",
+            StatusCode::UNAUTHORIZED,
+            &HeaderMap::new(),
+            br#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#,
+        );
+        assert_eq!(
+            denied.outcome(),
+            format!("the API server answered 401 Unauthorized: Unauthorized ({UNAUTHORIZED_HINT})")
+        );
     }
 
     #[test]

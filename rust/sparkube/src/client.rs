@@ -51,14 +51,26 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
-    /// The kubeconfig could not be read, parsed, or does not hold the requested context.
-    #[error("failed to load kubeconfig{}: {source}", from.as_deref().map(|f| format!(" from {f}")).unwrap_or_default())]
+    /// The kubeconfig could not be read or parsed, or is incomplete. The message never
+    /// quotes the kubeconfig's content (it holds credentials): a parse error gives only its
+    /// position.
+    #[error("{}", kubeconfig_message(from.as_deref(), source))]
     Kubeconfig {
         /// Where it was read from, when known.
         from: Option<String>,
         /// The kube-rs error.
         #[source]
         source: kube::config::KubeconfigError,
+    },
+    /// The requested context is not in the kubeconfig.
+    #[error("kubeconfig context {context:?} not found{} (its contexts: {})", from.as_deref().map(|f| format!(" in {f}")).unwrap_or_default(), if known.is_empty() { "none".to_owned() } else { known.join(", ") })]
+    UnknownContext {
+        /// The context asked for.
+        context: String,
+        /// Where the kubeconfig was read from, when known.
+        from: Option<String>,
+        /// The contexts the kubeconfig has.
+        known: Vec<String>,
     },
     /// The in-cluster service-account configuration could not be loaded.
     #[error("failed to load the in-cluster service account configuration: {0}")]
@@ -95,6 +107,47 @@ pub enum ClientError {
 
 /// Result of connecting.
 pub type Result<T> = std::result::Result<T, ClientError>;
+
+impl ClientError {
+    /// The connection option the error is about (a `ConnectOptions` field or a Spark conf
+    /// key), when there is one.
+    pub fn option(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidMaster { .. } | Self::Assemble { .. } => Some("master"),
+            Self::ReadFile { what, .. } => Some(match *what {
+                "CA certificate file" => conf_keys::CA_CERT_FILE,
+                "client certificate file" => conf_keys::CLIENT_CERT_FILE,
+                "client key file" => conf_keys::CLIENT_KEY_FILE,
+                _ => conf_keys::OAUTH_TOKEN_FILE,
+            }),
+            Self::Kubeconfig { .. } | Self::NoConfig { .. } => Some("kubeconfig"),
+            Self::UnknownContext { .. } => Some("context"),
+            Self::InCluster(_) => Some("in_cluster"),
+            Self::Conflict(_) | Self::Build { .. } => None,
+        }
+    }
+}
+
+/// What went wrong with a kubeconfig, without quoting its content: YAML parse errors of
+/// kube-rs's parser render a snippet of the file, which may hold a token or a key.
+fn kubeconfig_message(from: Option<&str>, source: &kube::config::KubeconfigError) -> String {
+    use kube::config::KubeconfigError as E;
+    let kubeconfig = from.map_or_else(|| "kubeconfig".to_owned(), |f| format!("kubeconfig {f}"));
+    match source {
+        E::ReadConfig(io, _) => format!("failed to read {kubeconfig}: {io}"),
+        E::Parse(error) => {
+            let at = error
+                .location()
+                .map(|l| format!(" at line {} column {}", l.line(), l.column()))
+                .unwrap_or_default();
+            format!("{kubeconfig} is not a valid kubeconfig: YAML parse error{at}")
+        }
+        E::CurrentContextNotSet => {
+            format!("{kubeconfig} has no current-context: name a context to use")
+        }
+        other => format!("failed to load {kubeconfig}: {other}"),
+    }
+}
 
 /// How to connect. Every field is optional; with none set, the kubeconfig from `KUBECONFIG`
 /// or `~/.kube/config` is used, else the in-cluster service account.
@@ -397,12 +450,20 @@ async fn load_config(options: &ConnectOptions) -> Result<kube::Config> {
         return kube::Config::incluster().map_err(ClientError::InCluster);
     }
     if let Some(kubeconfig) = explicit_kubeconfig(options)? {
-        let from = options.kubeconfig.as_ref().map(|p| p.display().to_string());
+        let from = kubeconfig_origin(options);
+        check_context(&kubeconfig, options.context.as_deref(), from.as_deref())?;
         return kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options)
             .await
             .map_err(|source| ClientError::Kubeconfig { from, source });
     }
-    match kube::Config::from_kubeconfig(&kube_options).await {
+    let found = match Kubeconfig::read() {
+        Ok(kubeconfig) => {
+            check_context(&kubeconfig, options.context.as_deref(), None)?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options).await
+        }
+        Err(e) => Err(e),
+    };
+    match found {
         Ok(config) => Ok(config),
         Err(kubeconfig_error) => {
             // A named context must come from a kubeconfig: no silent fallback.
@@ -413,11 +474,35 @@ async fn load_config(options: &ConnectOptions) -> Result<kube::Config> {
                 });
             }
             kube::Config::incluster().map_err(|in_cluster| ClientError::NoConfig {
-                kubeconfig: kubeconfig_error.to_string(),
+                kubeconfig: kubeconfig_message(None, &kubeconfig_error),
                 in_cluster: in_cluster.to_string(),
             })
         }
     }
+}
+
+/// Where an explicit kubeconfig comes from, for messages.
+fn kubeconfig_origin(options: &ConnectOptions) -> Option<String> {
+    match (&options.kubeconfig, &options.kubeconfig_content) {
+        (Some(path), _) => Some(path.display().to_string()),
+        (None, Some(_)) => Some("(inline content)".to_owned()),
+        (None, None) => None,
+    }
+}
+
+/// Refuses a `context` the kubeconfig does not have, naming the ones it has.
+fn check_context(kubeconfig: &Kubeconfig, context: Option<&str>, from: Option<&str>) -> Result<()> {
+    let Some(context) = context else {
+        return Ok(());
+    };
+    if kubeconfig.contexts.iter().any(|c| c.name == context) {
+        return Ok(());
+    }
+    Err(ClientError::UnknownContext {
+        context: context.to_owned(),
+        from: from.map(str::to_owned),
+        known: kubeconfig.contexts.iter().map(|c| c.name.clone()).collect(),
+    })
 }
 
 /// The kubeconfig given by path or content, if any.
@@ -426,14 +511,14 @@ fn explicit_kubeconfig(options: &ConnectOptions) -> Result<Option<Kubeconfig>> {
         return Kubeconfig::read_from(path)
             .map(Some)
             .map_err(|source| ClientError::Kubeconfig {
-                from: Some(path.display().to_string()),
+                from: kubeconfig_origin(options),
                 source,
             });
     }
     if let Some(content) = &options.kubeconfig_content {
         return Kubeconfig::from_yaml(content).map(Some).map_err(|source| {
             ClientError::Kubeconfig {
-                from: Some("inline content".into()),
+                from: kubeconfig_origin(options),
                 source,
             }
         });
@@ -495,14 +580,22 @@ async fn config_for_master(master: &str, options: &ConnectOptions) -> Result<kub
             Err(_) => None,
         },
     };
+    if let Some(kubeconfig) = &base {
+        check_context(
+            kubeconfig,
+            options.context.as_deref(),
+            kubeconfig_origin(options).as_deref(),
+        )?;
+    }
     let parts = base
         .as_ref()
         .and_then(|k| context_parts(k, options.context.as_deref()));
-    if options.context.is_some() && parts.is_none() {
-        return Err(ClientError::Conflict(format!(
-            "kubeconfig context {:?} (spark.kubernetes.context) was not found",
-            options.context.as_deref().unwrap_or_default()
-        )));
+    if let (Some(context), None) = (&options.context, &parts) {
+        return Err(ClientError::UnknownContext {
+            context: context.clone(),
+            from: kubeconfig_origin(options),
+            known: Vec::new(),
+        });
     }
     let same_server = |p: &ContextParts| {
         p.server
@@ -809,7 +902,11 @@ current-context: ctx
         let err = config_for_master("k8s://https://other:6443", &named)
             .await
             .err();
-        assert!(matches!(err, Some(ClientError::Conflict(_))), "{err:?}");
+        assert!(
+            matches!(&err, Some(ClientError::UnknownContext { context, known, .. })
+                if context == "missing" && known == &["ctx"]),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]
@@ -848,9 +945,44 @@ current-context: ctx
             context: Some("nope".into()),
             ..options
         };
-        assert!(matches!(
-            Client::connect(&options).await,
-            Err(ClientError::Kubeconfig { .. })
-        ));
+        let err = Client::connect(&options).await.err();
+        assert_eq!(
+            err.as_ref().map(ToString::to_string).as_deref(),
+            Some("kubeconfig context \"nope\" not found in (inline content) (its contexts: a, b)")
+        );
+        assert_eq!(err.and_then(|e| e.option()), Some("context"));
+    }
+
+    #[tokio::test]
+    async fn kubeconfig_errors_never_quote_the_content() {
+        let secret = "tok-8d7e6f";
+        let table = [
+            format!("apiVersion: v1\nusers:\n- name: u\n  user: {{token: {secret}\nfoo: [\n"),
+            format!("{{\"users\": \"{secret}\"}}"),
+            format!("users:\n- name: u\n  user:\n    token: [{secret}]\n"),
+        ];
+        for content in table {
+            let options = ConnectOptions {
+                kubeconfig_content: Some(content.clone()),
+                ..ConnectOptions::default()
+            };
+            let err = Client::connect(&options).await.err();
+            let message = err.as_ref().map(ToString::to_string).unwrap_or_default();
+            assert!(message.contains("(inline content)"), "{message}");
+            assert!(!message.contains(secret), "{content:?}: {message}");
+            assert_eq!(message.lines().count(), 1, "{message}");
+            assert_eq!(err.and_then(|e| e.option()), Some("kubeconfig"));
+        }
+        let options = ConnectOptions {
+            kubeconfig: Some("/nonexistent/kubeconfig".into()),
+            ..ConnectOptions::default()
+        };
+        let err = Client::connect(&options).await.err();
+        assert_eq!(
+            err.map(|e| e.to_string()).as_deref(),
+            Some(
+                "failed to read kubeconfig /nonexistent/kubeconfig: No such file or directory (os error 2)"
+            )
+        );
     }
 }

@@ -68,7 +68,7 @@ pub enum SubmitError {
     #[error("cannot submit: {0}")]
     Invalid(String),
     /// Creating the driver pod failed.
-    #[error("failed to create driver pod {namespace}/{pod}: {source}")]
+    #[error("failed to create driver pod {namespace}/{pod}: {}", source.outcome())]
     CreatePod {
         /// Namespace.
         namespace: String,
@@ -95,7 +95,7 @@ pub enum SubmitError {
         ours: Option<String>,
     },
     /// Applying one of the other objects failed; the driver pod was deleted again.
-    #[error("failed to apply {kind} {namespace}/{name} for driver pod {pod}: {source}{}", cleanup.as_deref().map(|c| format!(" (and deleting the driver pod failed too: {c})")).unwrap_or_default())]
+    #[error("failed to apply {kind} {namespace}/{name} for driver pod {pod}: {}{}", source.outcome(), cleanup.as_deref().map(|c| format!(" (and deleting the driver pod failed too: {c})")).unwrap_or_default())]
     Apply {
         /// Kind of the object.
         kind: String,

@@ -144,6 +144,17 @@ impl<'a> Context<'a> {
             ));
         }
         let app_name = conf.get_or(keys::APP_NAME, "spark").to_owned();
+        if !app_name.chars().any(|c| c.is_ascii_alphanumeric()) {
+            // Spark would name every object after the unique id alone.
+            return Err(Error::invalid(
+                keys::APP_NAME,
+                format!(
+                    "the application name {app_name:?} ({} / --name) has no letter or digit \
+                     to name the driver pod and its objects after",
+                    keys::APP_NAME
+                ),
+            ));
+        }
         let prefix = names::resource_name_prefix(&app_name, &ids.pod_unique_id);
         let driver_pod_name = match conf.get(keys::DRIVER_POD_NAME) {
             Some(name) => {
@@ -1542,7 +1553,56 @@ spec:
                 "Cannot specify both",
             ),
         ];
-        for (extra, option, message) in table {
+        let more: &[(&[&str], &str, &str)] = &[
+            (
+                &["--conf", IMAGE, "--name", "---"],
+                "spark.app.name",
+                "has no letter or digit",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.driver.limit.cores=abc",
+                ],
+                "spark.kubernetes.driver.limit.cores",
+                "is not a Kubernetes quantity",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.executor.request.cores=-1",
+                ],
+                "spark.kubernetes.executor.request.cores",
+                "is not a Kubernetes quantity",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.driver.volumes.emptyDir.v.mount.path=",
+                ],
+                "spark.kubernetes.driver.volumes.emptyDir.v.mount.path",
+                "must be set for the emptyDir volume v",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.driver.volumes.emptyDir.v.mount.path=/v",
+                    "--conf",
+                    "spark.kubernetes.driver.volumes.emptyDir.v.options.sizeLimit=lots",
+                ],
+                "spark.kubernetes.driver.volumes.emptyDir.v.options.sizeLimit",
+                "is not a Kubernetes quantity",
+            ),
+        ];
+        for (extra, option, message) in table.iter().chain(more) {
             let mut args = extra.to_vec();
             args.extend_from_slice(&["--class", "X", "local:///a.jar"]);
             match build(&request(&args), &Ids::seeded(1)) {

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 
 pub use args::{Action, SubmitArgs, parse_submit_args};
 pub use properties::{parse_properties, write_properties};
-pub use units::{ByteUnit, java_double_string, parse_bytes, parse_bytes_as_mib};
+pub use units::{
+    ByteUnit, is_kubernetes_quantity, java_double_string, parse_bytes, parse_bytes_as_mib,
+};
 
 /// An ordered Spark configuration: key → value, with Spark's own keys.
 ///

@@ -13,7 +13,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::labels;
 use super::{Context, SUBMISSION_ID_LABEL, SparkPod};
-use crate::conf::{SparkConf, java_double_string, keys, parse_bytes_as_mib, split_list};
+use crate::conf::{
+    SparkConf, is_kubernetes_quantity, java_double_string, keys, parse_bytes_as_mib, split_list,
+};
 use crate::error::{Error, Result};
 use crate::request::ResourceType;
 
@@ -106,6 +108,30 @@ pub fn driver_memory(conf: &SparkConf, resource_type: ResourceType) -> Result<Dr
     })
 }
 
+/// Confs passed through as Kubernetes quantities to the driver's (or, by the driver, the
+/// executors') CPU request and limit; the API server would refuse anything else.
+const QUANTITY_KEYS: [&str; 4] = [
+    keys::DRIVER_REQUEST_CORES,
+    keys::DRIVER_LIMIT_CORES,
+    keys::EXECUTOR_REQUEST_CORES,
+    "spark.kubernetes.executor.limit.cores",
+];
+
+/// Refuses a [`QUANTITY_KEYS`] value that is not a Kubernetes quantity.
+pub fn check_quantities(conf: &SparkConf) -> Result<()> {
+    for key in QUANTITY_KEYS {
+        if let Some(value) = conf.get(key)
+            && !is_kubernetes_quantity(value)
+        {
+            return Err(Error::invalid(
+                key,
+                format!("{key}={value:?} is not a Kubernetes quantity (such as 500m, 1 or 1.5)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `spark.driver.resource.X.amount` with `.vendor` → limits `{vendor}/X: amount`, in conf order.
 pub fn resource_limits(conf: &SparkConf) -> Result<Vec<(String, String)>> {
     let mut limits = Vec::new();
@@ -160,6 +186,7 @@ pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod, props: &mut SparkC
         .or_else(|| conf.get(keys::DRIVER_CORES))
         .unwrap_or("1");
     let resource_limits = resource_limits(conf)?;
+    check_quantities(conf)?;
     labels::validate_executor_conf(conf, &ctx.ids.app_id)?;
 
     let container = &mut spark_pod.container;

@@ -15,7 +15,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use super::labels::APP_ID_LABEL;
 use super::names::is_dns_label;
 use super::{Context, SparkPod};
-use crate::conf::{SparkConf, keys};
+use crate::conf::{SparkConf, is_kubernetes_quantity, keys};
 use crate::error::{Error, Result};
 
 /// The claim name placeholder that makes Spark name (and create) the claim itself.
@@ -109,12 +109,15 @@ pub fn parse_volumes(conf: &SparkConf, prefix: &str) -> Result<Vec<VolumeSpec>> 
         }
         let get = |key: &str| conf.get(&format!("{base}{key}"));
         let required = |key: &str| {
-            get(key).map(str::to_owned).ok_or_else(|| {
-                Error::invalid(
-                    format!("{base}{key}"),
-                    format!("{base}{key} must be set for the {kind_name} volume {name}"),
-                )
-            })
+            get(key)
+                .filter(|v| !v.trim().is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    Error::invalid(
+                        format!("{base}{key}"),
+                        format!("{base}{key} must be set for the {kind_name} volume {name}"),
+                    )
+                })
         };
         let read_only = match get("mount.readOnly").map(|v| v.trim().to_ascii_lowercase()) {
             None => false,
@@ -161,6 +164,16 @@ pub fn parse_volumes(conf: &SparkConf, prefix: &str) -> Result<Vec<VolumeSpec>> 
         };
         for option in needed {
             required(&format!("options.{option}"))?;
+        }
+        if let Some(size) = get("options.sizeLimit")
+            && !is_kubernetes_quantity(size)
+        {
+            return Err(Error::invalid(
+                format!("{base}options.sizeLimit"),
+                format!(
+                    "{base}options.sizeLimit={size:?} is not a Kubernetes quantity (such as 500Mi or 10Gi)"
+                ),
+            ));
         }
         specs.push(spec);
     }

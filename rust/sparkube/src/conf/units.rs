@@ -1,4 +1,5 @@
-//! Spark's size strings (`512m`, `4g`, `1500k`) and Java's rendering of doubles.
+//! Spark's size strings (`512m`, `4g`, `1500k`), Java's rendering of doubles, and the
+//! Kubernetes quantities (`500m`, `1.5`, `2Gi`) some confs are passed through as.
 
 /// A unit of Spark's size strings, each 1024 times the previous.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +128,28 @@ pub fn java_double_string(value: f64) -> String {
     }
 }
 
+/// Whether `value` is a non-negative Kubernetes quantity, as the API server accepts for
+/// resources: a decimal number with an optional binary (`Ki` … `Ei`), decimal (`n u m k M G
+/// T P E`) or exponent (`e3`, `E-2`) suffix.
+pub fn is_kubernetes_quantity(value: &str) -> bool {
+    let value = value.strip_prefix('+').unwrap_or(value);
+    let digits_end = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (number, suffix) = value.split_at(digits_end);
+    let valid_number =
+        number.chars().any(|c| c.is_ascii_digit()) && number.matches('.').count() <= 1;
+    let valid_suffix = match suffix {
+        "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" | "n" | "u" | "m" | "k" | "M" | "G" | "T"
+        | "P" | "E" => true,
+        _ => suffix
+            .strip_prefix(['e', 'E'])
+            .map(|exp| exp.strip_prefix(['+', '-']).unwrap_or(exp))
+            .is_some_and(|exp| !exp.is_empty() && exp.chars().all(|c| c.is_ascii_digit())),
+    };
+    valid_number && valid_suffix
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +204,31 @@ mod tests {
         ];
         for (value, expected) in table {
             assert_eq!(java_double_string(value), expected, "value {value}");
+        }
+    }
+
+    #[test]
+    fn kubernetes_quantities() {
+        let table = [
+            ("1", true),
+            ("0.5", true),
+            ("500m", true),
+            ("+2", true),
+            ("2Gi", true),
+            ("1e3", true),
+            ("1E-2", true),
+            (".5", true),
+            ("abc", false),
+            ("-1", false),
+            ("", false),
+            ("1.2.3", false),
+            ("2 GB", false),
+            ("2GB", false),
+            ("1e", false),
+            ("m", false),
+        ];
+        for (value, valid) in table {
+            assert_eq!(is_kubernetes_quantity(value), valid, "{value:?}");
         }
     }
 }

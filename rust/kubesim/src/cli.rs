@@ -55,7 +55,7 @@ pub enum Command {
 /// Usage text.
 pub const USAGE: &str = "usage: kubesim [--listen ADDR] [--kubeconfig PATH] [--runtime simulated|process] [--images FILE]
                [--state-dir DIR] [--nodes N] [--node-cpu QTY] [--node-memory QTY] [--node-pods N] [--rbac] [--token TOKEN]
-               [--watch-history N] [--bookmark-seconds N]
+               [--watch-history N] [--bookmark-seconds N] [--audit-log-path FILE]
        kubesim token NAMESPACE/SERVICEACCOUNT [--kubeconfig PATH] [--duration SECONDS]
 ";
 
@@ -157,6 +157,9 @@ pub fn parse(args: &[String]) -> Result<Command> {
             }
             "--node-pods" => o.node_pods = parse_num(&opt, &take(&mut it, &opt, inline)?)?,
             "--rbac" => o.rbac = true,
+            "--audit-log-path" => {
+                o.audit_log_path = Some(PathBuf::from(take(&mut it, &opt, inline)?))
+            }
             "--token" => o.token = Some(take(&mut it, &opt, inline)?),
             "--watch-history" => o.watch_history = parse_num(&opt, &take(&mut it, &opt, inline)?)?,
             "--bookmark-seconds" => {
@@ -179,7 +182,7 @@ mod tests {
     #[test]
     fn serve_options() {
         let Ok(Command::Serve(o)) = parse(&args(
-            "--listen 127.0.0.1:0 --kubeconfig /tmp/k --nodes=3 --node-memory 8Gi --rbac --state-dir /s",
+            "--listen 127.0.0.1:0 --kubeconfig /tmp/k --nodes=3 --node-memory 8Gi --rbac --state-dir /s --audit-log-path /a.log",
         )) else {
             panic!("expected serve");
         };
@@ -188,6 +191,7 @@ mod tests {
         assert_eq!(o.node_memory, "8Gi");
         assert!(o.rbac);
         assert_eq!(o.state_dir, Some(PathBuf::from("/s")));
+        assert_eq!(o.audit_log_path, Some(PathBuf::from("/a.log")));
     }
 
     #[test]

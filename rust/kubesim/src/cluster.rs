@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use parking_lot::Mutex;
 
+use crate::audit::AuditLog;
 use crate::auth::Tokens;
 use crate::faults::Faults;
 use crate::logs::LogStore;
@@ -53,6 +54,8 @@ pub struct Options {
     pub bookmark_seconds: u64,
     /// The process runtime's image table (its built-in one when `None`).
     pub images: Option<PathBuf>,
+    /// Where to append the audit log (`--audit-log-path`), if anywhere.
+    pub audit_log_path: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
             watch_history: 10_000,
             bookmark_seconds: 60,
             images: None,
+            audit_log_path: None,
         }
     }
 }
@@ -156,6 +160,8 @@ pub struct Cluster {
     pub shutdown: tokio::sync::watch::Sender<bool>,
     /// The cluster CA (PEM), published in every namespace's `kube-root-ca.crt`.
     pub ca_pem: String,
+    /// The audit log, when `--audit-log-path` is set.
+    pub audit: Option<AuditLog>,
 }
 
 impl Cluster {
@@ -175,6 +181,7 @@ impl Cluster {
             recovered_nodes: tokio::sync::watch::channel(0).0,
             shutdown: tokio::sync::watch::channel(false).0,
             ca_pem,
+            audit: None,
         }
     }
 

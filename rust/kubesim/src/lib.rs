@@ -5,9 +5,10 @@
 //! semantics; [`api`] serves HTTP (routing, discovery, verbs, patch, watch, logs, status
 //! errors); [`controllers`] run the scheduler, kubelet, garbage collector, namespace, endpoints,
 //! job and node loops over a [`runtime`]; [`auth`] and [`rbac`] decide who may do what;
-//! [`faults`], [`metrics`], [`persist`] and [`kubeconfig`] serve tests and operators.
+//! [`faults`], [`metrics`], [`audit`], [`persist`] and [`kubeconfig`] serve tests and operators.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;

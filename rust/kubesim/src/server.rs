@@ -44,6 +44,9 @@ pub enum Error {
     /// The process runtime could not be set up.
     #[error(transparent)]
     Process(#[from] crate::runtime::process::Error),
+    /// The audit log could not be opened.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::Error),
     /// The in-cluster listener could not be used.
     #[error("failed to serve the in-cluster API address: {0}")]
     InCluster(std::io::Error),
@@ -177,12 +180,14 @@ pub async fn start_with_runtime(opts: Options, runtime: Arc<dyn Runtime>) -> Res
         )?;
     }
     let state_dir = opts.state_dir.clone();
-    let cluster = Arc::new(Cluster::new(
-        Arc::new(store),
-        opts,
-        tokens,
-        material.ca_pem.clone(),
-    ));
+    let audit = opts
+        .audit_log_path
+        .as_deref()
+        .map(crate::audit::AuditLog::open)
+        .transpose()?;
+    let mut cluster = Cluster::new(Arc::new(store), opts, tokens, material.ca_pem.clone());
+    cluster.audit = audit;
+    let cluster = Arc::new(cluster);
     {
         let mut addresses = cluster.addresses.lock();
         for p in cluster.store.all(crate::resources::ids::PODS, None) {

@@ -1,6 +1,7 @@
 //! RBAC over HTTP for server-side apply: an apply that creates its object is authorized as
 //! `create` as well as `patch` (as kube-apiserver's patch handler does), an apply that updates
-//! needs only `patch`, and without `--rbac` nothing is checked.
+//! needs only `patch`, and without `--rbac` nothing is checked. The audit log records who made
+//! each request and what it got.
 
 use std::time::Duration;
 
@@ -24,12 +25,17 @@ struct Kube {
 
 impl Kube {
     async fn start(rbac: bool) -> Kube {
-        let server = kubesim::start(kubesim::Options {
+        Kube::start_with(kubesim::Options {
             rbac,
             ..Default::default()
         })
         .await
-        .unwrap_or_else(|e| panic!("kubesim did not start: {e}"));
+    }
+
+    async fn start_with(opts: kubesim::Options) -> Kube {
+        let server = kubesim::start(opts)
+            .await
+            .unwrap_or_else(|e| panic!("kubesim did not start: {e}"));
         let client = Client::builder(TokioExecutor::new()).build_http();
         Kube { server, client }
     }
@@ -232,4 +238,84 @@ async fn without_rbac_an_apply_creates_for_anyone_with_a_token() {
     let (status, body) = k.apply(&token, "new", "").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     k.server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_audit_log_records_user_verb_object_and_code() {
+    let dir = std::env::temp_dir().join(format!("kubesim-audit-test-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let path = dir.join("audit.log");
+    let _ = std::fs::remove_file(&path);
+    let k = Kube::start_with(kubesim::Options {
+        rbac: true,
+        audit_log_path: Some(path.clone()),
+        ..Default::default()
+    })
+    .await;
+    let token = k.applier(&["patch"]).await;
+    let (status, _) = k.apply(&token, "new", "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = k
+        .send(
+            Some("not-a-token"),
+            Method::GET,
+            CM,
+            "application/json",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = k
+        .send(
+            Some(&token),
+            Method::GET,
+            &format!("{CM}?watch=1&timeoutSeconds=1"),
+            "application/json",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    k.server.shutdown().await;
+
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or(Value::Null))
+        .collect();
+    assert!(events.iter().all(|e| e["kind"] == "Event"
+        && e["apiVersion"] == "audit.k8s.io/v1"
+        && e["level"] == "Metadata"));
+    let mine: Vec<(String, String, String, u64)> = events
+        .iter()
+        .filter(|e| e["user"]["username"] == USER || e["user"] == json!({}))
+        .map(|e| {
+            (
+                e["verb"].as_str().unwrap_or_default().to_string(),
+                e["objectRef"]["resource"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                e["objectRef"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                e["responseStatus"]["code"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        mine,
+        vec![
+            ("patch".into(), "configmaps".into(), "new".into(), 403),
+            ("list".into(), "configmaps".into(), String::new(), 401),
+            ("watch".into(), "configmaps".into(), String::new(), 403),
+        ]
+    );
+    // The admin's requests are there too: the ServiceAccount, Role and binding it created.
+    let admin_creates = events
+        .iter()
+        .filter(|e| e["user"]["username"] == "kubesim-admin" && e["verb"] == "create")
+        .count();
+    assert!(admin_creates >= 3, "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

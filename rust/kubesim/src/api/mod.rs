@@ -28,6 +28,7 @@ use hyper::body::{Frame, Incoming};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::audit;
 use crate::auth::UserInfo;
 use crate::cluster::Cluster;
 use crate::faults::RequestFacts;
@@ -242,8 +243,82 @@ fn is_public(route: &Route) -> bool {
     )
 }
 
-/// Answers one HTTP request.
+/// Answers one HTTP request, and writes its audit event when `--audit-log-path` is set.
 pub async fn handle(
+    cluster: Arc<Cluster>,
+    req: http::Request<Incoming>,
+) -> Result<Response<Body>, Reset> {
+    if cluster.audit.is_none() {
+        return serve(cluster, req).await;
+    }
+    let request = audit_request(&cluster, &req);
+    let resp = serve(cluster.clone(), req).await;
+    if let (Some(log), Ok(r)) = (&cluster.audit, &resp) {
+        log.write(&audit::event(&request, r.status().as_u16()));
+    }
+    resp
+}
+
+/// What the audit log records of a request, decided as [`serve`] decides it (route, verb,
+/// user); computed only when the log is on.
+fn audit_request<B>(cluster: &Cluster, req: &http::Request<B>) -> audit::Request {
+    let uri = req.uri();
+    let query = Query::parse(uri.query());
+    let route = path::parse(uri.path());
+    let header = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let user = cluster
+        .tokens
+        .authenticate(
+            req.headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        )
+        .or_else(|| {
+            is_public(&route).then(|| UserInfo {
+                username: "system:anonymous".into(),
+                groups: vec!["system:unauthenticated".into()],
+                uid: String::new(),
+            })
+        });
+    let (verb, object, long_running) = match &route {
+        Route::Resource(rp) => {
+            let (verb, _) = verbs(req.method(), rp, &query, header(header::CONTENT_TYPE));
+            let rt = resources::get(rp.res);
+            let sub = rp.subresource.clone().unwrap_or_default();
+            let long = verb == "watch" || sub == "proxy" || (sub == "log" && query.flag("follow"));
+            let object = audit::ObjectRef {
+                resource: rt.plural.to_string(),
+                namespace: rp.namespace.clone().unwrap_or_default(),
+                name: rp.name.clone().unwrap_or_default(),
+                api_group: rt.group.to_string(),
+                api_version: rt.version.to_string(),
+                subresource: sub,
+            };
+            (verb.to_string(), Some(object), long)
+        }
+        _ => (req.method().as_str().to_lowercase(), None, false),
+    };
+    audit::Request {
+        uri: uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default(),
+        verb,
+        user,
+        user_agent: header(header::USER_AGENT).to_string(),
+        object,
+        long_running,
+        received: crate::clock::now_micro(),
+    }
+}
+
+/// Serves one request: faults, authentication, authorization, then the handlers.
+async fn serve(
     cluster: Arc<Cluster>,
     req: http::Request<Incoming>,
 ) -> Result<Response<Body>, Reset> {

@@ -66,7 +66,6 @@ SPARKUBE_SUBMITTER = (
         ("create", "patch"),
         "server-side apply of the NetworkPolicy",
     ),
-    Rule("", "events", ("list", "watch"), "reasons of pending drivers (scheduling, image pulls)"),
     Rule("", "services/proxy", ("get",), "progress from the driver's Spark UI REST API"),
 )
 

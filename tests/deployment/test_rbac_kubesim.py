@@ -120,10 +120,6 @@ CALLS: dict[tuple[str, str, tuple[str, ...]], list[Call]] = {
             APPLY,
         )
     ],
-    ("sparkube-submitter", "events", ("list", "watch")): [
-        ("GET", f"{API}/events?fieldSelector=involvedObject.name%3Dpi-driver", None, ""),
-        ("GET", f"{API}/events?watch=1&timeoutSeconds=1", None, ""),
-    ],
     ("sparkube-submitter", "services/proxy", ("get",)): [
         ("GET", f"{API}/services/pi-driver-svc:4040/proxy/api/v1/applications", None, "")
     ],

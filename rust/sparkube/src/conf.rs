@@ -69,7 +69,7 @@ impl SparkConf {
     /// Whether `key` is set to `true` (case-insensitive), else `default` when unset.
     pub fn get_bool(&self, key: &str, default: bool) -> bool {
         match self.get(key) {
-            Some(value) => value.trim().eq_ignore_ascii_case("true"),
+            Some(value) => java_trim(value).eq_ignore_ascii_case("true"),
             None => default,
         }
     }
@@ -114,11 +114,18 @@ impl<K: Into<String>, V: Into<String>> Extend<(K, V)> for SparkConf {
     }
 }
 
+/// Java's `String.trim`, which Spark applies to conf values: strips every char up to U+0020
+/// (space and ASCII control characters) at both ends, and nothing else (unlike `str::trim`,
+/// which strips Unicode spaces such as U+00A0 and keeps control characters).
+pub fn java_trim(value: &str) -> &str {
+    value.trim_matches(|c: char| c <= ' ')
+}
+
 /// Splits a comma-separated list as Spark does: entries trimmed, empty entries dropped.
 pub fn split_list(value: &str) -> Vec<String> {
     value
         .split(',')
-        .map(str::trim)
+        .map(java_trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
@@ -174,6 +181,20 @@ mod tests {
     fn split_list_drops_empty_entries() {
         assert_eq!(split_list(" a, ,b,"), vec!["a", "b"]);
         assert!(split_list("").is_empty());
+    }
+
+    #[test]
+    fn java_trim_strips_controls_and_spaces_only() {
+        let table = [
+            (" a ", "a"),
+            ("\t\r\na\n", "a"),
+            ("\u{1}a\u{1f}", "a"),
+            ("\u{a0}a\u{2000}", "\u{a0}a\u{2000}"),
+            ("", ""),
+        ];
+        for (input, expected) in table {
+            assert_eq!(java_trim(input), expected, "{input:?}");
+        }
     }
 
     #[test]

@@ -4,13 +4,14 @@
 /// Parses Java properties text into (key, value) pairs in file order.
 ///
 /// Follows `Properties.load`: `#`/`!` comments, `=`, `:` or whitespace separators, backslash
-/// line continuations and escapes (`\t`, `\n`, `\uXXXX`). Values are trimmed, as Spark does
-/// when it reads a properties file. A key given twice keeps its last value.
+/// line continuations and escapes (`\t`, `\n`, `\uXXXX`). Values are trimmed with Java's
+/// `String.trim`, as Spark does when it reads a properties file. A key given twice keeps its
+/// last value.
 pub fn parse_properties(text: &str) -> Vec<(String, String)> {
     let mut entries: Vec<(String, String)> = Vec::new();
     for logical in logical_lines(text) {
         let (key, value) = split_entry(&logical);
-        let value = value.trim().to_owned();
+        let value = super::java_trim(&value).to_owned();
         match entries.iter_mut().find(|(k, _)| *k == key) {
             Some(entry) => entry.1 = value,
             None => entries.push((key, value)),

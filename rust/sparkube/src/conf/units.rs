@@ -46,38 +46,43 @@ impl ByteUnit {
 const SIZE_FORMAT: &str = "Size must be specified as bytes (b), kibibytes (k), mebibytes (m), \
 gibibytes (g), tebibytes (t), or pebibytes(p). E.g. 50b, 100k, or 250m.";
 
-/// Parses a Spark size string into `unit`s, as Spark's `JavaUtils.byteStringAs` does: trimmed,
-/// case-insensitive, digits then an optional suffix, `default` when there is none; the
-/// result is truncated to whole `unit`s. The error is Spark's message.
+/// Parses a Spark size string into `unit`s, as Spark's `JavaUtils.byteStringAs` does:
+/// lower-cased (Unicode, as `toLowerCase(Locale.ROOT)`), trimmed (as Java's `trim`), digits
+/// then an optional suffix, `default` when there is none; the result is truncated to whole
+/// `unit`s. Numbers and results past `Long.MAX_VALUE` are refused, as Spark refuses them. The
+/// error is Spark's message.
 pub fn parse_bytes(value: &str, default: ByteUnit, unit: ByteUnit) -> Result<u64, String> {
-    let lower = value.trim().to_ascii_lowercase();
+    let lowered = value.to_lowercase();
+    let lower = super::java_trim(&lowered);
     let digits_end = lower
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(lower.len());
     let (digits, suffix) = lower.split_at(digits_end);
     if digits.is_empty() || !suffix.chars().all(|c| c.is_ascii_lowercase()) {
-        if is_fractional(&lower) {
+        if is_fractional(lower) {
             return Err(format!(
                 "Fractional values are not supported. Input was: {lower}"
             ));
         }
         return Err(SIZE_FORMAT.to_owned());
     }
-    let number: u64 = digits.parse().map_err(|_| SIZE_FORMAT.to_owned())?;
+    // `Long.parseLong`: at most i64::MAX.
+    let number: i64 = digits.parse().map_err(|_| SIZE_FORMAT.to_owned())?;
     let from = if suffix.is_empty() {
         default
     } else {
         ByteUnit::from_suffix(suffix).ok_or_else(|| format!("Invalid suffix: \"{suffix}\""))?
     };
     let (from_power, to_power) = (from.power(), unit.power());
-    if from_power >= to_power {
-        let factor = 1024u64.pow(from_power - to_power);
+    let converted = if from_power >= to_power {
+        let factor = 1i64 << (10 * (from_power - to_power));
         number
             .checked_mul(factor)
-            .ok_or_else(|| format!("Size {value} is too large"))
+            .ok_or_else(|| format!("Size {value} is too large"))?
     } else {
-        Ok(number / 1024u64.pow(to_power - from_power))
-    }
+        number >> (10 * (to_power - from_power))
+    };
+    u64::try_from(converted).map_err(|_| SIZE_FORMAT.to_owned())
 }
 
 fn is_fractional(lower: &str) -> bool {
@@ -178,6 +183,13 @@ mod tests {
             ),
             ("3x", Err("Invalid suffix: \"x\"")),
             ("99999999999999999999g", Err(SIZE_FORMAT)),
+            // Java's trim and lower-casing, Long's range
+            ("\u{1}2g\u{7f}", Err(SIZE_FORMAT)),
+            ("\u{1}2g\n", Ok(2048)),
+            ("\u{a0}2g", Err(SIZE_FORMAT)),
+            ("1\u{212a}", Ok(0)),
+            ("9223372036854775807b", Ok(8_796_093_022_207)),
+            ("9223372036854775808b", Err(SIZE_FORMAT)),
         ];
         for (input, expected) in table {
             let got = parse_bytes_as_mib(input);
@@ -188,6 +200,12 @@ mod tests {
     #[test]
     fn overflow_is_an_error() {
         assert!(parse_bytes("9999999999999p", ByteUnit::MiB, ByteUnit::Byte).is_err());
+        // past Long.MAX_VALUE bytes, as Spark's ByteUnit.convertTo refuses
+        assert!(parse_bytes("8192p", ByteUnit::MiB, ByteUnit::Byte).is_err());
+        assert_eq!(
+            parse_bytes("8191p", ByteUnit::MiB, ByteUnit::Byte),
+            Ok(8191 << 50)
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 """The Roles of deployment/base, rule by rule, with the flow that needs each rule.
 
 The tests compare the rendered Roles with these tables exactly, so a rule cannot be added or
-widened without saying here why. A proof against an API server that enforces RBAC (kubesim
-`--rbac`) removes one rule at a time and expects its flow to get a 403.
+widened without saying here why. On an API server that enforces RBAC (kubesim `--rbac`),
+test_rbac_kubesim.py removes one rule at a time and expects its flow's calls to get a 403, and
+test_rbac_real_flows.py runs the real flows (sparkube, a Spark driver, the UI proxy) and checks
+with kubesim's audit log that every call falls under a rule and every rule is used.
 """
 
 from __future__ import annotations

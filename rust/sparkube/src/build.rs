@@ -266,7 +266,7 @@ pub fn build(req: &SubmitRequest, ids: &Ids) -> Result<Resources> {
     let spec = pod.spec.get_or_insert_with(Default::default);
     spec.containers.push(container);
 
-    Ok(Resources {
+    let resources = Resources {
         driver_pod: pod,
         credentials_secret,
         service,
@@ -274,7 +274,56 @@ pub fn build(req: &SubmitRequest, ids: &Ids) -> Result<Resources> {
         volume_claims,
         executor_pod_template,
         driver_conf_map,
-    })
+    };
+    check_names_from_prefix(&ctx, &resources)?;
+    Ok(resources)
+}
+
+/// Refuses names made from the resource prefix that Kubernetes would refuse: the prefix is as
+/// long as the application name, and the longest suffixes (`-driver-podspec-conf-map`,
+/// `-kubernetes-credentials`, `-driver-pvc-N`) can take a name that fits the driver pod past
+/// 253 characters. Spark sends them and the API server refuses the object halfway through.
+fn check_names_from_prefix(ctx: &Context<'_>, res: &Resources) -> Result<()> {
+    let name = |meta: &ObjectMeta| meta.name.clone().unwrap_or_default();
+    let mut derived = vec![
+        ("NetworkPolicy", name(&res.network_policy.metadata)),
+        ("ConfigMap", name(&res.driver_conf_map.metadata)),
+    ];
+    if let Some(secret) = &res.credentials_secret {
+        derived.push(("Secret", name(&secret.metadata)));
+    }
+    if let Some(template) = &res.executor_pod_template {
+        derived.push(("ConfigMap", name(&template.metadata)));
+    }
+    derived.extend(
+        res.volume_claims
+            .iter()
+            .map(|c| ("PersistentVolumeClaim", name(&c.metadata))),
+    );
+    let volumes = res
+        .driver_pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref());
+    derived.extend(
+        volumes
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.persistent_volume_claim.as_ref())
+            .map(|claim| ("PersistentVolumeClaim", claim.claim_name.clone())),
+    );
+    for (kind, object) in derived {
+        if object.starts_with(&ctx.prefix) && !names::is_dns_subdomain(&object) {
+            return Err(Error::invalid(
+                keys::APP_NAME,
+                format!(
+                    "the {kind} name {object} made from the application name is longer than \
+                     253 chars; use a shorter --name"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -810,6 +859,64 @@ mod tests {
         assert_eq!(
             property(&properties(&objects), "spark.driver.host"),
             Some(host.as_str())
+        );
+    }
+
+    #[test]
+    fn names_from_a_long_app_name_that_outgrow_253_chars_are_refused() {
+        // 16-char unique id: the prefix is 230 chars, the driver pod 237, the policy 237, but
+        // the executor template ConfigMap 254.
+        let name = "a".repeat(230 - 17);
+        let env = FakeEnv::default().file("/e.yaml", "apiVersion: v1\nkind: Pod\n");
+        let args = |template: bool| {
+            let mut args = vec!["--conf", IMAGE, "--name", &name];
+            if template {
+                args.extend([
+                    "--conf",
+                    "spark.kubernetes.executor.podTemplateFile=/e.yaml",
+                ]);
+            }
+            args.extend(["--class", "X", "local:///a.jar"]);
+            args
+        };
+        let without = env
+            .resolve(&args(false))
+            .and_then(|r| build(&r, &Ids::seeded(1)));
+        assert!(without.is_ok(), "{without:?}");
+        let with = env
+            .resolve(&args(true))
+            .and_then(|r| build(&r, &Ids::seeded(1)));
+        match with {
+            Err(err) => {
+                assert_eq!(err.option(), "spark.app.name");
+                assert!(
+                    err.to_string().starts_with("the ConfigMap name aaaa"),
+                    "{err}"
+                );
+                assert!(
+                    err.to_string()
+                        .contains("-driver-podspec-conf-map made from")
+                );
+            }
+            Ok(_) => panic!("a 254-char ConfigMap name was built"),
+        }
+        // a driver pod name of one's own does not shorten the other names
+        let long = "b".repeat(260);
+        let override_pod = env
+            .resolve(&[
+                "--conf",
+                IMAGE,
+                "--name",
+                &long,
+                "--conf",
+                "spark.kubernetes.driver.pod.name=short-driver",
+                "--class",
+                "X",
+                "local:///a.jar",
+            ])
+            .and_then(|r| build(&r, &Ids::seeded(1)));
+        assert!(
+            override_pod.is_err_and(|e| e.to_string().starts_with("the NetworkPolicy name bbbb"))
         );
     }
 

@@ -1481,7 +1481,23 @@ spec:
     /// Every refusal of the builder, naming the option.
     #[test]
     fn errors() {
+        let long_secret = format!("spark.kubernetes.driver.secrets.{}=/s", "s".repeat(57));
         let table: &[(&[&str], &str, &str)] = &[
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.driver.secrets.tls.example.com=/tls",
+                ],
+                "spark.kubernetes.driver.secrets.tls.example.com",
+                "spark.kubernetes.driver.secrets.tls.example.com: the secret \"tls.example.com\" would be mounted as the volume \"tls.example.com-volume\", which Kubernetes refuses",
+            ),
+            (
+                &["--conf", IMAGE, "--conf", &long_secret],
+                long_secret.split('=').next().unwrap_or_default(),
+                "use a secret whose name has no '.' and at most 56 chars",
+            ),
             (
                 &[],
                 "spark.kubernetes.container.image",

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{
     EnvVar, EnvVarSource, SecretKeySelector, SecretVolumeSource, Volume, VolumeMount,
 };
 
-use super::names::is_dns_subdomain;
+use super::names::{is_dns_label, is_dns_subdomain};
 use super::{Context, SparkPod};
 use crate::conf::keys;
 use crate::error::{Error, Result};
@@ -22,7 +22,19 @@ pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod) -> Result<()> {
                 format!("{option}: {secret:?} is not a valid secret name"),
             ));
         }
+        // Spark names the volume after the secret; a volume name is a DNS-1123 label, which a
+        // secret name with a '.' or of more than 56 chars does not make.
         let volume = format!("{secret}-volume");
+        if !is_dns_label(&volume) {
+            return Err(Error::invalid(
+                &option,
+                format!(
+                    "{option}: the secret {secret:?} would be mounted as the volume {volume:?}, \
+                     which Kubernetes refuses (a volume name has at most 63 lower-case letters, \
+                     digits and '-'); use a secret whose name has no '.' and at most 56 chars"
+                ),
+            ));
+        }
         spark_pod
             .pod
             .spec

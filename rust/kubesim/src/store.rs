@@ -552,14 +552,24 @@ impl Store {
         let _ = table.tx.send(ev);
     }
 
-    /// Subscribes to a type's events after `from` (or from the current objects when `None`).
-    pub fn watch(&self, res: ResId, from: Option<u64>) -> Result<WatchStart> {
+    /// Subscribes to a type's events after `from` (or from the current objects, of namespace
+    /// `ns` or all, when `None`). Events are not filtered by namespace: the watcher does that.
+    pub fn watch(&self, res: ResId, ns: Option<&str>, from: Option<u64>) -> Result<WatchStart> {
         let inner = self.inner.read();
         let table = &inner.tables[res];
         let rx = table.tx.subscribe();
         match from {
             None => Ok(WatchStart {
-                initial: table.objects.values().cloned().collect(),
+                initial: match ns {
+                    // Keys sort by namespace first: one range instead of every object.
+                    Some(ns) => table
+                        .objects
+                        .range((ns.to_string(), String::new())..)
+                        .take_while(|(k, _)| k.0 == ns)
+                        .map(|(_, o)| o.clone())
+                        .collect(),
+                    None => table.objects.values().cloned().collect(),
+                },
                 backlog: Vec::new(),
                 rx,
                 rv: inner.rv,
@@ -719,17 +729,50 @@ mod tests {
             let _ = s.create(PODS, pod(&format!("p{i}"), &format!("u{i}")));
         }
         // Only the last three events are kept.
-        assert!(matches!(s.watch(PODS, Some(1)), Err(Error::Expired { .. })));
-        let w = s.watch(PODS, Some(3)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            s.watch(PODS, None, Some(1)),
+            Err(Error::Expired { .. })
+        ));
+        let w = s
+            .watch(PODS, None, Some(3))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             w.backlog.iter().map(|e| e.obj.rv).collect::<Vec<_>>(),
             vec![4, 5]
         );
         s.compact();
-        assert!(matches!(s.watch(PODS, Some(4)), Err(Error::Expired { .. })));
-        assert!(s.watch(PODS, Some(5)).is_ok());
-        let w = s.watch(PODS, None).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            s.watch(PODS, None, Some(4)),
+            Err(Error::Expired { .. })
+        ));
+        assert!(s.watch(PODS, None, Some(5)).is_ok());
+        let w = s.watch(PODS, None, None).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(w.initial.len(), 5);
+    }
+
+    #[test]
+    fn watch_starts_from_one_namespace() {
+        let s = Store::new(0, 10, None);
+        for ns in ["a", "b", "c"] {
+            for i in 0..3 {
+                let mut p = pod(&format!("p{i}"), &format!("{ns}{i}"));
+                p["metadata"]["namespace"] = json!(ns);
+                let _ = s.create(PODS, p);
+            }
+        }
+        let w = s
+            .watch(PODS, Some("b"), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            w.initial.iter().map(|o| o.uid.as_str()).collect::<Vec<_>>(),
+            vec!["b0", "b1", "b2"]
+        );
+        let all = s.watch(PODS, None, None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(all.initial.len(), 9);
+        assert!(
+            s.watch(PODS, Some("d"), None)
+                .is_ok_and(|w| w.initial.is_empty())
+        );
     }
 
     #[test]

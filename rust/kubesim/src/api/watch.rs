@@ -184,10 +184,11 @@ pub async fn watch(cluster: &Arc<Cluster>, req: &Req, rp: &ResourcePath) -> Resu
     // Subscribed before the response goes out, so a drop or compaction right after it counts.
     let mut drop_rx = cluster.drop_watches.subscribe();
     drop_rx.borrow_and_update();
-    let start = match cluster
-        .store
-        .watch(rp.res, if send_initial { None } else { from })
-    {
+    let start = match cluster.store.watch(
+        rp.res,
+        rp.namespace.as_deref(),
+        if send_initial { None } else { from },
+    ) {
         Ok(s) => s,
         Err(store::Error::Expired { asked, oldest }) => {
             let w = writer;
@@ -245,17 +246,18 @@ async fn run(cluster: Arc<Cluster>, session: Session) {
     let mut shutdown = cluster.shutdown.subscribe();
     let mut rx = start.rx;
     let mut last_rv = start.rv;
-    for o in &start.initial {
-        if f.matches(o) && !w.send("ADDED", o, None).await {
+    // Consumed as sent, so that a long-lived watch does not keep the objects it started from.
+    for o in start.initial {
+        if f.matches(&o) && !w.send("ADDED", &o, None).await {
             return;
         }
     }
     if send_initial && bookmarks && !w.raw(&bookmark(res, start.rv, true)).await {
         return;
     }
-    for ev in &start.backlog {
+    for ev in start.backlog {
         last_rv = last_rv.max(ev.obj.rv);
-        if !w.event(&f, ev).await {
+        if !w.event(&f, &ev).await {
             return;
         }
     }

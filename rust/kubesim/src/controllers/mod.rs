@@ -81,7 +81,7 @@ pub async fn follow(
 ) {
     let mut shutdown = cluster.shutdown.subscribe();
     loop {
-        let Ok(start) = cluster.store.watch(res, None) else {
+        let Ok(start) = cluster.store.watch(res, None, None) else {
             return;
         };
         for o in &start.initial {

@@ -29,7 +29,7 @@ $(VENV)/.deps-installed: requirements-dev.txt scripts/setup-system.sh
 build: setup build-rust build-python
 
 # Tests use debug builds (dependencies at opt-level 1), which share their artifacts with
-# `cargo nextest`; benchmarks build with --release.
+# `cargo nextest`; benchmarks build with --release (kubesim, its load generator, the core).
 build-rust:
 	$(CARGO) build --locked -p kubesim
 
@@ -37,7 +37,7 @@ build-python: setup
 	maturin develop --locked --quiet
 
 build-release: setup
-	$(CARGO) build --release --locked -p kubesim
+	$(CARGO) build --release --locked -p kubesim --bins --example load
 	maturin develop --release --locked --quiet
 
 lint: build

@@ -466,10 +466,14 @@ async fn load_config(options: &ConnectOptions) -> Result<kube::Config> {
     match found {
         Ok(config) => Ok(config),
         Err(kubeconfig_error) => {
-            // A named context must come from a kubeconfig: no silent fallback.
-            if options.context.is_some() || options.in_cluster == Some(false) {
+            // A named context must come from a kubeconfig, and a kubeconfig named by
+            // $KUBECONFIG or present but unusable is reported: no silent fallback.
+            if options.context.is_some()
+                || options.in_cluster == Some(false)
+                || kubeconfig_expected(&kubeconfig_error)
+            {
                 return Err(ClientError::Kubeconfig {
-                    from: None,
+                    from: std::env::var("KUBECONFIG").ok().filter(|k| !k.is_empty()),
                     source: kubeconfig_error,
                 });
             }
@@ -479,6 +483,18 @@ async fn load_config(options: &ConnectOptions) -> Result<kube::Config> {
             })
         }
     }
+}
+
+/// Whether a kubeconfig that could not be read must be reported rather than done without:
+/// when `$KUBECONFIG` names one, or when the default one exists but is unusable. A missing
+/// `~/.kube/config` is normal in a pod.
+fn kubeconfig_expected(error: &kube::config::KubeconfigError) -> bool {
+    use kube::config::KubeconfigError as E;
+    if std::env::var_os("KUBECONFIG").is_some_and(|k| !k.is_empty()) {
+        return true;
+    }
+    !matches!(error, E::FindPath)
+        && !matches!(error, E::ReadConfig(io, _) if io.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// Where an explicit kubeconfig comes from, for messages.
@@ -574,8 +590,11 @@ async fn config_for_master(master: &str, options: &ConnectOptions) -> Result<kub
         Some(k) => Some(k),
         None => match Kubeconfig::read() {
             Ok(k) => Some(k),
-            Err(source) if options.context.is_some() => {
-                return Err(ClientError::Kubeconfig { from: None, source });
+            Err(source) if options.context.is_some() || kubeconfig_expected(&source) => {
+                return Err(ClientError::Kubeconfig {
+                    from: std::env::var("KUBECONFIG").ok().filter(|k| !k.is_empty()),
+                    source,
+                });
             }
             Err(_) => None,
         },

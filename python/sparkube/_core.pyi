@@ -27,6 +27,14 @@ def render_spec(
     """Objects a `SparkApp.to_dict()` spec would create, in API call order (secrets
     redacted unless `show_secrets`)."""
 
+def is_secret_key(key: str, redaction_regex: str | None = None) -> bool:
+    """Whether the value of a conf key (or an environment variable name) is shown redacted;
+    `redaction_regex` is a `spark.redaction.regex` applied on top of the default rule."""
+
+def reset_log_cache() -> None:
+    """Make the Rust core's logs follow Python logging levels changed since they were first
+    used (levels are cached per logger)."""
+
 def to_yaml(obj: Any) -> str:
     """A Python object (dicts, lists, scalars) as a YAML document."""
 

@@ -223,18 +223,50 @@ class SparkApp:
     submission_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec as plain data, in the shape the Rust core reads."""
-        return _plain(self)  # type: ignore[no-any-return]
+        """The spec as plain data, in the shape the Rust core reads.
+
+        Raises `sparkube.ConfigError` naming the field (`executor.instances`) when a scalar
+        field has the wrong type.
+        """
+        return _plain(self, "")  # type: ignore[no-any-return]
 
 
-def _plain(value: Any) -> Any:
-    """Dataclasses, mappings and sequences turned into dicts and lists, recursively."""
+# The scalar field annotations whose values are checked, and what they accept.
+_SCALARS: dict[str, tuple[tuple[type, ...], str]] = {
+    "str": ((str,), "a string"),
+    "str | None": ((str,), "a string"),
+    "int | None": ((int,), "an integer"),
+    "float | None": ((int, float), "a number"),
+    "bool": ((bool,), "true or false"),
+}
+
+
+def _check(value: Any, annotation: Any, path: str) -> None:
+    accepted = _SCALARS.get(str(annotation))
+    if accepted is None or (value is None and str(annotation).endswith("| None")):
+        return
+    types, what = accepted
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        from sparkube.errors import ConfigError
+
+        raise ConfigError(f"{path} must be {what}, not {value!r}", path)
+
+
+def _plain(value: Any, path: str) -> Any:
+    """Dataclasses, mappings and sequences turned into dicts and lists, recursively; the
+    scalar fields of dataclasses are checked against their annotations."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        out = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            where = f"{path}.{f.name}" if path else f.name
+            _check(item, f.type, where)
+            out[f.name] = _plain(item, where)
+        return out
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, f"{path}.{k}") for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [_plain(v, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
 
 

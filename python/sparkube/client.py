@@ -491,6 +491,12 @@ def _submission(
     return extra + args
 
 
+def _is_inline(kubeconfig: str) -> bool:
+    """Whether a `kubeconfig` string is the kubeconfig itself (YAML or JSON), not a path."""
+    text = kubeconfig.strip()
+    return "\n" in text or text.startswith("{") or text.startswith("apiVersion:")
+
+
 class Client:
     """A connection to a Kubernetes cluster for submitting and following Spark applications.
 
@@ -522,7 +528,8 @@ class Client:
         }
         if isinstance(kubeconfig, Mapping):
             options["kubeconfig_content"] = json.dumps(kubeconfig)
-        elif isinstance(kubeconfig, str) and "\n" in kubeconfig:
+        elif isinstance(kubeconfig, str) and _is_inline(kubeconfig):
+            # Never taken for a path: a path is quoted in errors, content is not.
             options["kubeconfig_content"] = kubeconfig
         elif kubeconfig is not None:
             options["kubeconfig"] = os.fspath(kubeconfig)

@@ -34,10 +34,11 @@ class SubmissionError(SparkubeError):
 
 
 class KubernetesApiError(SubmissionError):
-    """The Kubernetes API answered with an error.
+    """The Kubernetes API answered with an error, or could not be reached.
 
-    `status` is the HTTP status code, `reason` the `Status.reason` (`Forbidden`, `NotFound`,
-    `AlreadyExists`, ...).
+    `status` is the HTTP status code, `reason` the `Status.reason` (`Unauthorized`,
+    `Forbidden`, `NotFound`, `AlreadyExists`, ...); both are None when no answer came
+    (connection refused, unknown host, TLS failure).
     """
 
     def __init__(self, message: str, status: int | None = None, reason: str | None = None) -> None:

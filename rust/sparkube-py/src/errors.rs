@@ -34,16 +34,20 @@ pub(crate) fn config_error(py: Python<'_>, err: &sparkube::Error) -> PyErr {
     raise(py, "ConfigError", (err.to_string(), err.option()))
 }
 
-/// A connection that could not be set up is a configuration problem of the caller's.
+/// A connection that could not be set up is a configuration problem of the caller's; `option`
+/// names the connection option at fault (`kubeconfig`, `context`, `master`, ...).
 pub(crate) fn client_error(py: Python<'_>, err: &ClientError) -> PyErr {
-    raise(py, "ConfigError", (err.to_string(), Option::<String>::None))
+    raise(py, "ConfigError", (err.to_string(), err.option()))
 }
 
-/// Submission failures keep the HTTP status and reason when the API server answered.
+/// Submission failures of an API call are `KubernetesApiError`s (with the HTTP status and
+/// reason when the API server answered, without when it could not be reached), as for every
+/// other call; other ones are `SubmissionError`s.
 pub(crate) fn submit_error(py: Python<'_>, err: &SubmitError) -> PyErr {
-    match err.status_code() {
-        Some(code) => api_error(py, err.to_string(), Some(code), err.reason()),
-        None => raise(py, "SubmissionError", (err.to_string(),)),
+    match (err.status_code(), err.api_error()) {
+        (Some(code), _) => api_error(py, err.to_string(), Some(code), err.reason()),
+        (None, Some(_)) => api_error(py, err.to_string(), None, None),
+        (None, None) => raise(py, "SubmissionError", (err.to_string(),)),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `render_args`, `render_spec` and `to_yaml`: objects a submission would create, as data.
+//! `render_args`, `render_spec` and `to_yaml`: objects a submission would create, as data;
+//! `is_secret_key`: which conf keys they show redacted.
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -65,6 +66,18 @@ pub(crate) fn render_spec(
     })?;
     let request = SubmitRequest::from_spec(spec).map_err(|e| config_error(py, &e))?;
     render_request(py, &request, ids, show_secrets)
+}
+
+/// Whether the value of a conf key (or environment variable name) is shown redacted: the
+/// default rule, plus `redaction_regex` (a `spark.redaction.regex`) when given.
+#[pyfunction]
+#[pyo3(signature = (key, redaction_regex=None))]
+pub(crate) fn is_secret_key(key: &str, redaction_regex: Option<String>) -> bool {
+    let mut conf = sparkube::SparkConf::new();
+    if let Some(pattern) = redaction_regex {
+        conf.set(sparkube::redact::REDACTION_REGEX_KEY, pattern);
+    }
+    sparkube::Redactor::for_conf(&conf).is_secret(key)
 }
 
 /// A Python object (dicts, lists, scalars) as a YAML document.

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
         conf,
     )
     from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+    from airflow.sdk.log import mask_secret
 else:
     try:
         from airflow.sdk import (
@@ -31,6 +32,7 @@ else:
             AirflowFailException,
             AirflowSkipException,
         )
+        from airflow.sdk.log import mask_secret
     except ImportError:  # Airflow 2.10
         from airflow.configuration import conf
         from airflow.exceptions import AirflowException, AirflowFailException, AirflowSkipException
@@ -39,6 +41,7 @@ else:
         from airflow.models.baseoperatorlink import BaseOperatorLink
         from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
         from airflow.utils.context import Context
+        from airflow.utils.log.secrets_masker import mask_secret
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -56,6 +59,7 @@ __all__ = [
     "TriggerEvent",
     "conf",
     "get_xcom_value",
+    "mask_secret",
 ]
 
 # `next_method` Airflow resumes a deferred task with when the trigger failed or timed out.

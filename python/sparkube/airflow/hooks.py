@@ -218,6 +218,12 @@ class SparkKubernetesHook(BaseHook):
 
     def _kwargs_from(self, connection: Any | None) -> dict[str, Any]:
         kwargs = client_kwargs_from_extras(self._extras(connection)) if connection else {}
+        inline = kwargs.get("kubeconfig")
+        if isinstance(inline, Mapping):
+            # The `kube_config` extra is no field Airflow masks by name: mask its credentials.
+            from sparkube.airflow import _secrets
+
+            _secrets.mask(_secrets.kubeconfig_secrets(inline))
         if kwargs.get("verify_ssl") is False:
             self.log.warning(
                 "TLS verification of the Kubernetes API server is disabled by connection %s",

@@ -347,6 +347,34 @@ class SparkAppOperator(BaseOperator):
         """The hook of `kubernetes_conn_id`."""
         return SparkKubernetesHook(self.kubernetes_conn_id)
 
+    # -- secrets ------------------------------------------------------------------------------
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render the templated fields, then have Airflow mask the secret values they hold.
+
+        Conf values of keys that look secret (`*secret*`, `*password*`, `*token*`, `*.key`,
+        ...) and values of environment variables with such names are still submitted as
+        they are, but show as `***` in the rendered fields, the task log and exceptions.
+        """
+        super().render_template_fields(context, jinja_env)
+        self.mask_secrets()
+
+    def mask_secrets(self) -> None:
+        """Register the secret values of `conf`, `env` and `spark_submit_args` with Airflow's
+        secrets masker."""
+        from sparkube.airflow import _secrets
+
+        values: list[str] = []
+        try:
+            values += _secrets.conf_secrets(str_map(self.conf, "conf"))
+            values += _secrets.env_secrets(str_map(self.env, "env"))
+            if self.spark_submit_args is not None:
+                args = str_list(self.spark_submit_args, "spark_submit_args")
+                values += _secrets.conf_secrets(_secrets.args_conf(args))
+        except ConfigError:
+            pass  # reported by execute, naming the parameter
+        _secrets.mask(values)
+
     # -- building ---------------------------------------------------------------------------
 
     def target_namespace(self) -> str:
@@ -491,6 +519,7 @@ class SparkAppOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Submit (or adopt), then wait here or in the triggerer unless not waiting."""
+        self.mask_secrets()  # also when executed without rendering first (mapped tasks, tests)
         try:
             handle = self.submit(context)
         except ConfigError as e:

@@ -204,8 +204,17 @@ def sparkube_cli() -> Path:
 
 
 def run_sparkube_render(run: OracleRun, timeout: float = 60) -> list[dict[str, Any]]:
-    """``sparkube render -o json`` with the arguments, environment and directory of ``run``."""
-    argv = [str(sparkube_cli()), "render", "-o", "json", *submit_prefix(run.master), *run.args]
+    """``sparkube render -o json --show-secrets`` (what is submitted, secrets unredacted) with
+    the arguments, environment and directory of ``run``."""
+    argv = [
+        str(sparkube_cli()),
+        "render",
+        "-o",
+        "json",
+        "--show-secrets",
+        *submit_prefix(run.master),
+        *run.args,
+    ]
     try:
         proc = subprocess.run(
             argv,

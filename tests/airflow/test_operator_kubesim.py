@@ -100,6 +100,29 @@ def test_retry_adopts_the_running_driver_and_not_a_finished_one(kube_conn: Kube)
         other.kill()
 
 
+def test_retry_does_not_adopt_a_driver_being_deleted(kube_conn: Kube) -> None:
+    """A driver killed by an earlier try (cleared, marked failed) may take a while to stop: the
+    next try submits its own instead of adopting one that will not finish."""
+    slow_to_stop = {"kubesim.io/run-seconds": "3600", "kubesim.io/termination-seconds": "30"}
+    task = SparkAppOperator(
+        task_id="load", application=PI, image=IMAGE, conf=SMALL_DRIVER, annotations=slow_to_stop
+    )
+    run_id = f"manual__{time.time()}"
+    first = task.submit(context(TaskInstance("etl", "load", run_id)))
+    wait_state(first, "Running")
+    first.kill()
+    assert first.status().reason == "Terminating"
+    retry = operator(run_seconds="3").submit(
+        context(TaskInstance("etl", "load", run_id, try_number=2))
+    )
+    try:
+        assert retry.driver_pod != first.driver_pod
+        assert first.status().state.value == "Running"  # still stopping
+    finally:
+        retry.kill()
+        first.kill(grace_period=0)
+
+
 def test_reattach_can_be_turned_off(kube_conn: Kube) -> None:
     run_id = f"manual__{time.time()}"
     first = operator().submit(context(TaskInstance("etl", "load", run_id)))

@@ -137,6 +137,10 @@ async def _run_in_triggerer(
     task = asyncio.ensure_future(runner.run_trigger(1, trigger))
     runner.triggers[1] = {"task": task, "name": "sparkube-test", "events": 0, "is_watcher": False}
     await until_running(handle)
+    # Cancel only once the trigger is inside its run() (it has attached to the driver), as the
+    # triggerer does: cancelled before, the TriggerRunner has nothing to call on_kill on.
+    while trigger._handle is None:
+        await asyncio.sleep(0.05)
     if user_action:
         runner.to_cancel.append(1)
         await runner.cancel_triggers()
@@ -151,6 +155,49 @@ def test_task_killed_while_deferred_deletes_the_driver(kube_conn: Kube) -> None:
     trigger = trigger_for(handle, kill_on_task_kill=True)
     asyncio.run(_run_in_triggerer(trigger, handle, user_action=True))
     assert gone(kube_conn, handle)
+
+
+@pytest.mark.parametrize(
+    ("state", "deleted"), [("running", False), ("deferred", False), ("failed", True), (None, True)]
+)
+def test_task_killed_while_deferred_leaves_the_driver_to_a_next_try_that_started(
+    kube_conn: Kube, monkeypatch: pytest.MonkeyPatch, state: str | None, deleted: bool
+) -> None:
+    """Clearing a deferred task lets Airflow start the next try, which adopts the driver, before
+    the triggerer cancels the old trigger: `on_kill` then leaves the driver to that try. Marked
+    failed (or cleared, next try not started yet), the driver is deleted."""
+    import uuid
+    from types import SimpleNamespace
+
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+    asked: list[dict[str, Any]] = []
+
+    def get_task_states(**query: Any) -> dict[str, Any]:
+        asked.append(query)
+        return {"run-1": {"load": state}}
+
+    monkeypatch.setattr(RuntimeTaskInstance, "get_task_states", staticmethod(get_task_states))
+    handle = submit(kube_conn, f"trig-cleared-{state}", run_seconds="3600")
+    trigger = trigger_for(handle, kill_on_task_kill=True, reattach_on_restart=True)
+    # The fields of the task instance the triggerer gives a trigger that it reads.
+    trigger.task_instance = SimpleNamespace(  # type: ignore[assignment]
+        id=uuid.uuid4(),
+        dag_id="etl",
+        task_id="load",
+        run_id="run-1",
+        map_index=-1,
+        try_number=1,
+        context_carrier=None,
+    )
+    asyncio.run(_run_in_triggerer(trigger, handle, user_action=True))
+    assert asked == [{"dag_id": "etl", "map_index": -1, "task_ids": ["load"], "run_ids": ["run-1"]}]
+    if deleted:
+        assert gone(kube_conn, handle)
+    else:
+        time.sleep(1)
+        assert driver_exists(kube_conn, handle)
+        handle.kill()
 
 
 def test_sensor_trigger_leaves_the_driver_on_task_kill(kube_conn: Kube) -> None:

@@ -20,6 +20,7 @@ KWARGS = [
         "get_logs": True,
         "logs_since": 1699999999.25,
         "kill_on_task_kill": True,
+        "reattach_on_restart": True,
         "progress_interval": 12.5,
     },
     {"namespace": "jobs", "driver_pod": "pi-driver", "progress_interval": None},

@@ -46,6 +46,9 @@ NAMESPACE_KEY = "spark.kubernetes.namespace"
 # Driver log lines repeated in the error of a failed task.
 FAILURE_LOG_LINES = 20
 
+# The status reason of a driver whose pod is being deleted while its container still runs.
+TERMINATING = "Terminating"
+
 
 def seconds(value: float | timedelta | None) -> float | None:
     """A timeout in seconds, from seconds or a timedelta."""
@@ -458,9 +461,17 @@ class SparkAppOperator(BaseOperator):
     def find_running_driver(
         self, client: sparkube.Client, namespace: str, identity: TaskIdentity
     ) -> sparkube.SparkAppHandle | None:
-        """A still-running driver of this task instance (any earlier try), or None."""
+        """A still-running driver of this task instance (any earlier try), or None.
+
+        A driver being deleted (still stopping after a kill, as when an earlier try was cleared
+        or marked failed) is not running on: it is not adopted.
+        """
         apps = client.list(namespace, selector=identity.selector())
-        running = [a for a in apps if not a.state.is_final and identity.owns(a.labels)]
+        running = [
+            a
+            for a in apps
+            if not a.state.is_final and a.reason != TERMINATING and identity.owns(a.labels)
+        ]
         if not running:
             return None
         running.sort(key=lambda a: (a.started_at is not None, a.started_at or datetime.min))
@@ -547,6 +558,7 @@ class SparkAppOperator(BaseOperator):
                     get_logs=self.get_logs,
                     logs_since=time.time(),
                     kill_on_task_kill=True,
+                    reattach_on_restart=self.reattach_on_restart,
                     progress_interval=self.progress_interval,
                 ),
                 method_name="execute_complete",

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
     import sparkube
 
+# States of a task instance whose trigger was cancelled that mean a later try has started.
+_LATER_TRY_STARTED = frozenset({"running", "deferred"})
+
 
 class SparkAppTrigger(BaseTrigger):
     """Fires one event when the application whose driver is `namespace`/`driver_pod` ends.
@@ -36,6 +39,10 @@ class SparkAppTrigger(BaseTrigger):
     :param logs_since: epoch seconds; older driver log lines are not written.
     :param kill_on_task_kill: delete the driver when the task is killed while deferred (a user
         marks it failed or success, or clears it); operators set it, sensors do not.
+    :param reattach_on_restart: a later try of the task adopts this driver (the operator's
+        `reattach_on_restart`). Clearing a deferred task lets Airflow start the next try before
+        the triggerer cancels this trigger; when that try is already running (or deferred),
+        `on_kill` leaves the driver to it instead of deleting it under it.
     :param progress_interval: seconds between progress lines (jobs and tasks from the driver's
         Spark UI) in the trigger's log, written only when they changed; None for none.
 
@@ -55,6 +62,7 @@ class SparkAppTrigger(BaseTrigger):
         get_logs: bool = False,
         logs_since: float | None = None,
         kill_on_task_kill: bool = False,
+        reattach_on_restart: bool = False,
         progress_interval: float | None = 30.0,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -67,6 +75,7 @@ class SparkAppTrigger(BaseTrigger):
         self.get_logs = get_logs
         self.logs_since = logs_since
         self.kill_on_task_kill = kill_on_task_kill
+        self.reattach_on_restart = reattach_on_restart
         self.progress_interval = progress_interval
         self._handle: sparkube.SparkAppHandle | None = None
 
@@ -84,6 +93,7 @@ class SparkAppTrigger(BaseTrigger):
                 "get_logs": self.get_logs,
                 "logs_since": self.logs_since,
                 "kill_on_task_kill": self.kill_on_task_kill,
+                "reattach_on_restart": self.reattach_on_restart,
                 "progress_interval": self.progress_interval,
             },
         )
@@ -134,6 +144,40 @@ class SparkAppTrigger(BaseTrigger):
         """
         if not self.kill_on_task_kill:
             return
+        if self.reattach_on_restart:
+            state = await self._task_state()
+            if state in _LATER_TRY_STARTED:
+                self.log.info(
+                    "Task killed, but its next try is already %s and adopts driver pod %s/%s:"
+                    " leaving it running",
+                    state,
+                    self.namespace,
+                    self.driver_pod,
+                )
+                return
         self.log.info("Task killed: deleting driver pod %s/%s", self.namespace, self.driver_pod)
         handle = await self._attach()
         await handle.kill_async()
+
+    async def _task_state(self) -> str | None:
+        """The state of this trigger's task instance now, through Airflow 3's Task SDK, or None
+        when it cannot be known (no task instance, Airflow 2)."""
+        ti = self.task_instance
+        if ti is None:
+            return None
+        try:
+            from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+            from asgiref.sync import sync_to_async
+        except ImportError:
+            return None
+        map_index = getattr(ti, "map_index", -1)
+        try:
+            states = await sync_to_async(RuntimeTaskInstance.get_task_states)(
+                dag_id=ti.dag_id, map_index=map_index, task_ids=[ti.task_id], run_ids=[ti.run_id]
+            )
+        except Exception as e:
+            self.log.warning("Could not read the state of the task: %s", e)
+            return None
+        key = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}_{map_index}"
+        state = (states or {}).get(ti.run_id, {}).get(key)
+        return None if state is None else str(state)

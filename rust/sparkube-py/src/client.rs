@@ -4,13 +4,12 @@ use std::collections::HashMap;
 
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use pyo3_async_runtimes::tokio::future_into_py;
 use pythonize::{depythonize, pythonize};
 use sparkube::{AppSpec, Client, ConnectOptions, Ids, KillOptions, SubmitRequest};
 
 use crate::errors::{client_error, config_error, kill_error, raise, submit_error, track_error};
 use crate::handle::PyAppHandle;
-use crate::runtime::{block_on, runtime};
+use crate::runtime::{block_on, future_into_py, runtime};
 
 /// A connection to a Kubernetes cluster (see `sparkube.Client`).
 #[pyclass(module = "sparkube._core", name = "Client", frozen)]

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
-use pyo3_async_runtimes::tokio::future_into_py;
 use pythonize::{depythonize, pythonize};
 use sparkube::{
     AppHandle, AppStatus, AppWatch, Client, KillOptions, LogOptions, LogStream, WaitOptions,
@@ -14,7 +13,7 @@ use tokio::sync::Mutex;
 
 use crate::client::enter_runtime;
 use crate::errors::{kill_error, log_error, raise, track_error};
-use crate::runtime::block_on;
+use crate::runtime::{block_on, future_into_py};
 
 /// Seconds from Python as a duration; negative or non-finite values are refused.
 pub(crate) fn seconds(value: Option<f64>) -> PyResult<Option<Duration>> {

@@ -244,7 +244,12 @@ impl<'a> Context<'a> {
 }
 
 /// Builds the objects spark-submit would send for `req`, with `ids` for every random part.
+/// Errors never quote the value of a secret-looking conf key.
 pub fn build(req: &SubmitRequest, ids: &Ids) -> Result<Resources> {
+    build_objects(req, ids).map_err(|e| e.redact_values(&req.conf))
+}
+
+fn build_objects(req: &SubmitRequest, ids: &Ids) -> Result<Resources> {
     let ctx = Context::new(req, ids)?;
     let mut props = SparkConf::new();
 
@@ -1348,6 +1353,26 @@ spec:
             property(&props, "spark.kubernetes.driver.podTemplateFile"),
             Some("/d.yaml")
         );
+    }
+
+    #[test]
+    fn errors_never_quote_secret_looking_values() {
+        let req = request(&[
+            "--conf",
+            IMAGE,
+            "--conf",
+            "spark.kubernetes.driver.label.api-token=s3cr3t value!",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ]);
+        let message = build(&req, &Ids::seeded(1))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(message.contains("is not a valid label value"), "{message}");
+        assert!(!message.contains("s3cr3t"), "{message}");
+        assert!(message.contains(crate::redact::REDACTED), "{message}");
     }
 
     #[test]

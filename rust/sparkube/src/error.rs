@@ -41,6 +41,33 @@ impl Error {
         }
     }
 
+    /// The error with the values of secret-looking keys of `conf` (see
+    /// [`crate::redact::Redactor`]) replaced by [`crate::redact::REDACTED`] wherever the
+    /// message quotes them, so that errors never show a secret.
+    pub fn redact_values(self, conf: &crate::conf::SparkConf) -> Self {
+        let redactor = crate::redact::Redactor::for_conf(conf);
+        let secrets: Vec<&str> = conf
+            .iter()
+            .filter(|(k, v)| v.len() >= 3 && redactor.is_secret(k))
+            .map(|(_, v)| v)
+            .collect();
+        if secrets.is_empty() {
+            return self;
+        }
+        let scrub = |text: &str| {
+            secrets.iter().fold(text.to_owned(), |t, s| {
+                t.replace(s, crate::redact::REDACTED)
+            })
+        };
+        match self {
+            Error::Invalid { option, message } => Error::Invalid {
+                option,
+                message: scrub(&message),
+            },
+            read @ Error::Read { .. } => read,
+        }
+    }
+
     /// The flag, conf key or spec field the error is about.
     pub fn option(&self) -> &str {
         match self {

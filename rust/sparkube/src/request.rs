@@ -443,6 +443,11 @@ impl SubmitRequest {
 
     /// [`SubmitRequest::from_submit_args`] against a given environment.
     pub fn resolve(args: SubmitArgs, env: &Environment<'_>) -> Result<SubmitRequest> {
+        let given = args.conf.clone();
+        Self::resolve_conf(args, env).map_err(|e| e.redact_values(&given))
+    }
+
+    fn resolve_conf(args: SubmitArgs, env: &Environment<'_>) -> Result<SubmitRequest> {
         match &args.action {
             Action::Submit => {}
             Action::Kill(_) | Action::Status(_) | Action::PrintVersion | Action::PrintUsage => {

@@ -219,6 +219,10 @@ class Run:
         return f"{self.stdout}\n{self.stderr}"
 
 
+def conf_pair(key: str, value: str) -> list[str]:
+    return ["--conf", f"{key}={value}"]
+
+
 def run(*args: str, kubeconfig: Path | None = None) -> Run:
     """`sparkube ARGS` in a fresh process."""
     env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
@@ -245,8 +249,10 @@ def _driver_objects(sim: Kubesim, pod: str) -> tuple[dict[str, Any], dict[str, A
 
 def test_render_redacts_unless_show_secrets(planted: Planted) -> None:
     master = ["--master", "k8s://https://k8s.example:6443"]
+    # The driver's own token goes into a Secret, whose data is redacted too.
+    driver_token = conf_pair("spark.kubernetes.authenticate.driver.oauthToken", TOKEN)
     for output in ("json", "yaml"):
-        shown = run("render", "-o", output, *master, *secret_args("render"))
+        shown = run("render", "-o", output, *master, *driver_token, *secret_args("render"))
         assert shown.code == 0, shown.output
         planted.assert_clean(shown.output, f"sparkube render -o {output}")
         assert REDACTED in shown.stdout
@@ -254,6 +260,9 @@ def test_render_redacts_unless_show_secrets(planted: Planted) -> None:
         # The warning says where credentials belong, naming keys, not values.
         assert "spark.hadoop.fs.s3a.secret.key" in shown.stderr
         assert "spark.kubernetes.driver.secretKeyRef." in shown.stderr
+        listing = json.loads(shown.stdout) if output == "json" else yaml.safe_load(shown.stdout)
+        (secret,) = [o for o in listing["items"] if o["kind"] == "Secret"]
+        assert secret["data"] == {"oauth-token": REDACTED}
     full = run("render", "--show-secrets", *master, *secret_args("render"))
     assert full.code == 0, full.output
     listing = json.loads(full.stdout)
@@ -295,6 +304,22 @@ def test_cli_success_paths_show_no_secret_and_submit_the_values(planted: Planted
         result = run(*args, kubeconfig=kubeconfig)
         assert result.code == 0, (args, result.output)
         planted.assert_clean(result.output, f"sparkube {' '.join(args)}")
+
+    # spark-submit's own way: --master and the submission token in the conf, no kubeconfig.
+    ca = planted.dir / "ca.crt"
+    config = yaml.safe_load(planted.sim.kubeconfig.read_text())
+    ca.write_bytes(base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]))
+    by_master = run(
+        "submit",
+        "--no-wait",
+        "--master",
+        f"k8s://{planted.sim.https_url}",
+        *conf_pair("spark.kubernetes.authenticate.submission.oauthToken", TOKEN),
+        *conf_pair("spark.kubernetes.authenticate.submission.caCertFile", str(ca)),
+        *secret_args("cli-master"),
+    )
+    assert by_master.code == 0, by_master.output
+    planted.assert_clean(by_master.output, "sparkube submit --master with a submission token")
 
     waited = run("submit", "--logs", "-o", "json", *secret_args("cli-wait"), kubeconfig=kubeconfig)
     assert waited.code == 0, waited.output

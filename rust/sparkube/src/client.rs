@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::api::RetryPolicy;
+use crate::limit::{MAX_SHORT_REQUESTS, ShortRequestLimit};
 use crate::track::shared::Tracker;
 
 /// Where the in-cluster service-account files live.
@@ -330,10 +331,13 @@ impl Client {
         let url = config.cluster_url.to_string();
         let namespace = config.default_namespace.clone();
         let identity = cluster_identity(&config);
-        let kube = kube::Client::try_from(config).map_err(|source| ClientError::Build {
-            url: url.clone(),
-            source,
-        })?;
+        let kube = kube::client::ClientBuilder::try_from(config)
+            .map_err(|source| ClientError::Build {
+                url: url.clone(),
+                source,
+            })?
+            .with_layer(&ShortRequestLimit::new(MAX_SHORT_REQUESTS))
+            .build();
         let tracker = shared_tracker(identity, &kube);
         Ok(Self::from_parts(kube, namespace, url, tracker))
     }

@@ -11,6 +11,7 @@ pub mod conf;
 pub mod error;
 pub mod ids;
 pub mod kill;
+mod limit;
 pub mod logs;
 pub mod progress;
 pub mod redact;

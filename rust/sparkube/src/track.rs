@@ -327,21 +327,25 @@ impl Client {
                     tokio::select! {
                         next = watch.next() => next,
                         () = tokio::time::sleep_until(at) => {
-                            return Err(self.give_up(handle, options, status, start.elapsed(), expired).await);
+                            let waited = start.elapsed();
+                            return Err(Box::pin(self.give_up(handle, options, status, waited, expired)).await);
                         }
                     }
                 }
                 None => watch.next().await,
             };
             match next {
+                // The ends are boxed: a waiting call's state is then little more than the
+                // watch's (under 2 KB, against 7 KB with the requests of every end inline), and
+                // a triggerer keeps one per deferred task.
                 Some(status) if status.is_final() => {
-                    return Ok(self.with_log_tail(status, options).await);
+                    return Ok(Box::pin(self.with_log_tail(status, options)).await);
                 }
                 Some(_) => {}
                 None => {
                     // The watch ended without a final status (cannot happen while subscribed);
                     // fall back to one GET.
-                    return self.status(&handle.namespace, &handle.driver_pod).await;
+                    return Box::pin(self.status(&handle.namespace, &handle.driver_pod)).await;
                 }
             }
         }

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -73,6 +74,15 @@ def alive(pids: set[int]) -> set[int]:
         if state != "Z":
             out.add(pid)
     return out
+
+
+def assert_nothing_left_running(pids: set[int], timeout: float = 15) -> None:
+    """Waits up to `timeout` for `pids` to end; fails naming those still running."""
+    deadline = time.monotonic() + timeout
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = alive(pids)
+    assert not left, f"processes left running: {sorted(left)}"
 
 
 @dataclass

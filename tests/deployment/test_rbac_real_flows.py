@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 import yaml
-from conftest import Kubesim, alive, descendants, start_kubesim
+from conftest import Kubesim, assert_nothing_left_running, descendants, start_kubesim
 from deployment_support import DEPLOYMENT, Doc, render
 from rbac_rules import ROLES, Rule
 
@@ -339,11 +339,7 @@ def flows(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flows]:
     finally:
         below = descendants(server.process.pid)
         server.stop()
-        deadline = time.monotonic() + 15
-        while alive(below) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        left = alive(below)
-        assert not left, f"processes left running after kubesim stopped: {sorted(left)}"
+        assert_nothing_left_running(below)
 
 
 def _healthy(url: str) -> bool:

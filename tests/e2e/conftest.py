@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import Kubesim, alive, descendants, start_kubesim
+from tests.conftest import Kubesim, assert_nothing_left_running, descendants, start_kubesim
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -116,11 +115,7 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkClu
     finally:
         below = descendants(server.process.pid)
         server.stop()
-        deadline = time.monotonic() + 15
-        while alive(below) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        left = alive(below)
-        assert not left, f"processes left running after kubesim stopped: {sorted(left)}"
+        assert_nothing_left_running(below)
 
 
 @dataclass

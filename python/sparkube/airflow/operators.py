@@ -29,6 +29,7 @@ from sparkube.airflow._compat import (
     default_deferrable,
 )
 from sparkube.airflow._identity import TaskIdentity
+from sparkube.airflow._secrets import args_conf
 from sparkube.airflow.hooks import SparkKubernetesHook
 from sparkube.airflow.links import APP_XCOM_KEY, SparkHistoryLink, SparkUILink
 from sparkube.errors import ConfigError, KubernetesApiError, SparkubeError
@@ -103,18 +104,8 @@ def str_list(value: Any, field: str) -> list[str]:
 
 def args_namespace(args: Sequence[str]) -> str | None:
     """The `spark.kubernetes.namespace` a spark-submit argument list sets (the last one wins)."""
-    found = None
-    for i, arg in enumerate(args):
-        if arg in ("--conf", "-c") and i + 1 < len(args):
-            pair = args[i + 1]
-        elif arg.startswith("--conf="):
-            pair = arg[len("--conf=") :]
-        else:
-            continue
-        key, sep, value = pair.partition("=")
-        if sep and key.strip() == NAMESPACE_KEY:
-            found = value.strip()
-    return found
+    value = args_conf(args).get(NAMESPACE_KEY)
+    return None if value is None else value.strip()
 
 
 def _iso(value: Any) -> datetime | None:

@@ -86,7 +86,10 @@ def headlines(results: dict[str, Any]) -> list[str]:
                     if po
                     else ""
                 )
-                + "; target < 1 req/s, < 200 MB"
+                + "; target < 1 req/s, < 200 MB: "
+                + _verdict(
+                    (tr.get("requests_per_s_steady") or 0) < 1, (tr.get("max_rss_mb") or 0) < 200
+                )
             )
     if lg := s.get("logs"):
         one = lg.get("1-char", {}).get("readers", {})
@@ -108,13 +111,42 @@ def headlines(results: dict[str, Any]) -> list[str]:
             f"wheel ≈ {_f(imp['wheel'].get('built_wheel_mb') or imp['wheel'].get('wheel_estimate_mb'))} MB"
         )
     if ks := s.get("kubesim"):
+        c, f = ks["creates"], ks["fanout"]
+        others = ", ".join(
+            f"{r['client'].split(',')[0]} {_f(r['creates_per_s'], 0)}/s"
+            for r in ks.get("creates_by_client", [])
+            if (r["client"], r["requests"]) != (c["client"], c["requests"])
+        )
+        py = ks.get("fanout_python_client")
+        py_note = (
+            f" (one Python reader: {_f(py['latency_p99_ms'])} ms)"
+            if py and py["client"] != f["client"]
+            else ""
+        )
+        verdict = ", ".join(
+            f"{what} {'met' if ok else 'missed'}"
+            for what, ok in (
+                (">= 5,000/s", c["creates_per_s"] >= 5000),
+                ("p99 < 50 ms", (f["latency_p99_ms"] or float("inf")) < 50),
+                ("< 500 MB", ks["kubesim_rss_mb_with_pods"] < 500),
+            )
+        )
         lines.append(
-            f"kubesim: {_f(ks['creates']['creates_per_s'], 0)} pod creates/s, fan-out to "
-            f"{ks['fanout']['watches']} watches p99 {_f(ks['fanout']['latency_p99_ms'])} ms, "
+            f"kubesim: {_f(c['creates_per_s'], 0)} pod creates/s ({c['client']}; {others}), "
+            f"fan-out to {f['watches']} watches p99 {_f(f['latency_p99_ms'])} ms{py_note}, "
             f"RSS {_f(ks['kubesim_rss_mb_with_pods'], 0)} MB at {ks['pods']:,} pods; "
-            "target >= 5,000/s, p99 < 50 ms, < 500 MB"
+            f"targets: {verdict}"
         )
     return lines
+
+
+def _verdict(*met: bool) -> str:
+    """`met` / `missed` per target, or one word when all agree."""
+    if all(met):
+        return "met"
+    if not any(met):
+        return "missed"
+    return ", ".join("met" if m else "missed" for m in met)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -239,6 +271,8 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
             md.append(
                 f"The triggerer process's RSS right after importing Airflow and sparkube: {_f(tr['rss_after_import_mb'], 0)} MB.\n"
             )
+        if steps := s.get("triggerer_memory"):
+            md.append(_memory_section(steps))
     if lg := s.get("logs"):
         md.append(
             "## 5. Log streaming into Python\n\n"
@@ -304,20 +338,7 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
             + ".\n"
         )
     if ks := s.get("kubesim"):
-        c = ks["creates"]
-        f = ks["fanout"]
-        md.append(
-            "## 7. kubesim capacity\n\nOn a kubesim of its own. Pod creates from one keep-alive "
-            f"client ({c['client']}, {c.get('connections_opened', 1)} connection(s) opened): "
-            f"{_f(c['creates_per_s'], 0)}/s over {c['created']:,} pods (Python's http.client: "
-            f"{_f(ks['creates_python_client']['creates_per_s'], 0)}/s). RSS {_f(ks['kubesim_rss_mb_empty'], 0)} MB "
-            f"empty, {_f(ks['kubesim_rss_mb_with_pods'], 0)} MB with {ks['pods']:,} running pods, "
-            f"{_f(f['kubesim_rss_mb_with_watches'], 0)} MB with {f['watches']:,} watches open as well. "
-            f"Watch fan-out: {f['probes']} pods created one at a time, each ADDED event delivered to "
-            f"{f['watches']:,} watches ({f['deliveries']:,}/{f['expected_deliveries']:,} deliveries): "
-            f"p50 {_f(f['latency_p50_ms'], 2)} ms, p99 {_f(f['latency_p99_ms'], 2)} ms, max "
-            f"{_f(f['latency_max_ms'], 2)} ms, from sending the create request, measured by one Python asyncio reader (an upper bound).\n"
-        )
+        md.append(_kubesim_section(ks))
     if images:
         md.append("## Plots\n")
         md += [f"![{img}]({img})\n" for img in images]
@@ -366,3 +387,95 @@ def _tracking_table(rows: list[dict[str, Any]]) -> str:
         "kubesim CPU",
     ]
     return _table(header, out)
+
+
+def _kubesim_section(ks: dict[str, Any]) -> str:
+    by_client = ks.get("creates_by_client") or [ks["creates"]]
+    fans = [ks["fanout"]]
+    if (py := ks.get("fanout_python_client")) and py["client"] != ks["fanout"]["client"]:
+        fans.append(py)
+    f = ks["fanout"]
+    creates = _table(
+        ["client", "connections", "pods", "created", "creates/s", "p99 per request"],
+        [
+            [
+                r["client"],
+                str(r.get("connections", 1)),
+                f"{r['requests']:,}",
+                f"{r['created']:,}",
+                _f(r["creates_per_s"], 0),
+                _f((r.get("latency_ms") or {}).get("p99"), 2, " ms"),
+            ]
+            for r in by_client
+        ],
+    )
+    fanout = _table(
+        ["reader", "watches", "deliveries", "p50", "p99", "max", "kubesim CPU delivering"],
+        [
+            [
+                r["client"],
+                f"{r['watches']:,}",
+                f"{r['deliveries']:,}/{r['expected_deliveries']:,}",
+                _f(r["latency_p50_ms"], 1, " ms"),
+                _f(r["latency_p99_ms"], 1, " ms"),
+                _f(r["latency_max_ms"], 1, " ms"),
+                _f(r.get("kubesim_cpu_s_delivering"), 2, " s"),
+            ]
+            for r in fans
+        ],
+    )
+    return (
+        "## 7. kubesim capacity\n\nOn a kubesim of its own. Pod creates, the pods split between "
+        "the clients, one client after the other (the load generator is "
+        "`rust/kubesim/examples/load.rs`; one-connection clients send one request after the "
+        "other, the load generator's connections each do so at the same time):\n\n"
+        + creates
+        + f"\nRSS {_f(ks['kubesim_rss_mb_empty'], 0)} MB empty, {_f(ks['kubesim_rss_mb_with_pods'], 0)} MB "
+        f"with {ks['pods']:,} running pods, {_f(f['kubesim_rss_mb_with_watches'], 0)} MB with "
+        f"{f['watches']:,} watches open as well.\n\n"
+        f"Watch fan-out: {f['probes']} pods created one at a time (each also brings four MODIFIED "
+        "events to every watch), each ADDED event delivered to every watch; latency from sending "
+        "the create request to a watch reading the event (an upper bound: the create and the "
+        "reader's own delay are in it, and kubesim and the readers share the machine's cores):\n\n"
+        + fanout
+    )
+
+
+def _memory_section(steps: list[dict[str, Any]]) -> str:
+    """Scenario 4's memory steps: the process's RSS and heaps as waiters are added."""
+    done = [m for m in steps if "rows" in m]
+    if not done:
+        return "Memory steps failed: " + "; ".join(m.get("failed", "")[-300:] for m in steps) + "\n"
+    label = {"trigger": "SparkAppTriggers (Airflow imported)", "client": "one Client, wait_async"}
+    header = ["waiters"]
+    for m in done:
+        header += [f"{label.get(m['mode'], m['mode'])}: RSS", "native heap in use"]
+    by_n: dict[int, list[str]] = {}
+    for col, m in enumerate(done):
+        for r in m["rows"]:
+            if r["at"] == "start":
+                continue
+            cells = by_n.setdefault(r["n"], ["-", "-"] * len(done))
+            cells[2 * col] = _f(r["rss_mb"], 1, " MB")
+            cells[2 * col + 1] = _f(r.get("c_heap_in_use_mb"), 1, " MB")
+    rows = [
+        [f"{n:,}" + (" (imported)" if n == 0 else ""), *cells] for n, cells in sorted(by_n.items())
+    ]
+    notes = []
+    for m in done:
+        waiting = [r for r in m["rows"] if r["at"] == "waiting"]
+        if len(waiting) >= 2:
+            first, last = waiting[0], waiting[-1]
+            per = (last["rss_mb"] - first["rss_mb"]) / (last["n"] - first["n"]) * 1000
+            imported = next(r for r in m["rows"] if r["at"] == "imported")
+            notes.append(
+                f"{label.get(m['mode'], m['mode'])}: the first {first['n']:,} cost "
+                f"{_f(first['rss_mb'] - imported['rss_mb'], 0)} MB (runtime threads, the connection "
+                f"pool, the shared watch's list of the namespace's {m['n']:,} drivers), every "
+                f"further waiter {_f(per, 1)} KB"
+            )
+    return (
+        f"Where the memory goes (`bench/children/memory_steps.py`: waiters added {done[0]['step']:,} "
+        "at a time on drivers that do not end; RSS, and the C heap in use from glibc's mallinfo2, "
+        "after each step):\n\n" + _table(header, rows) + "\n" + "; ".join(notes) + ".\n"
+    )

@@ -247,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
                     kubesim, [tracking.POLL], [n], hold=p["hold_s"], spread=p["spread_s"]
                 )
             out["triggerer"] = rows
+            log("scenario 4: where the triggerer's memory goes")
+            step = max(1, n // 10)
+            out["triggerer_memory"] = [
+                tracking.memory_steps(kubesim, mode, n, step) for mode in ("trigger", "client")
+            ]
         if kubesim is not None:
             check_alive(kubesim)
         if "logs" in args.only:

@@ -256,6 +256,41 @@ def track(
     return row
 
 
+def memory_steps(kubesim: Kubesim, mode: str, n: int, step: int) -> dict[str, Any]:
+    """Where the memory of `n` waiters goes: `bench/children/memory_steps.py` adds `step`
+    waiters at a time (mode `trigger`: SparkAppTriggers in a triggerer loop; `client`: one
+    Client's wait_async) on driver pods that do not end, and reports RSS and heaps after each
+    step."""
+    check_alive(kubesim)
+    namespace = f"memory-{mode}-{n}"
+    create_namespace(kubesim, namespace)
+    names = [f"mem-{i:05d}" for i in range(n)]
+    pods_file = WORK / f"{namespace}.json"
+    pods_file.write_text(json.dumps(names))
+    inf = {"kubesim.io/run-seconds": "inf"}
+    create_pods(kubesim, namespace, (driver_pod(name, namespace, inf) for name in names))
+    waiter = TRIGGERER if mode == "trigger" else SPARKUBE
+    argv = [str(PROJECT_PY), str(CHILDREN / "memory_steps.py"), mode, namespace]
+    argv += [str(pods_file), str(step), str(kubesim.kubeconfig)]
+    try:
+        done = subprocess.run(
+            argv,
+            env=waiter.env(kubesim, namespace),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if done.returncode != 0 or not lines:
+            return {"mode": mode, "n": n, "step": step, "failed": done.stderr[-2000:]}
+        rows = json.loads(lines[-1])["rows"]
+    finally:
+        pods_file.unlink(missing_ok=True)
+        delete_namespace(kubesim, namespace, timeout=300)
+    return {"mode": mode, "n": n, "step": step, "rows": rows}
+
+
 def run(
     kubesim: Kubesim, waiters: list[Waiter], sizes: list[int], *, hold: float, spread: float
 ) -> list[dict[str, Any]]:

@@ -41,12 +41,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 import yaml
-from conftest import Kubesim, assert_nothing_left_running, descendants, start_kubesim
 from deployment_support import DEPLOYMENT, Doc, render
 from rbac_rules import ROLES, Rule
 
 import sparkube
 from sparkube.errors import KubernetesApiError
+from tests.conftest import Kubesim, assert_nothing_left_running, descendants, start_kubesim
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

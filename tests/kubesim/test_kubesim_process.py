@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 import yaml
-from conftest import Kubesim, alive, descendants, start_kubesim
 from kubernetes import client, config
+
+from tests.conftest import Kubesim, alive, descendants, start_kubesim
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

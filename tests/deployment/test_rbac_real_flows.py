@@ -267,9 +267,18 @@ def _proxy_pod() -> Doc:
     template = deployment["spec"]["template"]
     container = template["spec"]["containers"][0]
     container["image"] = "python:3.12.11-slim-bookworm"
-    container["command"] = [
-        sys.executable,
-        str(DEPLOYMENT / "images" / "spark-ui-proxy" / "spark_ui_proxy.py"),
+    source = DEPLOYMENT / "images" / "spark-ui-proxy"
+    container["command"] = [sys.executable, str(source / "spark_ui_proxy.py")]
+    # Pods see the host's root but a /tmp of their own: the interpreter's environment and the
+    # proxy's source (either may live under /tmp) come in as volumes at their own paths.
+    host_dirs = {"python-env": sys.prefix, "proxy-source": str(source)}
+    container["volumeMounts"] = [
+        *container.get("volumeMounts", []),
+        *({"name": n, "mountPath": p, "readOnly": True} for n, p in host_dirs.items()),
+    ]
+    template["spec"]["volumes"] = [
+        *template["spec"].get("volumes", []),
+        *({"name": n, "hostPath": {"path": p, "type": "Directory"}} for n, p in host_dirs.items()),
     ]
     env = [e for e in container["env"] if e["name"] != "SPARK_UI_PROXY_LISTEN"]
     env.append({"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})

@@ -77,6 +77,13 @@ class SparkCluster:
             f"spark.kubernetes.driver.volumes.hostPath.events.mount.path={self.event_dir}",
             "--conf",
             f"spark.kubernetes.driver.volumes.hostPath.events.options.path={self.event_dir}",
+            # Pods see the host's root but a /tmp of their own: the test apps come in as a volume.
+            "--conf",
+            f"spark.kubernetes.driver.volumes.hostPath.apps.mount.path={APPS}",
+            "--conf",
+            f"spark.kubernetes.driver.volumes.hostPath.apps.options.path={APPS}",
+            "--conf",
+            "spark.kubernetes.driver.volumes.hostPath.apps.mount.readOnly=true",
         ]
         for item in conf:
             args += ["--conf", item]

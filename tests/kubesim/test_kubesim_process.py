@@ -47,8 +47,11 @@ BUSYBOX = "busybox:1.36"
 PYTHON = "python:3.11"
 SPARK = "apache/spark:4.0.1"
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-# This interpreter has the official client installed; pods see the host's root read-only.
+# This interpreter has the official client installed. Pods see the host's root read-only but
+# a /tmp of their own, so the virtualenv (which may live under /tmp) comes in as a volume.
 VENV_PYTHON = sys.executable
+VENV_VOLUME = {"name": "venv", "hostPath": {"path": sys.prefix, "type": "Directory"}}
+VENV_MOUNT = {"name": "venv", "mountPath": sys.prefix, "readOnly": True}
 
 
 # --- talking to the cluster --------------------------------------------------------------------
@@ -626,8 +629,13 @@ api = client.CoreV1Api()
 print("client:", api.api_client.configuration.host)
 print("client:", [p.metadata.name for p in api.list_namespaced_pod("{ns}").items])
 """
-    container = {"name": "main", "image": PYTHON, "command": [VENV_PYTHON, "-c", script]}
-    p, log = run(ks, core, pod("incluster", ns, [container]))
+    container = {
+        "name": "main",
+        "image": PYTHON,
+        "command": [VENV_PYTHON, "-c", script],
+        "volumeMounts": [VENV_MOUNT],
+    }
+    p, log = run(ks, core, pod("incluster", ns, [container], volumes=[VENV_VOLUME]))
     assert p.phase == "Succeeded", log
     api_ip = p.pod_ip.rsplit(".", 2)[0] + ".0.1"
     lines = log.splitlines()

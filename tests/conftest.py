@@ -141,6 +141,20 @@ class Kubesim:
         except ValueError:
             return status, text
 
+    def kubectl(
+        self, *args: str, stdin: str | None = None, check: bool = True, token: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs kubectl against this server; fails the test on a non-zero exit when `check`."""
+        cmd = ["kubectl", *args]
+        if token:
+            cmd += ["--token", token]
+        proc = subprocess.run(
+            cmd, input=stdin, capture_output=True, text=True, env=self.env, timeout=60
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
+        return proc
+
     def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
         """``/metrics`` parsed: (name, labels) → value."""
         _, text = self.request("GET", "/metrics")

@@ -22,13 +22,7 @@ pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl
 def kubectl(
     ks: Kubesim, *args: str, stdin: str | None = None, check: bool = True, token: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    cmd = ["kubectl", *args]
-    if token:
-        cmd += ["--token", token]
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=ks.env, timeout=60)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
-    return proc
+    return ks.kubectl(*args, stdin=stdin, check=check, token=token)
 
 
 def get_json(ks: Kubesim, *args: str) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Callable, Iterator
 
     from conftest import Kubesim
@@ -54,13 +54,7 @@ def target_port() -> Iterator[int]:
 def kubectl(
     ks: Kubesim, *args: str, stdin: str | None = None, check: bool = True, token: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    cmd = ["kubectl", *args]
-    if token:
-        cmd += ["--token", token]
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=ks.env, timeout=60)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
-    return proc
+    return ks.kubectl(*args, stdin=stdin, check=check, token=token)
 
 
 def service_to(ks: Kubesim, ns: str, name: str, port: int) -> None:

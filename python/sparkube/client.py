@@ -438,8 +438,10 @@ class SparkAppHandle:
     ) -> AsyncIterator[str]:
         """`logs` for asyncio."""
         options = _log_options(follow, since, tail, executor, container, timestamps)
-        async for line in await self._core.logs_async(options):
-            yield line
+        lines = await self._core.logs_async(options)
+        while batch := await lines.next_batch_async():
+            for line in batch:
+                yield line
 
     def kill(self, grace_period: float | None = None, wait: bool = False) -> bool:
         """Delete the driver pod; its executors, service and config maps go with it.

@@ -46,6 +46,31 @@ def test_submit_and_wait_for_success(client: Client) -> None:
     assert list(handle.logs()) == ["starting", "Pi is roughly 3.14"]
 
 
+def test_logs_async_gives_the_lines_logs_gives(client: Client) -> None:
+    lines = [f"line {i}" for i in range(3000)]
+    handle = client.submit(app("alogs", run_seconds="1", log="\n".join(lines)))
+    handle.wait(timeout=60)
+
+    async def read(**options: int) -> list[str]:
+        return [line async for line in handle.logs_async(**options)]
+
+    assert list(handle.logs()) == lines
+    assert asyncio.run(read()) == lines
+    assert asyncio.run(read(tail=5)) == lines[-5:]
+
+
+def test_logs_async_follows_a_running_driver_to_its_end(client: Client) -> None:
+    lines = [f"step {i}" for i in range(40)]
+    handle = client.submit(
+        app("afollow", run_seconds="3", log="\n".join(lines), log_interval_ms="50")
+    )
+
+    async def follow() -> list[str]:
+        return [line async for line in handle.logs_async(follow=True)]
+
+    assert asyncio.run(follow()) == lines
+
+
 def test_failure_raises_with_exit_code_and_log_tail(client: Client) -> None:
     handle = client.submit(
         app("fails", run_seconds="1", exit_code="3", log="Traceback\nValueError: boom")

@@ -15,6 +15,9 @@ use crate::client::enter_runtime;
 use crate::errors::{kill_error, log_error, raise, track_error};
 use crate::runtime::{block_on, future_into_py};
 
+/// Most log lines one `next_batch_async` hands to Python.
+const LOG_BATCH: usize = 1024;
+
 /// Seconds from Python as a duration; negative or non-finite values are refused.
 pub(crate) fn seconds(value: Option<f64>) -> PyResult<Option<Duration>> {
     value
@@ -323,18 +326,16 @@ impl LogLines {
         }
     }
 
-    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+    /// The lines that have arrived (at least one, at most `LOG_BATCH`), empty at the end: one
+    /// awaitable per batch, as an asyncio round trip costs far more than a line.
+    fn next_batch_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let stream = self.stream.clone();
         future_into_py(py, async move {
-            let next = stream.lock().await.next_line().await;
+            let next = stream.lock().await.next_lines(LOG_BATCH).await;
             Python::attach(|py| match next {
-                Some(Ok(line)) => Ok(line),
+                Some(Ok(lines)) => Ok(lines),
                 Some(Err(e)) => Err(log_error(py, &e)),
-                None => Err(PyStopAsyncIteration::new_err(())),
+                None => Ok(Vec::new()),
             })
         })
     }

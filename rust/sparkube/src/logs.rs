@@ -28,6 +28,8 @@ pub const EXECUTOR_CONTAINER: &str = "spark-kubernetes-executor";
 /// Label holding the executor id on executor pods.
 pub const EXECUTOR_ID_LABEL: &str = "spark-exec-id";
 
+/// Lines read ahead of the caller.
+const LINE_BUFFER: usize = 1024;
 /// How often a quiet follow checks whether the container has terminated.
 const IDLE_CHECK: Duration = Duration::from_secs(30);
 /// How often to look again while a container has not started.
@@ -261,6 +263,8 @@ fn container_phase(pod: &Pod, container: &str) -> ContainerPhase {
 /// A stream of log lines. Dropping it stops reading.
 pub struct LogStream {
     rx: mpsc::Receiver<Result<String>>,
+    /// An error received in the same batch as lines before it, handed out on the next call.
+    failed: Option<LogError>,
     task: AbortHandle,
 }
 
@@ -273,7 +277,36 @@ impl std::fmt::Debug for LogStream {
 impl LogStream {
     /// The next line, `None` at the end.
     pub async fn next_line(&mut self) -> Option<Result<String>> {
+        if let Some(e) = self.failed.take() {
+            return Some(Err(e));
+        }
         self.rx.recv().await
+    }
+
+    /// Up to `max` lines at once, waiting only for the first: callers that pay for every
+    /// wake-up (an asyncio loop) pay once per batch. `None` at the end; an error comes alone,
+    /// on the call after the lines read before it.
+    pub async fn next_lines(&mut self, max: usize) -> Option<Result<Vec<String>>> {
+        if let Some(e) = self.failed.take() {
+            return Some(Err(e));
+        }
+        let mut batch = Vec::new();
+        if self.rx.recv_many(&mut batch, max.max(1)).await == 0 {
+            return None;
+        }
+        let mut lines = Vec::with_capacity(batch.len());
+        for item in batch {
+            match item {
+                Ok(line) => lines.push(line),
+                // The reader sends nothing after an error.
+                Err(e) if lines.is_empty() => return Some(Err(e)),
+                Err(e) => {
+                    self.failed = Some(e);
+                    break;
+                }
+            }
+        }
+        Some(Ok(lines))
     }
 }
 
@@ -281,6 +314,9 @@ impl Stream for LogStream {
     type Item = Result<String>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(e) = self.failed.take() {
+            return Poll::Ready(Some(Err(e)));
+        }
         self.rx.poll_recv(cx)
     }
 }
@@ -532,7 +568,7 @@ impl Client {
                 (name, container)
             }
         };
-        let (tx, rx) = mpsc::channel(256);
+        let (tx, rx) = mpsc::channel(LINE_BUFFER);
         let reader = Reader {
             client: self.clone(),
             namespace,
@@ -544,7 +580,11 @@ impl Client {
             emitted: 0,
         };
         let task = tokio::spawn(reader.run()).abort_handle();
-        Ok(LogStream { rx, task })
+        Ok(LogStream {
+            rx,
+            failed: None,
+            task,
+        })
     }
 
     /// The last `lines` lines of the driver log (one read).
@@ -787,5 +827,34 @@ mod tests {
         for (p, expected) in table {
             assert_eq!(container_phase(&p, "c"), expected);
         }
+    }
+
+    fn read_error() -> LogError {
+        LogError::Read {
+            namespace: "ns".into(),
+            pod: "p".into(),
+            message: "gone".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_hand_out_the_lines_then_the_error_alone() {
+        let (tx, rx) = mpsc::channel(LINE_BUFFER);
+        for line in ["a", "b", "c"] {
+            tx.send(Ok(line.to_string())).await.unwrap();
+        }
+        tx.send(Err(read_error())).await.unwrap();
+        drop(tx);
+        let task = tokio::spawn(async {}).abort_handle();
+        let mut stream = LogStream {
+            rx,
+            failed: None,
+            task,
+        };
+        assert_eq!(stream.next_lines(2).await.unwrap().unwrap(), ["a", "b"]);
+        assert_eq!(stream.next_lines(10).await.unwrap().unwrap(), ["c"]);
+        let err = stream.next_lines(10).await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("gone"), "{err}");
+        assert!(stream.next_lines(10).await.is_none());
     }
 }

@@ -11,13 +11,14 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 _METRIC = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+T = TypeVar("T")
 
 
 def kubesim_binary() -> Path:
@@ -38,6 +41,27 @@ def kubesim_binary() -> Path:
     if not existing:
         pytest.fail("kubesim is not built: run `cargo build -p kubesim` (or `make build-rust`)")
     return max(existing, key=lambda b: b.stat().st_mtime)
+
+
+def wait_until(
+    what: str, probe: Callable[[], T | None], timeout: float = 20.0, interval: float = 0.1
+) -> T:
+    """Polls `probe` until it returns something truthy; fails naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def descendants(root: int) -> set[int]:

@@ -8,7 +8,6 @@ with Spark's own Kubernetes client.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -18,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.conftest import Kubesim, assert_nothing_left_running, descendants, start_kubesim
+from tests.conftest import (
+    Kubesim,
+    assert_nothing_left_running,
+    descendants,
+    free_port,
+    start_kubesim,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -33,12 +38,6 @@ def spark_home() -> Path:
     import pyspark
 
     return Path(pyspark.__file__).resolve().parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -23,13 +23,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 from kubernetes import client, config
 
-from tests.conftest import Kubesim, alive, descendants, start_kubesim
+from tests.conftest import Kubesim, alive, descendants, start_kubesim, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -42,7 +42,6 @@ pytestmark = [
     pytest.mark.timeout(60),
 ]
 
-T = TypeVar("T")
 BUSYBOX = "busybox:1.36"
 PYTHON = "python:3.11"
 SPARK = "apache/spark:4.0.1"
@@ -55,18 +54,6 @@ VENV_MOUNT = {"name": "venv", "mountPath": sys.prefix, "readOnly": True}
 
 
 # --- talking to the cluster --------------------------------------------------------------------
-
-
-def wait_until(what: str, probe: Callable[[], T | None], timeout: float = 20.0) -> T:
-    """Polls `probe` until it returns something truthy; fails naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def kubectl(

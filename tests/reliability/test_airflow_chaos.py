@@ -17,7 +17,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from sparkube.airflow._identity import TRY_NUMBER, TaskIdentity
+from tests.conftest import free_port, wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -55,12 +55,6 @@ FINAL = {"success", "failed", "skipped", "upstream_failed", "removed"}
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(START_LIMIT + CASE_LIMIT + 60)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
@@ -74,18 +68,6 @@ def children(pid: int) -> list[int]:
         with contextlib.suppress(OSError):
             found += [int(c) for c in (task / "children").read_text().split()]
     return found
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float, interval: float = 0.5) -> Any:
-    """The first truthy value of `probe()`, polled until `timeout` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 # -- Airflow ------------------------------------------------------------------------------------
@@ -224,7 +206,7 @@ class Airflow:
             ti = self.ti(dag_id, run_id)
             return ti if ok(ti) else None
 
-        return dict(wait_for(f"{dag_id}/{run_id}: {what}", probe, timeout))
+        return dict(wait_until(f"{dag_id}/{run_id}: {what}", probe, timeout))
 
     def wait_final(self, dag_id: str, run_id: str, timeout: float = 90) -> dict[str, Any]:
         return self.wait_ti(dag_id, run_id, "a final state", lambda t: t["state"] in FINAL, timeout)
@@ -327,7 +309,7 @@ class Cluster:
             assert len(pods) <= 1, [p["metadata"]["name"] for p in pods]
             return pods[0] if pods and phase(pods[0]) == "Running" else None
 
-        return dict(wait_for(f"the driver of {dag_id}/{run_id} to run", probe, timeout))
+        return dict(wait_until(f"the driver of {dag_id}/{run_id} to run", probe, timeout))
 
     def delete_drivers(self) -> None:
         for pod in self.get(
@@ -404,7 +386,7 @@ def airflow(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
         for component in ("api-server", "scheduler", "triggerer"):
             af.start(component)
         af.cli("dags", "reserialize", timeout=START_LIMIT)
-        wait_for("the scheduler and the triggerer to be healthy", af.healthy, START_LIMIT)
+        wait_until("the scheduler and the triggerer to be healthy", af.healthy, START_LIMIT)
         for dag_id in (WORKER_DAG, DEFERRED_DAG):
             assert af.api("GET", f"/dags/{dag_id}")["is_paused"] is False
         assert time.monotonic() - started < START_LIMIT
@@ -465,7 +447,7 @@ def test_triggerer_killed_mid_wait_then_restarted_resumes_the_trigger(
     a new triggerer takes the trigger over, which sees the same driver to its end."""
     run_id = airflow.trigger(DEFERRED_DAG, run_seconds=25)
     driver = cluster.running_driver(DEFERRED_DAG, run_id)
-    first_job = wait_for(
+    first_job = wait_until(
         "the trigger to start", lambda: started_trigger(airflow, DEFERRED_DAG, run_id), 60
     )
     airflow.kill("triggerer")
@@ -501,7 +483,7 @@ def test_task_marked_failed_while_deferred_deletes_the_driver_and_what_it_owns(
     map go with it."""
     run_id = airflow.trigger(DEFERRED_DAG, run_seconds=3600)
     driver = cluster.running_driver(DEFERRED_DAG, run_id)
-    job = wait_for(
+    job = wait_until(
         "the trigger to start", lambda: started_trigger(airflow, DEFERRED_DAG, run_id), 60
     )
     owned = cluster.owned(driver)
@@ -512,7 +494,7 @@ def test_task_marked_failed_while_deferred_deletes_the_driver_and_what_it_owns(
         f"/dags/{DEFERRED_DAG}/dagRuns/{run_id}/taskInstances/{TASK}",
         {"new_state": "failed"},
     )
-    wait_for(
+    wait_until(
         "the driver and what it owns to be deleted",
         lambda: not cluster.drivers(DEFERRED_DAG, run_id) and not cluster.owned(driver),
         30,
@@ -535,7 +517,7 @@ def test_task_cleared_while_deferred_and_the_trigger_deletes_the_driver_first(
         DEFERRED_DAG, run_seconds=3600, retry_run_seconds=5, termination_seconds=15
     )
     driver = cluster.running_driver(DEFERRED_DAG, run_id)
-    job = wait_for(
+    job = wait_until(
         "the trigger to start", lambda: started_trigger(airflow, DEFERRED_DAG, run_id), 60
     )
     owned = cluster.owned(driver)
@@ -545,7 +527,7 @@ def test_task_cleared_while_deferred_and_the_trigger_deletes_the_driver_first(
         os.kill(pid, signal.SIGSTOP)
     try:
         airflow.cli("dags", "clear", DEFERRED_DAG, "--run-id", run_id, "--yes")
-        wait_for(
+        wait_until(
             "the trigger's on_kill to delete the driver", lambda: cluster.deleting(name(driver)), 30
         )
         assert airflow.ti(DEFERRED_DAG, run_id)["state"] in {None, "scheduled", "queued"}
@@ -559,7 +541,7 @@ def test_task_cleared_while_deferred_and_the_trigger_deletes_the_driver_first(
     assert (final["state"], final["try_number"]) == ("success", 2), final
     retry = airflow.events(DEFERRED_DAG, run_id, 2)
     assert not any(e.startswith("Adopting running driver") for e in retry), retry
-    wait_for(
+    wait_until(
         "the first driver and what it owns to be gone",
         lambda: (
             not cluster.pod_exists(name(driver)) and not set(owned) & set(cluster.owned(driver))
@@ -581,7 +563,7 @@ def test_task_cleared_while_deferred_and_the_next_try_adopts_the_driver_first(
     end."""
     run_id = airflow.trigger(DEFERRED_DAG, run_seconds=20, retry_run_seconds=5)
     driver = cluster.running_driver(DEFERRED_DAG, run_id)
-    job = wait_for(
+    job = wait_until(
         "the trigger to start", lambda: started_trigger(airflow, DEFERRED_DAG, run_id), 60
     )
     (runner,) = airflow.subprocesses("triggerer", f"{sys.executable} {AIRFLOW} triggerer")

@@ -840,10 +840,10 @@ mod tests {
     #[tokio::test]
     async fn batches_hand_out_the_lines_then_the_error_alone() {
         let (tx, rx) = mpsc::channel(LINE_BUFFER);
-        for line in ["a", "b", "c"] {
-            tx.send(Ok(line.to_string())).await.unwrap();
+        let items = ["a", "b", "c"].map(|l| Ok(l.to_string()));
+        for item in items.into_iter().chain([Err(read_error())]) {
+            assert!(tx.send(item).await.is_ok());
         }
-        tx.send(Err(read_error())).await.unwrap();
         drop(tx);
         let task = tokio::spawn(async {}).abort_handle();
         let mut stream = LogStream {
@@ -851,10 +851,18 @@ mod tests {
             failed: None,
             task,
         };
-        assert_eq!(stream.next_lines(2).await.unwrap().unwrap(), ["a", "b"]);
-        assert_eq!(stream.next_lines(10).await.unwrap().unwrap(), ["c"]);
-        let err = stream.next_lines(10).await.unwrap().unwrap_err();
-        assert!(err.to_string().contains("gone"), "{err}");
-        assert!(stream.next_lines(10).await.is_none());
+        let mut seen = Vec::new();
+        while let Some(batch) = stream.next_lines(2).await {
+            seen.push(batch.map_err(|e| e.to_string()));
+        }
+        let lines = |ls: &[&str]| Ok(ls.iter().map(|l| l.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            seen,
+            [
+                lines(&["a", "b"]),
+                lines(&["c"]),
+                Err(read_error().to_string())
+            ]
+        );
     }
 }

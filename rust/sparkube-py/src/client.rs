@@ -7,9 +7,10 @@ use pyo3::types::PyList;
 use pythonize::{depythonize, pythonize};
 use sparkube::{AppSpec, Client, ConnectOptions, Ids, KillOptions, SubmitRequest};
 
+use crate::awaitable::awaitable;
 use crate::errors::{client_error, config_error, kill_error, raise, submit_error, track_error};
 use crate::handle::PyAppHandle;
-use crate::runtime::{block_on, future_into_py, runtime};
+use crate::runtime::{block_on, runtime};
 
 /// A connection to a Kubernetes cluster (see `sparkube.Client`).
 #[pyclass(module = "sparkube._core", name = "Client", frozen)]
@@ -108,12 +109,12 @@ impl PyClient {
     ) -> PyResult<Bound<'py, PyAny>> {
         let objects = self.objects(py, app)?;
         let client = self.client.clone();
-        future_into_py(py, async move {
+        awaitable(py, async move {
             let handle = client.submit_objects(&objects).await;
-            Python::attach(|py| {
+            move |py: Python<'_>| {
                 let handle = handle.map_err(|e| submit_error(py, &e))?;
                 Ok(PyAppHandle::new(client, handle))
-            })
+            }
         })
     }
 
@@ -139,12 +140,12 @@ impl PyClient {
         namespace: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        future_into_py(py, async move {
+        awaitable(py, async move {
             let handle = client.attach(namespace.as_deref(), &driver_pod).await;
-            Python::attach(|py| {
+            move |py: Python<'_>| {
                 let handle = handle.map_err(|e| track_error(py, &e))?;
                 Ok(PyAppHandle::new(client, handle))
-            })
+            }
         })
     }
 
@@ -173,12 +174,12 @@ impl PyClient {
         selector: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
-        future_into_py(py, async move {
+        awaitable(py, async move {
             let statuses = client.list(namespace.as_deref(), selector.as_deref()).await;
-            Python::attach(|py| {
+            move |py: Python<'_>| {
                 let statuses = statuses.map_err(|e| track_error(py, &e))?;
                 Ok(pythonize(py, &statuses)?.unbind())
-            })
+            }
         })
     }
 

@@ -11,9 +11,10 @@ use sparkube::{
 };
 use tokio::sync::Mutex;
 
+use crate::awaitable::awaitable;
 use crate::client::enter_runtime;
 use crate::errors::{kill_error, log_error, raise, track_error};
-use crate::runtime::{block_on, future_into_py};
+use crate::runtime::block_on;
 
 /// Most log lines one `next_batch_async` hands to Python.
 const LOG_BATCH: usize = 1024;
@@ -104,12 +105,12 @@ impl PyAppHandle {
     fn status_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
         let handle = self.handle.clone();
-        future_into_py(py, async move {
+        awaitable(py, async move {
             let status = client.status(&handle.namespace, &handle.driver_pod).await;
-            Python::attach(|py| {
+            move |py: Python<'_>| {
                 let status = status.map_err(|e| track_error(py, &e))?;
                 Ok(pythonize(py, &status)?.unbind())
-            })
+            }
         })
     }
 
@@ -127,14 +128,14 @@ impl PyAppHandle {
     fn progress_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
         let handle = self.handle.clone();
-        future_into_py(py, async move {
+        awaitable(py, async move {
             let progress = client.progress(&handle).await;
-            Python::attach(|py| {
+            move |py: Python<'_>| {
                 let progress = progress.map_err(|e| track_error(py, &e))?;
                 progress
                     .map(|p| Ok::<_, PyErr>(pythonize(py, &p)?.unbind()))
                     .transpose()
-            })
+            }
         })
     }
 
@@ -159,15 +160,15 @@ impl PyAppHandle {
         let options = wait_options(py, options)?;
         let client = self.client.clone();
         let handle = self.handle.clone();
-        future_into_py(py, async move {
+        awaitable(py, async move {
             let status = client
                 .wait(&handle, &options)
                 .await
                 .and_then(AppStatus::ensure_success);
-            Python::attach(|py| {
+            move |py: Python<'_>| {
                 let status = status.map_err(|e| track_error(py, &e))?;
                 Ok(pythonize(py, &status)?.unbind())
-            })
+            }
         })
     }
 
@@ -206,16 +207,16 @@ impl PyAppHandle {
         let options = log_options(py, options)?;
         let client = self.client.clone();
         let handle = self.handle.clone();
-        future_into_py(py, async move {
+        awaitable(py, async move {
             let stream = client
                 .logs(Some(&handle.namespace), &handle.driver_pod, &options)
                 .await;
-            Python::attach(|py| {
+            move |py: Python<'_>| {
                 let stream = stream.map_err(|e| log_error(py, &e))?;
                 Ok(LogLines {
                     stream: Arc::new(Mutex::new(stream)),
                 })
-            })
+            }
         })
     }
 
@@ -254,11 +255,11 @@ impl PyAppHandle {
         };
         let client = self.client.clone();
         let handle = self.handle.clone();
-        future_into_py(py, async move {
+        awaitable(py, async move {
             let killed = client
                 .kill(Some(&handle.namespace), &handle.driver_pod, &options)
                 .await;
-            Python::attach(|py| killed.map_err(|e| kill_error(py, &e)))
+            move |py: Python<'_>| killed.map_err(|e| kill_error(py, &e))
         })
     }
 
@@ -295,12 +296,12 @@ impl StatusUpdates {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let watch = self.watch.clone();
-        future_into_py(py, async move {
+        awaitable(py, async move {
             let next = watch.lock().await.next().await;
-            Python::attach(|py| match next {
+            move |py: Python<'_>| match next {
                 Some(status) => Ok(pythonize(py, &status)?.unbind()),
                 None => Err(PyStopAsyncIteration::new_err(())),
-            })
+            }
         })
     }
 }
@@ -330,13 +331,13 @@ impl LogLines {
     /// awaitable per batch, as an asyncio round trip costs far more than a line.
     fn next_batch_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let stream = self.stream.clone();
-        future_into_py(py, async move {
+        awaitable(py, async move {
             let next = stream.lock().await.next_lines(LOG_BATCH).await;
-            Python::attach(|py| match next {
+            move |py: Python<'_>| match next {
                 Some(Ok(lines)) => Ok(lines),
                 Some(Err(e)) => Err(log_error(py, &e)),
                 None => Ok(Vec::new()),
-            })
+            }
         })
     }
 }

@@ -4,6 +4,7 @@
 //! `sparkube.errors`, so Python code catches the same types whatever layer raised them.
 //! Blocking calls release the GIL; their `_async` twins run on the one shared tokio runtime.
 
+mod awaitable;
 mod client;
 mod errors;
 mod handle;

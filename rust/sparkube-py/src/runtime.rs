@@ -1,18 +1,26 @@
-//! The one tokio runtime every call runs on, blocking on it without holding the GIL, and
-//! handing its futures to asyncio.
+//! The one tokio runtime every call runs on, and blocking on it without holding the GIL
+//! (awaitables are in `awaitable`).
 
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use tokio::runtime::Runtime;
+use tokio::runtime::{Builder, Runtime};
 
 /// How often a blocking call wakes up to let Python deliver signals (Ctrl-C in a notebook).
 const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(200);
 
-/// The shared runtime (the same one `pyo3_async_runtimes` drives awaitables on).
+/// The shared runtime: one worker thread per core, started on first use.
 pub(crate) fn runtime() -> &'static Runtime {
-    pyo3_async_runtimes::tokio::get_runtime()
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        Builder::new_multi_thread()
+            .enable_all()
+            .thread_name("sparkube")
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start sparkube's tokio runtime: {e}"))
+    })
 }
 
 /// Runs `future` to completion with the GIL released, raising `KeyboardInterrupt` (and
@@ -36,18 +44,4 @@ where
         }
         py.check_signals()?;
     }
-}
-
-/// `pyo3_async_runtimes::tokio::future_into_py` with the future boxed first.
-///
-/// pyo3-async-runtimes runs the future in a task spawned from another task and inside a
-/// task-local scope; unboxed, the future's whole state is laid out in each of those three
-/// allocations (about 38 KB in all for a `wait_async`, against 8 KB boxed), and they live as long
-/// as the awaitable: a triggerer with 1,000 deferred tasks keeps 1,000 of them.
-pub(crate) fn future_into_py<F, T>(py: Python<'_>, future: F) -> PyResult<Bound<'_, PyAny>>
-where
-    F: Future<Output = PyResult<T>> + Send + 'static,
-    T: for<'py> IntoPyObject<'py> + Send + 'static,
-{
-    pyo3_async_runtimes::tokio::future_into_py(py, Box::pin(future))
 }

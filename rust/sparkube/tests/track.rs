@@ -467,6 +467,8 @@ async fn two_hundred_apps_share_one_watch() {
         }
         let lists_before = sim.requests(&client, "LIST", "pods").await;
         let watches_before = sim.requests(&client, "WATCH", "pods").await;
+        let pod_gets = [("verb", "GET"), ("resource", "pods"), ("subresource", "")];
+        let gets_before = sim.requests_with(&client, &pod_gets).await;
         let options = waiting(120);
         let waits = futures::future::join_all(handles.iter().map(|h| {
             let client = client.clone();
@@ -495,6 +497,14 @@ async fn two_hundred_apps_share_one_watch() {
         let watches = sim.requests(&client, "WATCH", "pods").await - watches_before;
         assert!(lists <= 3, "{lists} pod lists for 200 waiting apps");
         assert!(watches <= 3, "{watches} pod watches for 200 waiting apps");
+        // The watch's list answers for every pod that existed when it was made; the only GETs
+        // are those of the failed apps' log tails (which look up the driver's container).
+        let failed = (0..200).filter(|i| i % 7 == 0).count() as u64;
+        let gets = sim.requests_with(&client, &pod_gets).await - gets_before;
+        assert_eq!(
+            gets, failed,
+            "{gets} GETs of driver pods for 200 waiting apps"
+        );
         assert_eq!(client.active_watches(), 0);
     })
     .await;

@@ -6,9 +6,9 @@
 //! channel that every waiter of that pod reads, so N waiting apps cost one watch. When the last
 //! subscriber of a namespace goes away, its watch stops.
 //!
-//! A pod that is tracked but missing from the cache (just subscribed, or absent from a re-list)
-//! is confirmed with one GET: 404 means it is gone; otherwise its state is taken from the
-//! answer until the watch delivers newer events.
+//! A pod that is tracked but missing from the cache once a list has completed (just created, or
+//! absent from a re-list) is confirmed with one GET: 404 means it is gone; otherwise its state
+//! is taken from the answer until the watch delivers newer events.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -197,7 +197,12 @@ impl Tracker {
                 });
             tracked.subscribers += 1;
             let rx = tracked.tx.subscribe();
-            let confirm = matches!(*rx.borrow(), Observed::Unknown).then(|| ns.state.clone());
+            // Until a list has completed, absence from the cache says nothing: the list's end
+            // confirms every tracked pod it lacked (`finish_relist`), so 10,000 subscribers of a
+            // new watch cost one list rather than 10,000 GETs.
+            let listed = state.lists > 0 && state.relist.is_none();
+            let unknown = matches!(*rx.borrow(), Observed::Unknown);
+            let confirm = (listed && unknown).then(|| ns.state.clone());
             (rx, confirm)
         };
         if let Some(state) = confirm {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockUpgradableReadGuard};
 use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::broadcast;
@@ -232,7 +232,12 @@ struct Table {
     history: VecDeque<Arc<Event>>,
     /// Events with a version above this are all in `history`.
     horizon: u64,
+    /// Every event of the type, for watches of all namespaces.
     tx: broadcast::Sender<Arc<Event>>,
+    /// The events of one namespace, for the watches of that namespace, so that a busy namespace
+    /// does not wake the watches of the others. Made by the first watch of the namespace and
+    /// dropped at the first event sent when no watch is left.
+    ns_tx: HashMap<String, broadcast::Sender<Arc<Event>>>,
 }
 
 struct Inner {
@@ -340,6 +345,7 @@ impl Store {
                 history: VecDeque::new(),
                 horizon: rv,
                 tx: broadcast::channel(BROADCAST_CAPACITY).0,
+                ns_tx: HashMap::new(),
             })
             .collect();
         Store {
@@ -548,48 +554,35 @@ impl Store {
             table.horizon = table.horizon.max(old.obj.rv);
         }
         table.history.push_back(ev.clone());
+        if let Some(tx) = table.ns_tx.get(&ev.obj.ns)
+            && tx.send(ev.clone()).is_err()
+        {
+            table.ns_tx.remove(&ev.obj.ns);
+        }
         // No receivers is fine: nobody watches this type.
         let _ = table.tx.send(ev);
     }
 
     /// Subscribes to a type's events after `from` (or from the current objects, of namespace
-    /// `ns` or all, when `None`). Events are not filtered by namespace: the watcher does that.
+    /// `ns` or all, when `None`). Live events are those of namespace `ns` when given; the backlog
+    /// is not filtered by namespace: the watcher does that.
     pub fn watch(&self, res: ResId, ns: Option<&str>, from: Option<u64>) -> Result<WatchStart> {
-        let inner = self.inner.read();
+        let inner = self.inner.upgradable_read();
         let table = &inner.tables[res];
-        let rx = table.tx.subscribe();
-        match from {
-            None => Ok(WatchStart {
-                initial: match ns {
-                    // Keys sort by namespace first: one range instead of every object.
-                    Some(ns) => table
-                        .objects
-                        .range((ns.to_string(), String::new())..)
-                        .take_while(|(k, _)| k.0 == ns)
-                        .map(|(_, o)| o.clone())
-                        .collect(),
-                    None => table.objects.values().cloned().collect(),
-                },
-                backlog: Vec::new(),
-                rx,
-                rv: inner.rv,
-            }),
-            Some(from) => {
-                if from < table.horizon {
-                    return Err(Error::Expired {
-                        asked: from,
-                        oldest: table.horizon,
-                    });
+        let rx = match ns {
+            None => table.tx.subscribe(),
+            Some(ns) => match table.ns_tx.get(ns) {
+                Some(tx) => tx.subscribe(),
+                None => {
+                    // The namespace's first watch; nothing is sent while the lock is held.
+                    let mut inner = RwLockUpgradableReadGuard::upgrade(inner);
+                    let (tx, rx) = broadcast::channel(BROADCAST_CAPACITY);
+                    inner.tables[res].ns_tx.insert(ns.to_string(), tx);
+                    return inner.watch_start(res, Some(ns), from, rx);
                 }
-                let start = table.history.partition_point(|e| e.obj.rv <= from);
-                Ok(WatchStart {
-                    initial: Vec::new(),
-                    backlog: table.history.range(start..).cloned().collect(),
-                    rx,
-                    rv: inner.rv,
-                })
-            }
-        }
+            },
+        };
+        inner.watch_start(res, ns, from, rx)
     }
 
     /// The oldest version a watch of `res` may resume from.
@@ -632,6 +625,49 @@ impl Store {
 }
 
 impl Inner {
+    /// What a watch of `res` starts from, for a receiver just subscribed under the same lock.
+    fn watch_start(
+        &self,
+        res: ResId,
+        ns: Option<&str>,
+        from: Option<u64>,
+        rx: broadcast::Receiver<Arc<Event>>,
+    ) -> Result<WatchStart> {
+        let table = &self.tables[res];
+        match from {
+            None => Ok(WatchStart {
+                initial: match ns {
+                    // Keys sort by namespace first: one range instead of every object.
+                    Some(ns) => table
+                        .objects
+                        .range((ns.to_string(), String::new())..)
+                        .take_while(|(k, _)| k.0 == ns)
+                        .map(|(_, o)| o.clone())
+                        .collect(),
+                    None => table.objects.values().cloned().collect(),
+                },
+                backlog: Vec::new(),
+                rx,
+                rv: self.rv,
+            }),
+            Some(from) => {
+                if from < table.horizon {
+                    return Err(Error::Expired {
+                        asked: from,
+                        oldest: table.horizon,
+                    });
+                }
+                let start = table.history.partition_point(|e| e.obj.rv <= from);
+                Ok(WatchStart {
+                    initial: Vec::new(),
+                    backlog: table.history.range(start..).cloned().collect(),
+                    rx,
+                    rv: self.rv,
+                })
+            }
+        }
+    }
+
     fn index(&mut self, obj: &Arc<Obj>, prev: Option<&Arc<Obj>>) {
         if let Some(prev) = prev {
             if prev.owners == obj.owners && prev.uid == obj.uid {
@@ -773,6 +809,42 @@ mod tests {
             s.watch(PODS, Some("d"), None)
                 .is_ok_and(|w| w.initial.is_empty())
         );
+    }
+
+    #[test]
+    fn a_namespace_watch_gets_live_events_of_its_namespace_only() {
+        let s = Store::new(0, 10, None);
+        let in_pod = |ns: &str, name: &str| {
+            let mut p = pod(name, &format!("{ns}-{name}"));
+            p["metadata"]["namespace"] = json!(ns);
+            p
+        };
+        let mut in_b = s
+            .watch(PODS, Some("b"), None)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .rx;
+        let mut all = s
+            .watch(PODS, None, None)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .rx;
+        let _ = s.create(PODS, in_pod("a", "p"));
+        let _ = s.create(PODS, in_pod("b", "p"));
+        assert_eq!(in_b.try_recv().map(|e| e.obj.ns.clone()), Ok("b".into()));
+        assert!(in_b.try_recv().is_err());
+        let names: Vec<String> = std::iter::from_fn(|| all.try_recv().ok())
+            .map(|e| e.obj.uid.clone())
+            .collect();
+        assert_eq!(names, vec!["a-p", "b-p"]);
+        // The namespace's channel goes at its first event after its last watch.
+        drop(in_b);
+        let _ = s.create(PODS, in_pod("b", "q"));
+        assert!(s.inner.read().tables[PODS].ns_tx.is_empty());
+        let mut again = s
+            .watch(PODS, Some("b"), None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.initial.len(), 2);
+        let _ = s.create(PODS, in_pod("b", "r"));
+        assert!(again.rx.try_recv().is_ok_and(|e| e.obj.name == "r"));
     }
 
     #[test]

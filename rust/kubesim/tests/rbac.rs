@@ -1,7 +1,7 @@
 //! RBAC over HTTP for server-side apply: an apply that creates its object is authorized as
 //! `create` as well as `patch` (as kube-apiserver's patch handler does), an apply that updates
 //! needs only `patch`, and without `--rbac` nothing is checked. The audit log records who made
-//! each request and what it got.
+//! each request and what it got, and the metrics count requests refused before the handlers.
 
 use std::time::Duration;
 
@@ -318,4 +318,47 @@ async fn the_audit_log_records_user_verb_object_and_code() {
         .count();
     assert!(admin_creates >= 3, "{text}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn requests_refused_before_the_handlers_are_counted_in_the_metrics() {
+    let k = Kube::start(true).await;
+    let token = k.applier(&["get"]).await;
+    let cm = json!({"metadata": {"name": "c"}});
+    let (status, _) = k
+        .send(Some("wrong"), Method::GET, CM, "application/json", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = k
+        .send(Some(&token), Method::POST, CM, "application/json", Some(cm))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let big = json!({"metadata": {"name": "big"}, "data": {"k": "x".repeat(4 << 20)}});
+    let (status, _) = k
+        .send(None, Method::POST, CM, "application/json", Some(big))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let req = Request::builder()
+        .uri(format!("{}/metrics", k.server.url))
+        .body(Full::new(Bytes::new()))
+        .unwrap_or_else(|e| panic!("request: {e}"));
+    let resp = k
+        .client
+        .request(req)
+        .await
+        .unwrap_or_else(|e| panic!("metrics: {e}"));
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    for (verb, code) in [("LIST", 401), ("POST", 403), ("POST", 413)] {
+        let line = format!(
+            "apiserver_request_total{{code=\"{code}\",component=\"apiserver\",dry_run=\"\",group=\"\",resource=\"configmaps\",scope=\"namespace\",subresource=\"\",verb=\"{verb}\",version=\"v1\"}} 1"
+        );
+        assert!(text.lines().any(|l| l == line), "no {line} in\n{text}");
+    }
 }

@@ -359,6 +359,12 @@ async fn serve(
         }
         _ => ("get", "GET", None, "", "", String::new(), String::new()),
     };
+    let metric = RequestMetric {
+        verb: metric_verb,
+        res,
+        sub,
+        scope,
+    };
 
     if !matches!(route, Route::Admin(_) | Route::Health | Route::Metrics) {
         let resource = res.map(|r| resources::get(r).plural).unwrap_or_default();
@@ -380,16 +386,7 @@ async fn serve(
             if let Some((code, message, retry)) = effect.status {
                 let mut e = ApiError::for_code(code, message.as_deref());
                 e.retry_after = retry;
-                if res.is_some() {
-                    cluster.metrics.count(RequestKey {
-                        verb: metric_verb,
-                        res,
-                        subresource: sub,
-                        scope,
-                        code,
-                    });
-                }
-                return Ok(error_response(&e));
+                return Ok(metric.finish(&cluster, Err(e), false));
             }
         }
     }
@@ -405,77 +402,27 @@ async fn serve(
             groups: vec!["system:unauthenticated".into()],
             uid: String::new(),
         },
-        None => {
-            let e = ApiError::unauthorized();
-            if res.is_some() {
-                cluster.metrics.count(RequestKey {
-                    verb: metric_verb,
-                    res,
-                    subresource: sub,
-                    scope,
-                    code: 401,
-                });
-            }
-            return Ok(error_response(&e));
-        }
+        None => return Ok(metric.finish(&cluster, Err(ApiError::unauthorized()), false)),
     };
 
     if cluster.opts.rbac
         && !is_public(&route)
         && let Some(e) = forbidden(&cluster, &route, verb, &parts.method, &path, &user)
     {
-        if res.is_some() {
-            cluster.metrics.count(RequestKey {
-                verb: metric_verb,
-                res,
-                subresource: sub,
-                scope,
-                code: 403,
-            });
-        }
-        return Ok(error_response(&e));
+        return Ok(metric.finish(&cluster, Err(e), false));
     }
 
     if let Route::Resource(rp) = &route
         && rp.subresource.as_deref() == Some("proxy")
     {
         // Proxied bodies stream both ways: nothing is buffered or size-limited here.
-        let resp = proxy::serve(&cluster, parts, body, rp)
-            .await
-            .unwrap_or_else(|e| error_response(&e));
-        cluster.metrics.count(RequestKey {
-            verb: metric_verb,
-            res,
-            subresource: sub,
-            scope,
-            code: resp.status().as_u16(),
-        });
-        return Ok(wrap_long_running(
-            &cluster,
-            resp,
-            true,
-            metric_verb,
-            res,
-            sub,
-            scope,
-        ));
+        let resp = proxy::serve(&cluster, parts, body, rp).await;
+        return Ok(metric.finish(&cluster, resp, true));
     }
 
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => c.to_bytes(),
-        Err(_) => {
-            let e = ApiError::too_large(MAX_BODY);
-            if res.is_some() {
-                cluster.metrics.count(RequestKey {
-                    verb: metric_verb,
-                    res,
-                    subresource: sub,
-                    scope,
-                    code: 413,
-                });
-            }
-            return Ok(error_response(&e));
-        }
+        Err(_) => return Ok(metric.finish(&cluster, Err(ApiError::too_large(MAX_BODY)), false)),
     };
     let req = Req {
         method: parts.method,
@@ -486,29 +433,9 @@ async fn serve(
         user,
     };
 
+    let long = verb == "watch" || (sub == "log" && req.query.flag("follow"));
     let resp = match route {
-        Route::Resource(rp) => {
-            let resp = match handlers::dispatch(&cluster, &req, &rp, verb).await {
-                Ok(r) => r,
-                Err(e) => error_response(&e),
-            };
-            cluster.metrics.count(RequestKey {
-                verb: metric_verb,
-                res,
-                subresource: sub,
-                scope,
-                code: resp.status().as_u16(),
-            });
-            return Ok(wrap_long_running(
-                &cluster,
-                resp,
-                verb == "watch" || (sub == "log" && req.query.flag("follow")),
-                metric_verb,
-                res,
-                sub,
-                scope,
-            ));
-        }
+        Route::Resource(rp) => handlers::dispatch(&cluster, &req, &rp, verb).await,
         Route::Version => Ok(discovery::version()),
         Route::CoreVersions => Ok(discovery::core_versions(&req)),
         Route::Groups => Ok(discovery::groups()),
@@ -521,7 +448,7 @@ async fn serve(
         Route::Admin(rest) => admin::handle(&cluster, &req, &rest).await,
         Route::NotFound => Err(ApiError::no_route()),
     };
-    Ok(resp.unwrap_or_else(|e| error_response(&e)))
+    Ok(metric.finish(&cluster, resp, long))
 }
 
 /// The error for a request RBAC denies, checked before the body is read (as kube-apiserver's
@@ -614,54 +541,81 @@ fn forbidden_details(attrs: &rbac::Attributes) -> Option<Value> {
     }
 }
 
-/// Keeps the long-running gauge up for as long as a streamed response is being sent.
-fn wrap_long_running(
-    cluster: &Arc<Cluster>,
-    resp: Response<Body>,
-    long: bool,
+/// What the metrics record of a request, known before it is answered: the metric verb, the
+/// resource type (for resource requests only), the subresource and the scope.
+#[derive(Clone, Copy)]
+struct RequestMetric {
     verb: &'static str,
-    res: Option<usize>,
+    res: Option<resources::ResId>,
     sub: &'static str,
     scope: &'static str,
-) -> Response<Body> {
-    if !long {
-        return resp;
-    }
-    let (parts, body) = resp.into_parts();
-    let guard = GaugeGuard::new(cluster.clone(), verb, res, sub, scope);
-    let body = body
-        .map_frame(move |f| {
-            let _keep = &guard;
-            f
-        })
-        .boxed_unsync();
-    Response::from_parts(parts, body)
 }
 
+impl RequestMetric {
+    /// The response to send for `result`: counts a resource request with its code (that of the
+    /// error, for an error) and, when `long` (watch, followed log, proxy), keeps the
+    /// long-running gauge up for as long as the response streams.
+    fn finish(
+        self,
+        cluster: &Arc<Cluster>,
+        result: Result<Response<Body>, ApiError>,
+        long: bool,
+    ) -> Response<Body> {
+        let (code, resp) = match result {
+            Ok(r) => (r.status().as_u16(), r),
+            Err(e) => (e.code, error_response(&e)),
+        };
+        if self.res.is_some() {
+            cluster.metrics.count(RequestKey {
+                verb: self.verb,
+                res: self.res,
+                subresource: self.sub,
+                scope: self.scope,
+                code,
+            });
+        }
+        if !long {
+            return resp;
+        }
+        let (parts, body) = resp.into_parts();
+        let guard = GaugeGuard::new(cluster.clone(), self);
+        let body = body
+            .map_frame(move |f| {
+                let _keep = &guard;
+                f
+            })
+            .boxed_unsync();
+        Response::from_parts(parts, body)
+    }
+}
+
+/// One open long-running request in the gauge, for as long as it lives.
 struct GaugeGuard {
     cluster: Arc<Cluster>,
-    key: (&'static str, Option<usize>, &'static str, &'static str),
+    metric: RequestMetric,
 }
 
 impl GaugeGuard {
-    fn new(
-        cluster: Arc<Cluster>,
-        verb: &'static str,
-        res: Option<usize>,
-        sub: &'static str,
-        scope: &'static str,
-    ) -> Self {
+    fn new(cluster: Arc<Cluster>, metric: RequestMetric) -> Self {
+        let RequestMetric {
+            verb,
+            res,
+            sub,
+            scope,
+        } = metric;
         cluster.metrics.add_long_running(verb, res, sub, scope, 1);
-        GaugeGuard {
-            cluster,
-            key: (verb, res, sub, scope),
-        }
+        GaugeGuard { cluster, metric }
     }
 }
 
 impl Drop for GaugeGuard {
     fn drop(&mut self) {
-        let (verb, res, sub, scope) = self.key;
+        let RequestMetric {
+            verb,
+            res,
+            sub,
+            scope,
+        } = self.metric;
         self.cluster
             .metrics
             .add_long_running(verb, res, sub, scope, -1);

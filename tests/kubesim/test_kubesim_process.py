@@ -659,10 +659,8 @@ def test_on_failure_restarts_a_failing_container(
         ns,
         [sh(script, volumeMounts=[{"name": "scratch", "mountPath": "/s"}])],
         volumes=[{"name": "scratch", "emptyDir": {}}],
+        # The first restart comes at once, as a kubelet's, without a back-off.
         restartPolicy="OnFailure",
-        # kubesim holds every restart for a back-off, the first too (10 s by default), where a
-        # kubelet restarts at once the first time.
-        annotations={"kubesim.io/restart-backoff-seconds": "0.3"},
     )
     p, log = run(ks, core, manifest)
     status = p.containers[0]

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Utc;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
@@ -146,6 +147,11 @@ impl CState {
     fn running(&self) -> bool {
         self.state.get("running").is_some()
     }
+
+    /// Between two runs: exited, or waiting out a back-off, and to start again.
+    fn between_runs(&self) -> bool {
+        !self.done && (self.restart_count > 0 || self.state.get("terminated").is_some())
+    }
 }
 
 fn fake_digest(s: &str) -> String {
@@ -208,7 +214,8 @@ struct Worker {
     s: Arc<Shared>,
 }
 
-/// Seconds of the first restart back-off (`kubesim.io/restart-backoff-seconds`, default 10).
+/// Seconds of the first back-off (`kubesim.io/restart-backoff-seconds`, default 10): before the
+/// second restart of a container, or after a failed image pull.
 fn backoff_base(pod: &Value) -> f64 {
     annotation(pod, "restart-backoff-seconds", None)
         .and_then(|s| s.parse::<f64>().ok())
@@ -220,6 +227,31 @@ fn backoff_base(pod: &Value) -> f64 {
 fn backoff(base: f64, attempt: u32) -> Duration {
     let secs = (base * 2f64.powi(attempt.saturating_sub(1).min(10) as i32)).min(300.0);
     Duration::from_secs_f64(secs)
+}
+
+/// How long a container runs without crashing for its restart back-off to start over (a kubelet
+/// forgets a back-off twice its five-minute cap after raising it).
+const BACKOFF_RESET: Duration = Duration::from_secs(600);
+
+/// A container's restart back-off, as a kubelet keeps it: the first restart is at once, the
+/// next ones wait the base back-off, twice as long each time up to five minutes
+/// (CrashLoopBackOff), and a run of ten minutes without a crash starts it over.
+#[derive(Debug, Default)]
+struct RestartBackoff {
+    /// Restarts since the back-off last started over.
+    restarts: u32,
+}
+
+impl RestartBackoff {
+    /// The back-off before restarting a container that exited after running for `ran`; `None`
+    /// when it restarts at once.
+    fn next(&mut self, base: f64, ran: Duration) -> Option<Duration> {
+        if ran >= BACKOFF_RESET {
+            self.restarts = 0;
+        }
+        self.restarts += 1;
+        (self.restarts > 1).then(|| backoff(base, self.restarts - 1))
+    }
 }
 
 /// How a container loop is asked to stop: the grace period.
@@ -265,6 +297,7 @@ async fn container_loop(
     );
     let image = cs.image.clone();
     let mut pull_failures = 0u32;
+    let mut restart_backoff = RestartBackoff::default();
     let mut resume = if cs.running() {
         cs.state["running"]["startedAt"]
             .as_str()
@@ -382,7 +415,8 @@ async fn container_loop(
                 }
             }
         };
-        let started_at = resume.map(clock::format).unwrap_or_else(clock::now);
+        let run_start = resume.unwrap_or_else(Utc::now);
+        let started_at = clock::format(run_start);
         if resume.is_none() {
             cs.container_id = container_id();
             s.event(
@@ -413,6 +447,7 @@ async fn container_loop(
             }
         };
         log.close();
+        let ran = (Utc::now() - run_start).to_std().unwrap_or_default();
         let mut term = json!({"exitCode": exit.code, "reason": exit.reason, "startedAt": started_at, "finishedAt": clock::now(), "containerID": cs.container_id});
         if let Some(m) = &exit.message {
             term["message"] = json!(m);
@@ -433,24 +468,26 @@ async fn container_loop(
             return cs;
         }
         let _ = tx.send((idx, Box::new(cs.clone())));
-        cs.restart_count += 1;
         cs.last_state = cs.state.clone();
-        let wait = backoff(restart_base, cs.restart_count);
-        cs.state = json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off {}s restarting failed container={} pod={}_{}({})", wait.as_secs(), cs.name, s.name, s.ns, s.uid)}});
-        s.event(
-            Some(&field),
-            "Warning",
-            "BackOff",
-            &format!(
-                "Back-off restarting failed container {} in pod {}_{}({})",
-                cs.name, s.name, s.ns, s.uid
-            ),
-        );
-        let _ = tx.send((idx, Box::new(cs.clone())));
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {},
-            _ = stopped(&mut stop) => return cs,
+        if let Some(wait) = restart_backoff.next(restart_base, ran) {
+            cs.state = json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off {}s restarting failed container={} pod={}_{}({})", wait.as_secs(), cs.name, s.name, s.ns, s.uid)}});
+            s.event(
+                Some(&field),
+                "Warning",
+                "BackOff",
+                &format!(
+                    "Back-off restarting failed container {} in pod {}_{}({})",
+                    cs.name, s.name, s.ns, s.uid
+                ),
+            );
+            let _ = tx.send((idx, Box::new(cs.clone())));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {},
+                _ = stopped(&mut stop) => return cs,
+            }
         }
+        // The kubelet counts a restart when the container starts again, not during the back-off.
+        cs.restart_count += 1;
     }
 }
 
@@ -513,7 +550,7 @@ impl Worker {
                 let before = p["status"].clone();
                 let running = mains
                     .iter()
-                    .filter(|c| c.running() || c.restart_count > 0 && !c.done)
+                    .filter(|c| c.running() || c.between_runs())
                     .count();
                 let all_done = !mains.is_empty() && mains.iter().all(|c| c.done);
                 let phase = if init_failed {
@@ -904,5 +941,45 @@ fn order_conditions(st: &mut Value) {
                 .position(|o| x["type"] == *o)
                 .unwrap_or(ORDER.len())
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restarts_at_once_then_backs_off_doubling_to_five_minutes_until_a_long_run() {
+        let second = Duration::from_secs(1);
+        let mut b = RestartBackoff::default();
+        let waits: Vec<Option<u64>> = [second; 8]
+            .iter()
+            .map(|ran| b.next(10.0, *ran).map(|w| w.as_secs()))
+            .collect();
+        assert_eq!(
+            waits,
+            [
+                None,
+                Some(10),
+                Some(20),
+                Some(40),
+                Some(80),
+                Some(160),
+                Some(300),
+                Some(300)
+            ]
+        );
+        // Nine minutes are not enough to start over; ten are.
+        assert_eq!(
+            b.next(10.0, Duration::from_secs(540)),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(b.next(10.0, BACKOFF_RESET), None);
+        assert_eq!(b.next(10.0, second), Some(Duration::from_secs(10)));
+        // The base comes from the pod's annotation.
+        let mut quick = RestartBackoff::default();
+        assert_eq!(quick.next(0.5, second), None);
+        assert_eq!(quick.next(0.5, second), Some(Duration::from_millis(500)));
+        assert_eq!(quick.next(0.5, second), Some(Duration::from_secs(1)));
     }
 }

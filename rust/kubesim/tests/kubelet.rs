@@ -1,0 +1,166 @@
+//! The simulated kubelet's restarts seen through a watch: a crashed container starts again at
+//! once the first time, then waits out a back-off (CrashLoopBackOff), and its pod stays Running.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// One request on a connection of its own, kept open while the body is read.
+async fn request(
+    server: &kubesim::Server,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Incoming) {
+    let stream = TcpStream::connect(server.addr)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    let (mut tx, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap_or_else(|e| panic!("handshake: {e}"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, server.addr.to_string())
+        .header(header::AUTHORIZATION, format!("Bearer {}", server.token))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        )))
+        .unwrap_or_else(|e| panic!("request: {e}"));
+    let resp = tokio::time::timeout(WAIT, tx.send_request(req))
+        .await
+        .unwrap_or_else(|_| panic!("no answer in time to {path}"))
+        .unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
+    (resp.status(), resp.into_body())
+}
+
+/// The objects of a watch's events, one at a time.
+struct Watch {
+    body: Incoming,
+    buf: Vec<u8>,
+}
+
+impl Watch {
+    async fn next(&mut self) -> Value {
+        loop {
+            if let Some(nl) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=nl).collect();
+                let ev: Value =
+                    serde_json::from_slice(&line).unwrap_or_else(|e| panic!("bad line: {e}"));
+                return ev["object"].clone();
+            }
+            let frame = tokio::time::timeout(WAIT, self.body.frame())
+                .await
+                .unwrap_or_else(|_| panic!("no watch event in time"));
+            match frame {
+                Some(Ok(f)) => {
+                    if let Ok(data) = f.into_data() {
+                        self.buf.extend_from_slice(&data);
+                    }
+                }
+                other => panic!("watch ended: {other:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_crashed_container_restarts_at_once_then_backs_off() {
+    let server = kubesim::start(kubesim::Options::default())
+        .await
+        .unwrap_or_else(|e| panic!("kubesim did not start: {e}"));
+    for policy in ["Always", "OnFailure"] {
+        let name = format!("crash-{}", policy.to_lowercase());
+        let (status, body) = request(
+            &server,
+            Method::GET,
+            &format!(
+                "/api/v1/namespaces/default/pods?watch=1&fieldSelector=metadata.name%3D{name}"
+            ),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let mut watch = Watch {
+            body,
+            buf: Vec::new(),
+        };
+        // Runs 0.2 s and fails; a back-off of 30 s would outlast the test's waits.
+        let pod = json!({
+            "metadata": {"name": name, "annotations": {
+                "kubesim.io/run-seconds": "0.2",
+                "kubesim.io/exit-code": "1",
+                "kubesim.io/restart-backoff-seconds": "30",
+            }},
+            "spec": {"restartPolicy": policy, "containers": [{"name": "c", "image": "busybox:1.36"}]},
+        });
+        let (status, _) = request(
+            &server,
+            Method::POST,
+            "/api/v1/namespaces/default/pods",
+            Some(pod),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let created = Instant::now();
+
+        let mut running = false;
+        let mut restarted = false;
+        loop {
+            let pod = watch.next().await;
+            let st = &pod["status"];
+            if running {
+                assert_eq!(st["phase"], "Running", "{policy}: {st}");
+            }
+            running |= st["phase"] == "Running";
+            let c = &st["containerStatuses"][0];
+            let restarts = c["restartCount"].as_u64().unwrap_or_default();
+            if c["state"]["running"].is_object() && restarts == 1 && !restarted {
+                let after = created.elapsed();
+                assert!(
+                    after < Duration::from_secs(5),
+                    "{policy}: restarted after {after:?}"
+                );
+                let last = &c["lastState"]["terminated"];
+                assert_eq!(last["exitCode"], 1, "{policy}: {c}");
+                let gap = kubesim::clock::parse(
+                    c["state"]["running"]["startedAt"]
+                        .as_str()
+                        .unwrap_or_default(),
+                )
+                .zip(kubesim::clock::parse(
+                    last["finishedAt"].as_str().unwrap_or_default(),
+                ))
+                .map(|(started, finished)| (started - finished).num_seconds());
+                assert!(gap.is_some_and(|g| (0..=1).contains(&g)), "{policy}: {c}");
+                restarted = true;
+            }
+            let waiting = &c["state"]["waiting"];
+            if waiting["reason"] == "CrashLoopBackOff" {
+                assert!(
+                    restarted,
+                    "{policy}: back-off before the first restart: {c}"
+                );
+                // One restart so far: the second waits out the back-off.
+                assert_eq!(restarts, 1, "{policy}: {c}");
+                let message = waiting["message"].as_str().unwrap_or_default();
+                assert!(message.starts_with("back-off 30s "), "{policy}: {message}");
+                break;
+            }
+        }
+    }
+    server.shutdown().await;
+}

@@ -1,51 +1,15 @@
 //! The simulated kubelet's restarts seen through a watch: a crashed container starts again at
 //! once the first time, then waits out a back-off (CrashLoopBackOff), and its pod stays Running.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use common::{WAIT, request};
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-
-const WAIT: Duration = Duration::from_secs(20);
-
-/// One request on a connection of its own, kept open while the body is read.
-async fn request(
-    server: &kubesim::Server,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Incoming) {
-    let stream = TcpStream::connect(server.addr)
-        .await
-        .unwrap_or_else(|e| panic!("connect: {e}"));
-    let (mut tx, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap_or_else(|e| panic!("handshake: {e}"));
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, server.addr.to_string())
-        .header(header::AUTHORIZATION, format!("Bearer {}", server.token))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(
-            body.map(|b| b.to_string()).unwrap_or_default(),
-        )))
-        .unwrap_or_else(|e| panic!("request: {e}"));
-    let resp = tokio::time::timeout(WAIT, tx.send_request(req))
-        .await
-        .unwrap_or_else(|_| panic!("no answer in time to {path}"))
-        .unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
-    (resp.status(), resp.into_body())
-}
 
 /// The objects of a watch's events, one at a time.
 struct Watch {
@@ -84,7 +48,7 @@ async fn a_crashed_container_restarts_at_once_then_backs_off() {
         .unwrap_or_else(|e| panic!("kubesim did not start: {e}"));
     for policy in ["Always", "OnFailure"] {
         let name = format!("crash-{}", policy.to_lowercase());
-        let (status, body) = request(
+        let (status, body, _conn) = request(
             &server,
             Method::GET,
             &format!(
@@ -107,7 +71,7 @@ async fn a_crashed_container_restarts_at_once_then_backs_off() {
             }},
             "spec": {"restartPolicy": policy, "containers": [{"name": "c", "image": "busybox:1.36"}]},
         });
-        let (status, _) = request(
+        let (status, _, _conn) = request(
             &server,
             Method::POST,
             "/api/v1/namespaces/default/pods",

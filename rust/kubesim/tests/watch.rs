@@ -2,58 +2,21 @@
 //! transitions, periodic bookmarks, timeouts, 410 endings after a compaction, shutdown, and a
 //! watch let go when its client disconnects.
 
+mod common;
+
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use common::{WAIT, request};
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
-
-const WAIT: Duration = Duration::from_secs(20);
 
 async fn start(opts: kubesim::Options) -> kubesim::Server {
     kubesim::start(opts)
         .await
         .unwrap_or_else(|e| panic!("kubesim did not start: {e}"))
-}
-
-/// One request on a connection of its own; the connection lives as long as its task.
-async fn request(
-    server: &kubesim::Server,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Incoming, JoinHandle<()>) {
-    let stream = TcpStream::connect(server.addr)
-        .await
-        .unwrap_or_else(|e| panic!("connect: {e}"));
-    let (mut tx, conn) = http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap_or_else(|e| panic!("handshake: {e}"));
-    let task = tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, server.addr.to_string())
-        .header(header::AUTHORIZATION, format!("Bearer {}", server.token))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(
-            body.map(|b| b.to_string()).unwrap_or_default(),
-        )))
-        .unwrap_or_else(|e| panic!("request: {e}"));
-    let resp = tokio::time::timeout(WAIT, tx.send_request(req))
-        .await
-        .unwrap_or_else(|_| panic!("no answer in time to {path}"))
-        .unwrap_or_else(|e| panic!("request to {path} failed: {e}"));
-    let status = resp.status();
-    (status, resp.into_body(), task)
 }
 
 /// Sends a request and reads the whole answer as JSON.

@@ -70,6 +70,13 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def poll(what: str, probe: Callable[[], Any], timeout: float) -> Any:
+    """`wait_until` at two probes a second: the probes read Airflow's API, whose SQLite database
+    the scheduler and the triggerer write to, and faster polling makes its writes fail with
+    "database is locked"."""
+    return wait_until(what, probe, timeout, interval=0.5)
+
+
 # -- Airflow ------------------------------------------------------------------------------------
 
 
@@ -206,7 +213,7 @@ class Airflow:
             ti = self.ti(dag_id, run_id)
             return ti if ok(ti) else None
 
-        return dict(wait_until(f"{dag_id}/{run_id}: {what}", probe, timeout))
+        return dict(poll(f"{dag_id}/{run_id}: {what}", probe, timeout))
 
     def wait_final(self, dag_id: str, run_id: str, timeout: float = 90) -> dict[str, Any]:
         return self.wait_ti(dag_id, run_id, "a final state", lambda t: t["state"] in FINAL, timeout)
@@ -309,7 +316,7 @@ class Cluster:
             assert len(pods) <= 1, [p["metadata"]["name"] for p in pods]
             return pods[0] if pods and phase(pods[0]) == "Running" else None
 
-        return dict(wait_until(f"the driver of {dag_id}/{run_id} to run", probe, timeout))
+        return dict(poll(f"the driver of {dag_id}/{run_id} to run", probe, timeout))
 
     def delete_drivers(self) -> None:
         for pod in self.get(
@@ -386,7 +393,7 @@ def airflow(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
         for component in ("api-server", "scheduler", "triggerer"):
             af.start(component)
         af.cli("dags", "reserialize", timeout=START_LIMIT)
-        wait_until("the scheduler and the triggerer to be healthy", af.healthy, START_LIMIT)
+        poll("the scheduler and the triggerer to be healthy", af.healthy, START_LIMIT)
         for dag_id in (WORKER_DAG, DEFERRED_DAG):
             assert af.api("GET", f"/dags/{dag_id}")["is_paused"] is False
         assert time.monotonic() - started < START_LIMIT
@@ -447,7 +454,7 @@ def test_triggerer_killed_mid_wait_then_restarted_resumes_the_trigger(
     a new triggerer takes the trigger over, which sees the same driver to its end."""
     run_id = airflow.trigger(DEFERRED_DAG, run_seconds=25)
     driver = cluster.running_driver(DEFERRED_DAG, run_id)
-    first_job = wait_until(
+    first_job = poll(
         "the trigger to start", lambda: started_trigger(airflow, DEFERRED_DAG, run_id), 60
     )
     airflow.kill("triggerer")
@@ -483,9 +490,7 @@ def test_task_marked_failed_while_deferred_deletes_the_driver_and_what_it_owns(
     map go with it."""
     run_id = airflow.trigger(DEFERRED_DAG, run_seconds=3600)
     driver = cluster.running_driver(DEFERRED_DAG, run_id)
-    job = wait_until(
-        "the trigger to start", lambda: started_trigger(airflow, DEFERRED_DAG, run_id), 60
-    )
+    job = poll("the trigger to start", lambda: started_trigger(airflow, DEFERRED_DAG, run_id), 60)
     owned = cluster.owned(driver)
     assert {o.split("/")[0] for o in owned} == {"services", "configmaps"}, owned
 
@@ -494,7 +499,7 @@ def test_task_marked_failed_while_deferred_deletes_the_driver_and_what_it_owns(
         f"/dags/{DEFERRED_DAG}/dagRuns/{run_id}/taskInstances/{TASK}",
         {"new_state": "failed"},
     )
-    wait_until(
+    poll(
         "the driver and what it owns to be deleted",
         lambda: not cluster.drivers(DEFERRED_DAG, run_id) and not cluster.owned(driver),
         30,
@@ -517,9 +522,7 @@ def test_task_cleared_while_deferred_and_the_trigger_deletes_the_driver_first(
         DEFERRED_DAG, run_seconds=3600, retry_run_seconds=5, termination_seconds=15
     )
     driver = cluster.running_driver(DEFERRED_DAG, run_id)
-    job = wait_until(
-        "the trigger to start", lambda: started_trigger(airflow, DEFERRED_DAG, run_id), 60
-    )
+    job = poll("the trigger to start", lambda: started_trigger(airflow, DEFERRED_DAG, run_id), 60)
     owned = cluster.owned(driver)
     workers = airflow.subprocesses("scheduler", "airflow worker -- LocalExecutor")
     assert workers
@@ -527,7 +530,7 @@ def test_task_cleared_while_deferred_and_the_trigger_deletes_the_driver_first(
         os.kill(pid, signal.SIGSTOP)
     try:
         airflow.cli("dags", "clear", DEFERRED_DAG, "--run-id", run_id, "--yes")
-        wait_until(
+        poll(
             "the trigger's on_kill to delete the driver", lambda: cluster.deleting(name(driver)), 30
         )
         assert airflow.ti(DEFERRED_DAG, run_id)["state"] in {None, "scheduled", "queued"}
@@ -541,7 +544,7 @@ def test_task_cleared_while_deferred_and_the_trigger_deletes_the_driver_first(
     assert (final["state"], final["try_number"]) == ("success", 2), final
     retry = airflow.events(DEFERRED_DAG, run_id, 2)
     assert not any(e.startswith("Adopting running driver") for e in retry), retry
-    wait_until(
+    poll(
         "the first driver and what it owns to be gone",
         lambda: (
             not cluster.pod_exists(name(driver)) and not set(owned) & set(cluster.owned(driver))
@@ -563,9 +566,7 @@ def test_task_cleared_while_deferred_and_the_next_try_adopts_the_driver_first(
     end."""
     run_id = airflow.trigger(DEFERRED_DAG, run_seconds=20, retry_run_seconds=5)
     driver = cluster.running_driver(DEFERRED_DAG, run_id)
-    job = wait_until(
-        "the trigger to start", lambda: started_trigger(airflow, DEFERRED_DAG, run_id), 60
-    )
+    job = poll("the trigger to start", lambda: started_trigger(airflow, DEFERRED_DAG, run_id), 60)
     (runner,) = airflow.subprocesses("triggerer", f"{sys.executable} {AIRFLOW} triggerer")
     os.kill(runner, signal.SIGSTOP)
     try:

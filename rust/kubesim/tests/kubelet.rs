@@ -5,41 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{WAIT, request};
+use common::{EventLines, request};
 use http::{Method, StatusCode};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use serde_json::{Value, json};
-
-/// The objects of a watch's events, one at a time.
-struct Watch {
-    body: Incoming,
-    buf: Vec<u8>,
-}
-
-impl Watch {
-    async fn next(&mut self) -> Value {
-        loop {
-            if let Some(nl) = self.buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=nl).collect();
-                let ev: Value =
-                    serde_json::from_slice(&line).unwrap_or_else(|e| panic!("bad line: {e}"));
-                return ev["object"].clone();
-            }
-            let frame = tokio::time::timeout(WAIT, self.body.frame())
-                .await
-                .unwrap_or_else(|_| panic!("no watch event in time"));
-            match frame {
-                Some(Ok(f)) => {
-                    if let Ok(data) = f.into_data() {
-                        self.buf.extend_from_slice(&data);
-                    }
-                }
-                other => panic!("watch ended: {other:?}"),
-            }
-        }
-    }
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn a_crashed_container_restarts_at_once_then_backs_off() {
@@ -58,10 +26,7 @@ async fn a_crashed_container_restarts_at_once_then_backs_off() {
         )
         .await;
         assert_eq!(status, StatusCode::OK);
-        let mut watch = Watch {
-            body,
-            buf: Vec::new(),
-        };
+        let mut watch = EventLines::new(body);
         // Runs 0.2 s and fails; a back-off of 30 s would outlast the test's waits.
         let pod = json!({
             "metadata": {"name": name, "annotations": {
@@ -84,7 +49,7 @@ async fn a_crashed_container_restarts_at_once_then_backs_off() {
         let mut running = false;
         let mut restarted = false;
         loop {
-            let pod = watch.next().await;
+            let pod = watch.next().await.unwrap_or_else(|| panic!("watch ended"))["object"].clone();
             let st = &pod["status"];
             if running {
                 assert_eq!(st["phase"], "Running", "{policy}: {st}");

@@ -6,10 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{WAIT, request};
+use common::{EventLines, WAIT, request};
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
@@ -67,8 +66,7 @@ async fn namespace(server: &kubesim::Server, name: &str) {
 
 /// An open watch, read line by line.
 struct Watch {
-    body: Incoming,
-    buf: Vec<u8>,
+    events: EventLines,
     conn: JoinHandle<()>,
 }
 
@@ -77,34 +75,14 @@ impl Watch {
         let (status, body, conn) = request(server, Method::GET, path, None).await;
         assert_eq!(status, StatusCode::OK, "{path}");
         Watch {
-            body,
-            buf: Vec::new(),
+            events: EventLines::new(body),
             conn,
         }
     }
 
     /// The next event, or `None` when the stream ended.
     async fn next(&mut self) -> Option<Value> {
-        loop {
-            if let Some(nl) = self.buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=nl).collect();
-                return Some(
-                    serde_json::from_slice(&line).unwrap_or_else(|e| panic!("bad line: {e}")),
-                );
-            }
-            let frame = tokio::time::timeout(WAIT, self.body.frame())
-                .await
-                .unwrap_or_else(|_| panic!("no watch event in time"));
-            match frame {
-                Some(Ok(f)) => {
-                    if let Ok(data) = f.into_data() {
-                        self.buf.extend_from_slice(&data);
-                    }
-                }
-                Some(Err(e)) => panic!("watch stream failed: {e}"),
-                None => return None,
-            }
-        }
+        self.events.next().await
     }
 
     /// The type and object name of the next event about an object of the test (not the

@@ -279,6 +279,20 @@ async fn accept_loop(listener: TcpListener, cluster: Arc<Cluster>, acceptor: Tls
 impl Server {
     /// Stops accepting, ends watches and controllers, and snapshots the state directory.
     pub async fn shutdown(mut self) {
+        self.stop().await;
+        if let Some(dir) = &self.state_dir {
+            let _ = persist::snapshot(dir, &self.cluster.store);
+        }
+    }
+
+    /// Stops the way a killed API server does, for tests of clients that must survive one:
+    /// no snapshot is written, so a restart on the same state directory replays only the
+    /// change log. Streams still open end when the runtime that served them goes.
+    pub async fn crash(mut self) {
+        self.stop().await;
+    }
+
+    async fn stop(&mut self) {
         for a in &self.accept {
             a.abort();
         }
@@ -291,9 +305,6 @@ impl Server {
         if let Some((tx, handle)) = self.persist_stop.take() {
             let _ = tx.send(None);
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
-        }
-        if let Some(dir) = &self.state_dir {
-            let _ = persist::snapshot(dir, &self.cluster.store);
         }
     }
 }

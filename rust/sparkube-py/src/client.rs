@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use pythonize::{depythonize, pythonize};
+use sparkube::build::Object;
 use sparkube::{AppSpec, Client, ConnectOptions, Ids, KillOptions, SubmitRequest};
 
 use crate::awaitable::awaitable;
@@ -26,11 +27,11 @@ pub(crate) fn submit_request(
 ) -> PyResult<SubmitRequest> {
     let request = if app.is_instance_of::<PyList>() {
         let args: Vec<String> = app.extract()?;
-        sparkube::parse_submit_args(&args).and_then(SubmitRequest::from_submit_args)
+        sparkube::parse_submit_args(&args).and_then(sparkube::local::resolve_args)
     } else {
         let spec: AppSpec = depythonize(app)
             .map_err(|e| raise(py, "ConfigError", (format!("invalid SparkApp: {e}"),)))?;
-        SubmitRequest::from_spec(spec)
+        sparkube::local::resolve_spec(spec)
     };
     let mut request = request.map_err(|e| config_error(py, &e))?;
     request
@@ -41,7 +42,7 @@ pub(crate) fn submit_request(
 
 impl PyClient {
     /// The objects to submit for `app`, in API order, with ids derived from its submission id.
-    fn objects(&self, py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<Vec<serde_json::Value>> {
+    fn objects(&self, py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<Vec<Object>> {
         let request = submit_request(py, app, self.client.default_namespace())?;
         request.log_warnings();
         let ids = Ids::for_submission(request.submission_id.as_deref());

@@ -28,7 +28,9 @@ fn render_request(
     let ids = ids_for(ids, request)?;
     request.log_warnings();
     let resources = sparkube::build(request, &ids).map_err(|e| config_error(py, &e))?;
-    let mut objects = resources.in_api_order();
+    let mut objects = resources.to_json().map_err(|e| {
+        PyValueError::new_err(format!("the objects cannot be written as JSON: {e}"))
+    })?;
     if !show_secrets {
         sparkube::redact::redact_objects(&mut objects, &request.conf);
     }
@@ -46,7 +48,7 @@ pub(crate) fn render_args(
     show_secrets: bool,
 ) -> PyResult<Py<PyAny>> {
     let request = sparkube::parse_submit_args(&args)
-        .and_then(SubmitRequest::from_submit_args)
+        .and_then(sparkube::local::resolve_args)
         .map_err(|e| config_error(py, &e))?;
     render_request(py, &request, ids, show_secrets)
 }
@@ -64,7 +66,7 @@ pub(crate) fn render_spec(
     let spec: AppSpec = depythonize(spec).map_err(|e| {
         crate::errors::raise(py, "ConfigError", (format!("invalid SparkApp: {e}"),))
     })?;
-    let request = SubmitRequest::from_spec(spec).map_err(|e| config_error(py, &e))?;
+    let request = sparkube::local::resolve_spec(spec).map_err(|e| config_error(py, &e))?;
     render_request(py, &request, ids, show_secrets)
 }
 
@@ -104,7 +106,7 @@ pub(crate) fn parse_command(py: Python<'_>, args: Vec<String>) -> PyResult<Py<Py
         Action::PrintUsage => ("help", None),
     };
     let conf: serde_json::Map<String, serde_json::Value> = if action == "submit" {
-        let request = SubmitRequest::from_submit_args(parsed).map_err(|e| config_error(py, &e))?;
+        let request = sparkube::local::resolve_args(parsed).map_err(|e| config_error(py, &e))?;
         request
             .conf
             .iter()

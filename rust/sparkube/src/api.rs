@@ -443,36 +443,12 @@ where
     }
 }
 
-/// Percent-encodes a query parameter value (RFC 3986 unreserved characters stay as they are).
-pub(crate) fn encode_query_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(char::from(byte));
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
-
-/// Builds a GET request for `path` with already-encoded `query` pairs.
-pub(crate) fn get_request(
-    operation: &str,
-    path: &str,
-    query: &[(&str, String)],
-) -> Result<http::Request<Vec<u8>>> {
-    let mut uri = path.to_string();
-    for (i, (key, value)) in query.iter().enumerate() {
-        uri.push(if i == 0 { '?' } else { '&' });
-        uri.push_str(key);
-        uri.push('=');
-        uri.push_str(&encode_query_value(value));
-    }
-    http::Request::get(uri)
-        .body(Vec::new())
-        .map_err(|e| request_error(operation, e))
+/// kube-rs's request builder for objects of kind `K` in `namespace`: every request sparkube
+/// sends is built by it (paths, query parameters, bodies), and sent through [`call`].
+pub(crate) fn namespaced<K: kube::Resource<DynamicType = ()>>(
+    namespace: &str,
+) -> kube::core::Request {
+    kube::core::Request::new(K::url_path(&(), Some(namespace)))
 }
 
 #[cfg(test)]
@@ -720,22 +696,5 @@ mod tests {
         .await;
         assert!(out.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 5);
-    }
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(
-            encode_query_value("spark-role=driver,a in (x y)"),
-            "spark-role%3Ddriver%2Ca%20in%20%28x%20y%29"
-        );
-        assert_eq!(
-            encode_query_value("2024-01-02T03:04:05.123456789+01:00"),
-            "2024-01-02T03%3A04%3A05.123456789%2B01%3A00"
-        );
-        let req = get_request("op", "/api/v1/pods", &[("labelSelector", "a=b".into())]);
-        assert_eq!(
-            req.ok().map(|r| r.uri().to_string()),
-            Some("/api/v1/pods?labelSelector=a%3Db".to_string())
-        );
     }
 }

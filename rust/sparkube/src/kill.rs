@@ -5,9 +5,11 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, ListParams, Preconditions};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::api::{self, ApiError};
 use crate::client::Client;
@@ -149,18 +151,26 @@ pub struct Killed {
     pub app_id: Option<String>,
 }
 
-fn owned_by(object: &Value, uid: &str, app_id: Option<&str>) -> bool {
-    let by_owner = object
-        .pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .is_some_and(|refs| {
-            refs.iter()
-                .any(|r| r.get("uid").and_then(Value::as_str) == Some(uid))
-        });
+/// An object listed only for its metadata: what deciding whether it belongs to an app needs.
+#[derive(Deserialize)]
+struct Listed {
+    metadata: ObjectMeta,
+}
+
+/// A list answer of the API server, items reduced to [`Listed`].
+#[derive(Deserialize)]
+struct ListedItems {
+    #[serde(default)]
+    items: Vec<Listed>,
+}
+
+fn owned_by(meta: &ObjectMeta, uid: &str, app_id: Option<&str>) -> bool {
+    let by_owner = meta.owner_references.iter().flatten().any(|r| r.uid == uid);
     let by_label = app_id.is_some_and(|id| {
-        object
-            .pointer(&format!("/metadata/labels/{APP_ID_LABEL}"))
-            .and_then(Value::as_str)
+        meta.labels
+            .as_ref()
+            .and_then(|l| l.get(APP_ID_LABEL))
+            .map(String::as_str)
             == Some(id)
     });
     by_owner || by_label
@@ -248,27 +258,20 @@ impl Client {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let uid = pod.metadata.uid.clone();
         let operation = format!("delete driver pod {namespace}/{name}");
-        let mut uri = format!("/api/v1/namespaces/{namespace}/pods/{name}");
-        if let Some(grace) = options.grace_period {
-            uri.push_str(&format!("?gracePeriodSeconds={}", grace.as_secs()));
-        }
-        // Delete exactly the pod that was looked at, not a newer one of the same name.
-        let body = match &uid {
-            Some(uid) => serde_json::to_vec(&serde_json::json!({
-                "kind": "DeleteOptions", "apiVersion": "v1",
-                "preconditions": {"uid": uid},
-            }))
-            .unwrap_or_default(),
-            None => Vec::new(),
+        let params = DeleteParams {
+            grace_period_seconds: options
+                .grace_period
+                .map(|g| u32::try_from(g.as_secs()).unwrap_or(u32::MAX)),
+            // Delete exactly the pod that was looked at, not a newer one of the same name.
+            preconditions: uid.clone().map(|uid| Preconditions {
+                uid: Some(uid),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
         };
         let deleted = api::call_raw(&self.kube, &self.retry, &operation, || {
-            let mut request = http::Request::delete(uri.as_str())
-                .header(http::header::ACCEPT, "application/json");
-            if !body.is_empty() {
-                request = request.header(http::header::CONTENT_TYPE, "application/json");
-            }
-            request
-                .body(body.clone())
+            api::namespaced::<Pod>(&namespace)
+                .delete(&name, &params)
                 .map_err(|e| api::request_error(&operation, e))
         })
         .await;
@@ -320,30 +323,23 @@ impl Client {
             return Ok(remaining);
         };
         let kinds = [
-            ("pod", format!("/api/v1/namespaces/{namespace}/pods")),
-            (
-                "service",
-                format!("/api/v1/namespaces/{namespace}/services"),
-            ),
-            (
-                "configmap",
-                format!("/api/v1/namespaces/{namespace}/configmaps"),
-            ),
-            (
-                "networkpolicy",
-                format!("/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies"),
-            ),
+            ("pod", api::namespaced::<Pod>(namespace)),
+            ("service", api::namespaced::<Service>(namespace)),
+            ("configmap", api::namespaced::<ConfigMap>(namespace)),
+            ("networkpolicy", api::namespaced::<NetworkPolicy>(namespace)),
         ];
-        for (kind, path) in kinds {
+        for (kind, requests) in kinds {
             let operation = format!("list {kind}s in namespace {namespace}");
-            let query: Vec<(&str, String)> = match (kind, app_id) {
+            let params = match (kind, app_id) {
                 ("pod" | "service", Some(id)) => {
-                    vec![("labelSelector", format!("{APP_ID_LABEL}={id}"))]
+                    ListParams::default().labels(&format!("{APP_ID_LABEL}={id}"))
                 }
-                _ => Vec::new(),
+                _ => ListParams::default(),
             };
-            let list: Value = match api::call(&self.kube, &self.retry, &operation, || {
-                api::get_request(&operation, &path, &query)
+            let list: ListedItems = match api::call(&self.kube, &self.retry, &operation, || {
+                requests
+                    .list(&params)
+                    .map_err(|e| api::request_error(&operation, e))
             })
             .await
             {
@@ -352,20 +348,12 @@ impl Client {
                 Err(e) if matches!(e.status_code(), Some(403 | 404)) => continue,
                 Err(e) => return Err(e.into()),
             };
-            for item in list
-                .get("items")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let name = item
-                    .pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
+            for item in list.items {
+                let name = item.metadata.name.as_deref().unwrap_or_default();
                 if kind == "pod" && name == pod {
                     continue;
                 }
-                if owned_by(item, uid, app_id) {
+                if owned_by(&item.metadata, uid, app_id) {
                     remaining.push(format!("{kind}/{name}"));
                 }
             }
@@ -453,10 +441,15 @@ mod tests {
 
     #[test]
     fn ownership_by_reference_or_label() {
-        let owned = json!({"metadata": {"name": "cm", "ownerReferences": [{"uid": "u1"}]}});
-        let labelled =
-            json!({"metadata": {"name": "svc", "labels": {"spark-app-selector": "spark-1"}}});
-        let other = json!({"metadata": {"name": "x", "ownerReferences": [{"uid": "u2"}], "labels": {"spark-app-selector": "spark-2"}}});
+        let meta = |value: serde_json::Value| -> ObjectMeta {
+            serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let owner = |uid: &str| json!({"apiVersion": "v1", "kind": "Pod", "name": "d", "uid": uid});
+        let owned = meta(json!({"name": "cm", "ownerReferences": [owner("u1")]}));
+        let labelled = meta(json!({"name": "svc", "labels": {"spark-app-selector": "spark-1"}}));
+        let other = meta(
+            json!({"name": "x", "ownerReferences": [owner("u2")], "labels": {"spark-app-selector": "spark-2"}}),
+        );
         assert!(owned_by(&owned, "u1", None));
         assert!(owned_by(&labelled, "u1", Some("spark-1")));
         assert!(!owned_by(&labelled, "u1", None));

@@ -1,28 +1,28 @@
 //! sparkube: submit Apache Spark applications to Kubernetes exactly as
 //! `spark-submit --deploy-mode cluster` does, without a JVM, and track them to the end.
+//!
+//! The objects of a submission are computed by `sparkube-core` (re-exported here as `conf`,
+//! `build`, `spec`, ...), which does no I/O; this crate sends them, watches the apps, reads
+//! logs and progress, and kills.
 
 /// The sparkube version, shared by the Rust library, the Python package and the CLI.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+pub use sparkube_core::{build, conf, error, ids, redact, request, spec};
+
 pub mod api;
-pub mod build;
 pub mod client;
-pub mod conf;
-pub mod error;
-pub mod ids;
 pub mod kill;
 mod limit;
+pub mod local;
 pub mod logs;
 pub mod progress;
-pub mod redact;
-pub mod request;
 mod serde_secs;
-pub mod spec;
 pub mod submit;
 pub mod track;
 
 pub use api::{ApiError, RetryPolicy};
-pub use build::{Resources, build};
+pub use build::Resources;
 pub use client::{Client, ClientError, ConnectOptions};
 pub use conf::{SparkConf, SubmitArgs, parse_submit_args};
 pub use error::{Error, Result};

@@ -11,9 +11,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use futures::{AsyncBufReadExt, Stream};
 use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ListParams, LogParams};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -120,6 +121,8 @@ pub(crate) struct LogCursor {
     last: Option<DateTime<FixedOffset>>,
     at_last: usize,
     skip: usize,
+    /// Lines older than this are never handed out (the caller's `since_time`).
+    not_before: Option<DateTime<FixedOffset>>,
 }
 
 /// What to do with one line.
@@ -137,10 +140,13 @@ impl LogCursor {
         self.skip = self.at_last;
     }
 
-    /// The `sinceTime` to resume from.
-    pub(crate) fn since_time(&self) -> Option<String> {
-        self.last
-            .map(|t| t.to_utc().to_rfc3339_opts(SecondsFormat::Nanos, true))
+    /// A cursor that hands out no line older than `time` (a `since_time` the server gets
+    /// only to the second).
+    pub(crate) fn starting_at(time: Option<DateTime<Utc>>) -> Self {
+        LogCursor {
+            not_before: time.map(|t| t.fixed_offset()),
+            ..LogCursor::default()
+        }
     }
 
     /// Judges one line by its timestamp and moves the cursor.
@@ -148,6 +154,9 @@ impl LogCursor {
         let Some(ts) = timestamp else {
             return Verdict::Emit;
         };
+        if self.not_before.is_some_and(|t| ts < t) {
+            return Verdict::Skip;
+        }
         match self.last {
             Some(last) if ts < last => Verdict::Skip,
             Some(last) if ts == last => {
@@ -182,34 +191,38 @@ pub(crate) fn split_timestamp(line: &str) -> (Option<DateTime<FixedOffset>>, &st
     }
 }
 
-/// The query of one log request.
-pub(crate) fn log_query(
+/// A time as the log request's `sinceTime`, floored to the second: kube-rs sends whole
+/// seconds (rounding to the nearest one, which could skip lines), and the [`LogCursor`] drops
+/// the lines of that second it has already handed out.
+fn since_second(time: DateTime<Utc>) -> Option<jiff::Timestamp> {
+    jiff::Timestamp::from_second(time.timestamp()).ok()
+}
+
+/// The parameters of one log request.
+pub(crate) fn log_params(
     options: &LogOptions,
     container: &str,
     cursor: &LogCursor,
     follow: bool,
-) -> Vec<(&'static str, String)> {
-    let mut query = vec![
-        ("container", container.to_string()),
-        ("timestamps", "true".to_string()),
-    ];
-    if follow {
-        query.push(("follow", "true".to_string()));
-    }
-    if let Some(since) = cursor.since_time() {
-        query.push(("sinceTime", since));
-        return query;
+) -> LogParams {
+    let mut params = LogParams {
+        container: Some(container.to_string()),
+        timestamps: true,
+        follow,
+        ..LogParams::default()
+    };
+    if let Some(last) = cursor.last {
+        params.since_time = since_second(last.to_utc());
+        return params;
     }
     if let Some(t) = options.since_time {
-        query.push(("sinceTime", t.to_rfc3339_opts(SecondsFormat::Nanos, true)));
+        params.since_time = since_second(t);
     } else if let Some(since) = options.since {
         let secs = since.as_secs() + u64::from(since.subsec_nanos() > 0);
-        query.push(("sinceSeconds", secs.max(1).to_string()));
+        params.since_seconds = Some(i64::try_from(secs.max(1)).unwrap_or(i64::MAX));
     }
-    if let Some(tail) = options.tail {
-        query.push(("tailLines", tail.to_string()));
-    }
-    query
+    params.tail_lines = options.tail.map(|t| i64::try_from(t).unwrap_or(i64::MAX));
+    params
 }
 
 /// The main container of a Spark pod: `preferred` by name, else the first whose args start
@@ -352,13 +365,6 @@ enum ReadEnd {
 }
 
 impl Reader {
-    fn path(&self) -> String {
-        format!(
-            "/api/v1/namespaces/{}/pods/{}/log",
-            self.namespace, self.pod
-        )
-    }
-
     fn read_error(&self, message: String) -> LogError {
         LogError::Read {
             namespace: self.namespace.clone(),
@@ -383,8 +389,10 @@ impl Reader {
             "read the log of container {} of pod {}/{}",
             self.container, self.namespace, self.pod
         );
-        let query = log_query(&self.options, &self.container, &self.cursor, follow);
-        let request = api::get_request(&operation, &self.path(), &query)?;
+        let params = log_params(&self.options, &self.container, &self.cursor, follow);
+        let request = api::namespaced::<Pod>(&self.namespace)
+            .logs(&self.pod, &params)
+            .map_err(|e| api::request_error(&operation, e))?;
         let reader = self
             .client
             .kube
@@ -575,7 +583,7 @@ impl Client {
             pod,
             container,
             options: options.clone(),
-            cursor: LogCursor::default(),
+            cursor: LogCursor::starting_at(options.since_time),
             tx,
             emitted: 0,
         };
@@ -618,12 +626,14 @@ impl Client {
                 pod: driver.metadata.name.clone().unwrap_or_default(),
             })?;
         let operation = format!("list executor {executor} of {app_id} in namespace {namespace}");
-        let path = format!("/api/v1/namespaces/{namespace}/pods");
-        let selector =
-            format!("{APP_ID_LABEL}={app_id},spark-role=executor,{EXECUTOR_ID_LABEL}={executor}");
+        let params = ListParams::default().labels(&format!(
+            "{APP_ID_LABEL}={app_id},spark-role=executor,{EXECUTOR_ID_LABEL}={executor}"
+        ));
         let list: kube::core::ObjectList<Pod> =
             api::call(&self.kube, &self.retry, &operation, || {
-                api::get_request(&operation, &path, &[("labelSelector", selector.clone())])
+                api::namespaced::<Pod>(namespace)
+                    .list(&params)
+                    .map_err(|e| api::request_error(&operation, e))
             })
             .await?;
         list.items
@@ -650,6 +660,8 @@ fn track_to_log(e: crate::track::TrackError) -> LogError {
 
 #[cfg(test)]
 mod tests {
+    use chrono::SecondsFormat;
+
     use super::*;
 
     fn ts(s: &str) -> Option<DateTime<FixedOffset>> {
@@ -762,7 +774,7 @@ mod tests {
     }
 
     #[test]
-    fn queries_for_first_and_resumed_reads() {
+    fn requests_for_first_and_resumed_reads() {
         let options = LogOptions {
             follow: true,
             since: Some(Duration::from_millis(1500)),
@@ -770,27 +782,78 @@ mod tests {
             ..LogOptions::default()
         };
         let mut cursor = LogCursor::default();
-        let q = log_query(&options, "spark-kubernetes-driver", &cursor, true);
-        let get = |q: &[(&str, String)], k: &str| {
-            q.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone())
+        let query = |params: &LogParams| {
+            let request = api::namespaced::<Pod>("ns")
+                .logs("p", params)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(request.uri().path(), "/api/v1/namespaces/ns/pods/p/log");
+            form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect::<std::collections::HashMap<String, String>>()
         };
+        let q = query(&log_params(
+            &options,
+            "spark-kubernetes-driver",
+            &cursor,
+            true,
+        ));
+        let get = |q: &std::collections::HashMap<String, String>, k: &str| q.get(k).cloned();
         assert_eq!(get(&q, "timestamps").as_deref(), Some("true"));
         assert_eq!(get(&q, "follow").as_deref(), Some("true"));
         assert_eq!(get(&q, "sinceSeconds").as_deref(), Some("2"));
         assert_eq!(get(&q, "tailLines").as_deref(), Some("10"));
         assert_eq!(get(&q, "sinceTime"), None);
 
-        cursor.accept(ts("2025-01-01T00:00:01.000000500+00:00"));
+        // Resumed from 00:00:01.7: the request asks from the whole second (never later, so
+        // no line is lost) and the cursor drops what was handed out already.
+        assert_eq!(
+            cursor.accept(ts("2025-01-01T00:00:01.700000500+00:00")),
+            Verdict::Emit
+        );
         cursor.resume();
-        let q = log_query(&options, "c", &cursor, false);
+        let q = query(&log_params(&options, "c", &cursor, false));
         assert_eq!(
             get(&q, "sinceTime").as_deref(),
-            Some("2025-01-01T00:00:01.000000500Z")
+            Some("2025-01-01T00:00:01Z")
         );
         assert_eq!(get(&q, "tailLines"), None);
         assert_eq!(get(&q, "sinceSeconds"), None);
         assert_eq!(get(&q, "follow"), None);
         assert_eq!(get(&q, "container").as_deref(), Some("c"));
+        assert_eq!(
+            cursor.accept(ts("2025-01-01T00:00:01.200000000+00:00")),
+            Verdict::Skip
+        );
+        assert_eq!(
+            cursor.accept(ts("2025-01-01T00:00:01.700000500+00:00")),
+            Verdict::Skip
+        );
+        assert_eq!(
+            cursor.accept(ts("2025-01-01T00:00:01.900000000+00:00")),
+            Verdict::Emit
+        );
+    }
+
+    #[test]
+    fn a_since_time_hands_out_no_older_line() {
+        let since = DateTime::parse_from_rfc3339("2025-01-01T00:00:05.5Z")
+            .map(|t| t.to_utc())
+            .ok();
+        let mut cursor = LogCursor::starting_at(since);
+        let options = LogOptions {
+            since_time: since,
+            tail: Some(3),
+            ..LogOptions::default()
+        };
+        let params = log_params(&options, "c", &cursor, false);
+        assert_eq!(
+            params.since_time.map(|t| t.to_string()).as_deref(),
+            Some("2025-01-01T00:00:05Z")
+        );
+        assert_eq!(params.tail_lines, Some(3));
+        assert_eq!(cursor.accept(ts("2025-01-01T00:00:05.1Z")), Verdict::Skip);
+        assert_eq!(cursor.accept(ts("2025-01-01T00:00:05.5Z")), Verdict::Emit);
+        assert_eq!(cursor.accept(ts("2025-01-01T00:00:06Z")), Verdict::Emit);
     }
 
     #[test]

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::api::{self, ApiError, RetryPolicy};
 use crate::client::Client;
 use crate::submit::{APP_ID_LABEL, AppHandle};
 use crate::track::Result;
+use kube::api::ListParams;
 
 /// Name Spark gives the UI port of the driver container and of the driver service.
 pub const UI_PORT_NAME: &str = "spark-ui";
@@ -47,24 +47,9 @@ pub struct SparkUi {
 }
 
 impl SparkUi {
-    /// The UI of a driver service object (JSON, as submitted): its `spark-ui` port.
-    pub fn from_service_object(service: &Value) -> Option<Self> {
-        let name = service.pointer("/metadata/name")?.as_str()?;
-        let port = service
-            .pointer("/spec/ports")?
-            .as_array()?
-            .iter()
-            .find(|p| p.get("name").and_then(Value::as_str) == Some(UI_PORT_NAME))?
-            .get("port")?
-            .as_u64()?;
-        Some(Self {
-            service: name.to_string(),
-            port: u16::try_from(port).ok()?,
-        })
-    }
-
-    /// The UI of a driver service read from the API server.
-    fn from_service(service: &Service) -> Option<Self> {
+    /// The UI of a driver service, as submitted or read from the API server: its
+    /// `spark-ui` port.
+    pub fn from_service(service: &Service) -> Option<Self> {
         let port = service
             .spec
             .as_ref()?
@@ -301,14 +286,30 @@ fn read_policy(base: &RetryPolicy) -> RetryPolicy {
     }
 }
 
-/// The proxy path of the application's REST API root under the driver service.
-pub fn proxy_path(namespace: &str, ui: &SparkUi, app_id: &str) -> String {
-    format!(
-        "/api/v1/namespaces/{namespace}/services/{}:{}/proxy/api/v1/applications/{}",
-        ui.service,
-        ui.port,
-        api::encode_query_value(app_id)
-    )
+/// The GET of `part` (`jobs`, `stages`) of the application's REST API through the API
+/// server's proxy to the driver service (a subresource kube-rs has no builder for). The app
+/// id is a label value, so it needs no escaping; anything else is refused.
+pub fn proxy_request(
+    namespace: &str,
+    ui: &SparkUi,
+    app_id: &str,
+    part: &str,
+) -> std::result::Result<http::Request<Vec<u8>>, String> {
+    if app_id.is_empty()
+        || !app_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(format!("{app_id:?} is not a Spark application id"));
+    }
+    let services = api::namespaced::<Service>(namespace);
+    let path = format!(
+        "{}/{}:{}/proxy/api/v1/applications/{app_id}/{part}",
+        services.url_path, ui.service, ui.port
+    );
+    http::Request::get(path)
+        .body(Vec::new())
+        .map_err(|e| e.to_string())
 }
 
 impl Client {
@@ -350,7 +351,10 @@ impl Client {
     /// The two GETs, sent together, and their summary.
     async fn read_progress(&self, handle: &AppHandle, ui: &SparkUi) -> Result<Option<Progress>> {
         let policy = read_policy(&self.retry);
-        let base = proxy_path(&handle.namespace, ui, &handle.app_id);
+        let get = |operation: &str, part: &str| {
+            proxy_request(&handle.namespace, ui, &handle.app_id, part)
+                .map_err(|e| api::request_error(operation, e))
+        };
         let what = |part: &str| {
             format!(
                 "read the Spark UI {part} of {} through service {}/{}:{}",
@@ -358,14 +362,11 @@ impl Client {
             )
         };
         let (jobs_op, stages_op) = (what("jobs"), what("stages"));
-        let (jobs_path, stages_path) = (format!("{base}/jobs"), format!("{base}/stages"));
         let (jobs, stages) = futures::join!(
-            api::call_raw(&self.kube, &policy, &jobs_op, || {
-                api::get_request(&jobs_op, &jobs_path, &[])
-            }),
-            api::call_raw(&self.kube, &policy, &stages_op, || {
-                api::get_request(&stages_op, &stages_path, &[])
-            }),
+            api::call_raw(&self.kube, &policy, &jobs_op, || get(&jobs_op, "jobs")),
+            api::call_raw(&self.kube, &policy, &stages_op, || get(
+                &stages_op, "stages"
+            )),
         );
         match (jobs, stages) {
             (Ok(jobs), Ok(stages)) => {
@@ -391,11 +392,12 @@ impl Client {
             "find the driver service of {} in namespace {namespace}",
             handle.app_id
         );
-        let path = format!("/api/v1/namespaces/{namespace}/services");
-        let selector = format!("{APP_ID_LABEL}={}", handle.app_id);
+        let params = ListParams::default().labels(&format!("{APP_ID_LABEL}={}", handle.app_id));
         let list: k8s_openapi::List<Service> =
             match api::call(&self.kube, &self.retry, &operation, || {
-                api::get_request(&operation, &path, &[("labelSelector", selector.clone())])
+                api::namespaced::<Service>(namespace)
+                    .list(&params)
+                    .map_err(|e| api::request_error(&operation, e))
             })
             .await
             {
@@ -428,7 +430,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn the_starting_up_page_is_not_progress_yet() {
@@ -650,15 +652,18 @@ mod tests {
         let svc = json!({"kind": "Service", "metadata": {"name": "pi-1-driver-svc"},
             "spec": {"ports": [{"name": "driver-rpc-port", "port": 7078},
                                {"name": "spark-ui", "port": 4041}]}});
+        let service = |value: Value| -> Service {
+            serde_json::from_value(value).unwrap_or_else(|e| panic!("{e}"))
+        };
         assert_eq!(
-            SparkUi::from_service_object(&svc),
+            SparkUi::from_service(&service(svc)),
             Some(SparkUi {
                 service: "pi-1-driver-svc".into(),
                 port: 4041
             })
         );
         assert_eq!(
-            SparkUi::from_service_object(&json!({"metadata": {"name": "x"}, "spec": {}})),
+            SparkUi::from_service(&service(json!({"metadata": {"name": "x"}, "spec": {}}))),
             None
         );
 
@@ -734,16 +739,19 @@ mod tests {
         assert!(policy.max_retry_after <= Duration::from_secs(1));
         let none = read_policy(&RetryPolicy::no_retries());
         assert_eq!(none.max_attempts, 1);
+        let ui = SparkUi {
+            service: "pi-driver-svc".into(),
+            port: 4040,
+        };
+        let request = proxy_request("jobs", &ui, "spark-12ab", "stages");
         assert_eq!(
-            proxy_path(
-                "jobs",
-                &SparkUi {
-                    service: "pi-driver-svc".into(),
-                    port: 4040
-                },
-                "spark-12ab"
-            ),
-            "/api/v1/namespaces/jobs/services/pi-driver-svc:4040/proxy/api/v1/applications/spark-12ab"
+            request.map(|r| r.uri().to_string()).as_deref(),
+            Ok(
+                "/api/v1/namespaces/jobs/services/pi-driver-svc:4040/proxy/api/v1/applications/spark-12ab/stages"
+            )
         );
+        for bad in ["", "a/../../x", "a?b", "a b"] {
+            assert!(proxy_request("jobs", &ui, bad, "jobs").is_err(), "{bad:?}");
+        }
     }
 }

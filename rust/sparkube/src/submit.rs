@@ -8,17 +8,17 @@
 //! same submission id, and fails clearly when it does not.
 
 use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, GetParams, Patch, PatchParams, PostParams};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::api::{self, ApiError};
+use crate::build::Object;
+pub use crate::build::SUBMISSION_ID_LABEL;
+pub use crate::build::labels::APP_ID_LABEL;
 use crate::client::Client;
 use crate::progress::SparkUi;
+use sparkube_core::with_object;
 
-/// Label that identifies one submission across retries.
-pub const SUBMISSION_ID_LABEL: &str = "sparkube.io/submission-id";
-/// Label holding the Spark application id.
-pub const APP_ID_LABEL: &str = "spark-app-selector";
 /// Field manager of sparkube's server-side applies.
 pub const FIELD_MANAGER: &str = "sparkube";
 
@@ -144,49 +144,12 @@ impl SubmitError {
     }
 }
 
-/// The REST path of a namespaced object, for the kinds spark-submit creates.
-pub fn object_path(api_version: &str, kind: &str, namespace: &str, name: &str) -> Option<String> {
-    let (prefix, plural) = match (api_version, kind) {
-        ("v1", "Pod") => ("/api/v1", "pods"),
-        ("v1", "Service") => ("/api/v1", "services"),
-        ("v1", "ConfigMap") => ("/api/v1", "configmaps"),
-        ("v1", "Secret") => ("/api/v1", "secrets"),
-        ("v1", "PersistentVolumeClaim") => ("/api/v1", "persistentvolumeclaims"),
-        ("networking.k8s.io/v1", "NetworkPolicy") => {
-            ("/apis/networking.k8s.io/v1", "networkpolicies")
-        }
-        _ => return None,
-    };
-    Some(format!("{prefix}/namespaces/{namespace}/{plural}/{name}"))
-}
-
-fn str_at<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
-    value.pointer(pointer).and_then(Value::as_str)
-}
-
-/// Points every ownerReference to the driver pod at its uid, adding one when missing.
-pub fn set_owner(object: &mut Value, pod_name: &str, pod_uid: &str) {
-    let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let refs = meta
-        .entry("ownerReferences")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    let Some(refs) = refs.as_array_mut() else {
-        return;
-    };
-    let mut found = false;
-    for r in refs.iter_mut() {
-        if str_at(r, "/kind") == Some("Pod") && str_at(r, "/name") == Some(pod_name) {
-            r["uid"] = json!(pod_uid);
-            found = true;
-        }
+/// The request builder of a namespaced kind spark-submit creates.
+fn requests_for(object: &Object, namespace: &str) -> kube::core::Request {
+    fn of<K: kube::Resource<DynamicType = ()>>(_: &K, namespace: &str) -> kube::core::Request {
+        kube::core::Request::new(K::url_path(&(), Some(namespace)))
     }
-    if !found {
-        refs.push(json!({
-            "apiVersion": "v1", "kind": "Pod", "name": pod_name, "uid": pod_uid, "controller": true,
-        }));
-    }
+    with_object!(object, o => of(o, namespace))
 }
 
 impl Client {
@@ -198,26 +161,34 @@ impl Client {
     /// Submits the objects of one application, given in API order (the driver pod and then the
     /// objects to apply, as `Resources::in_api_order` returns them). The namespace is the
     /// pod's, else the client's default.
-    pub async fn submit_objects(&self, objects: &[Value]) -> Result<AppHandle> {
-        let pod_index = objects
+    pub async fn submit_objects(&self, objects: &[Object]) -> Result<AppHandle> {
+        let (pod_index, mut pod) = objects
             .iter()
-            .position(|o| str_at(o, "/kind") == Some("Pod"))
+            .enumerate()
+            .find_map(|(i, o)| match o {
+                Object::Pod(pod) => Some((i, pod.clone())),
+                _ => None,
+            })
             .ok_or_else(|| SubmitError::Invalid("no driver pod among the objects".into()))?;
-        let mut pod = objects[pod_index].clone();
-        let name = str_at(&pod, "/metadata/name")
+        let name = pod
+            .metadata
+            .name
+            .clone()
             .filter(|n| !n.is_empty())
-            .ok_or_else(|| SubmitError::Invalid("the driver pod has no name".into()))?
-            .to_string();
-        let namespace = self.ns(str_at(&pod, "/metadata/namespace")).to_string();
-        pod["metadata"]["namespace"] = json!(namespace);
-        let labels = pod.pointer("/metadata/labels");
-        let label = |key: &str| labels.and_then(|l| l.get(key)).and_then(Value::as_str);
-        let app_id = label(APP_ID_LABEL)
-            .ok_or_else(|| {
-                SubmitError::Invalid(format!("driver pod {name} has no {APP_ID_LABEL} label"))
-            })?
-            .to_string();
-        let submission_id = label(SUBMISSION_ID_LABEL).map(str::to_string);
+            .ok_or_else(|| SubmitError::Invalid("the driver pod has no name".into()))?;
+        let namespace = self.ns(pod.metadata.namespace.as_deref()).to_string();
+        pod.metadata.namespace = Some(namespace.clone());
+        let label = |key: &str| {
+            pod.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(key))
+                .cloned()
+        };
+        let app_id = label(APP_ID_LABEL).ok_or_else(|| {
+            SubmitError::Invalid(format!("driver pod {name} has no {APP_ID_LABEL} label"))
+        })?;
+        let submission_id = label(SUBMISSION_ID_LABEL);
 
         let (uid, adopted) = self
             .create_driver_pod(&namespace, &name, &pod, &app_id, submission_id.as_deref())
@@ -229,10 +200,10 @@ impl Client {
             submission_id,
             pod_uid: Some(uid.clone()),
             adopted,
-            spark_ui: objects
-                .iter()
-                .filter(|o| str_at(o, "/kind") == Some("Service"))
-                .find_map(SparkUi::from_service_object),
+            spark_ui: objects.iter().find_map(|o| match o {
+                Object::Service(service) => SparkUi::from_service(service),
+                _ => None,
+            }),
         };
 
         for (index, object) in objects.iter().enumerate() {
@@ -240,40 +211,34 @@ impl Client {
                 continue;
             }
             let mut object = object.clone();
-            object["metadata"]["namespace"] = json!(namespace);
-            set_owner(&mut object, &name, &uid);
+            object.meta_mut().namespace = Some(namespace.clone());
+            object.set_owner(&name, &uid);
+            let failed = |source| SubmitError::Apply {
+                kind: object.kind().to_string(),
+                namespace: namespace.clone(),
+                name: object.name().to_string(),
+                pod: name.clone(),
+                source,
+                cleanup: None,
+            };
             // An adopted driver already has its immutable config maps and secrets; their
             // content may differ in this attempt (the submit time), and the API server refuses
             // to change an immutable object.
-            if adopted && object.get("immutable") == Some(&Value::Bool(true)) {
+            let step = if adopted && object.is_immutable() {
                 match self.object_exists(&namespace, &object).await {
                     Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(source) => {
-                        let cleanup = self.delete_after_failure(&namespace, &name).await;
-                        return Err(SubmitError::Apply {
-                            kind: str_at(&object, "/kind").unwrap_or_default().to_string(),
-                            namespace,
-                            name: str_at(&object, "/metadata/name")
-                                .unwrap_or_default()
-                                .to_string(),
-                            pod: name,
-                            source,
-                            cleanup,
-                        });
-                    }
+                    Ok(false) => self.apply(&namespace, &object).await,
+                    Err(source) => Err(source),
                 }
-            }
-            if let Err((kind, obj_name, source)) = self.apply(&namespace, &object).await {
-                let cleanup = self.delete_after_failure(&namespace, &name).await;
-                return Err(SubmitError::Apply {
-                    kind,
-                    namespace,
-                    name: obj_name,
-                    pod: name,
-                    source,
-                    cleanup,
-                });
+            } else {
+                self.apply(&namespace, &object).await
+            };
+            if let Err(source) = step {
+                let mut error = failed(source);
+                if let SubmitError::Apply { cleanup, .. } = &mut error {
+                    *cleanup = self.delete_after_failure(&namespace, &name).await;
+                }
+                return Err(error);
             }
         }
         log::info!(
@@ -290,19 +255,16 @@ impl Client {
         &self,
         namespace: &str,
         name: &str,
-        pod: &Value,
+        pod: &Pod,
         app_id: &str,
         submission_id: Option<&str>,
     ) -> Result<(String, bool)> {
         let operation = format!("create driver pod {namespace}/{name}");
-        let path = format!("/api/v1/namespaces/{namespace}/pods");
         let body = serde_json::to_vec(pod)
             .map_err(|e| SubmitError::Invalid(format!("driver pod {name}: {e}")))?;
         let created: api::Result<Pod> = api::call(&self.kube, &self.retry, &operation, || {
-            http::Request::post(path.as_str())
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .header(http::header::ACCEPT, "application/json")
-                .body(body.clone())
+            api::namespaced::<Pod>(namespace)
+                .create(&PostParams::default(), body.clone())
                 .map_err(|e| api::request_error(&operation, e))
         })
         .await;
@@ -362,16 +324,12 @@ impl Client {
     }
 
     /// Whether an object exists (one GET).
-    async fn object_exists(&self, namespace: &str, object: &Value) -> api::Result<bool> {
-        let kind = str_at(object, "/kind").unwrap_or_default();
-        let name = str_at(object, "/metadata/name").unwrap_or_default();
-        let api_version = str_at(object, "/apiVersion").unwrap_or_default();
-        let operation = format!("get {kind} {namespace}/{name}");
-        let Some(path) = object_path(api_version, kind, namespace, name) else {
-            return Err(api::request_error(&operation, "unsupported object"));
-        };
+    async fn object_exists(&self, namespace: &str, object: &Object) -> api::Result<bool> {
+        let operation = format!("get {} {namespace}/{}", object.kind(), object.name());
         match api::call_raw(&self.kube, &self.retry, &operation, || {
-            api::get_request(&operation, &path, &[])
+            requests_for(object, namespace)
+                .get(object.name(), &GetParams::default())
+                .map_err(|e| api::request_error(&operation, e))
         })
         .await
         {
@@ -382,51 +340,24 @@ impl Client {
     }
 
     /// Server-side applies one object (force, field manager `sparkube`).
-    async fn apply(
-        &self,
-        namespace: &str,
-        object: &Value,
-    ) -> std::result::Result<(), (String, String, ApiError)> {
-        let kind = str_at(object, "/kind").unwrap_or_default().to_string();
-        let name = str_at(object, "/metadata/name")
-            .unwrap_or_default()
-            .to_string();
-        let api_version = str_at(object, "/apiVersion").unwrap_or_default();
-        let operation = format!("apply {kind} {namespace}/{name}");
-        let Some(path) =
-            object_path(api_version, &kind, namespace, &name).filter(|_| !name.is_empty())
-        else {
-            let e = api::request_error(
-                &operation,
-                format!("unsupported object {api_version} {kind} or missing name"),
-            );
-            return Err((kind, name, e));
-        };
-        let uri = format!("{path}?fieldManager={FIELD_MANAGER}&force=true");
-        let body = match serde_json::to_vec(object) {
-            Ok(b) => b,
-            Err(e) => return Err((kind, name, api::request_error(&operation, e))),
-        };
+    async fn apply(&self, namespace: &str, object: &Object) -> api::Result<()> {
+        let operation = format!("apply {} {namespace}/{}", object.kind(), object.name());
+        let params = PatchParams::apply(FIELD_MANAGER).force();
         api::call_raw(&self.kube, &self.retry, &operation, || {
-            http::Request::patch(uri.as_str())
-                .header(http::header::CONTENT_TYPE, "application/apply-patch+yaml")
-                .header(http::header::ACCEPT, "application/json")
-                .body(body.clone())
+            let requests = requests_for(object, namespace);
+            with_object!(object, o => requests.patch(object.name(), &params, &Patch::Apply(o)))
                 .map_err(|e| api::request_error(&operation, e))
         })
         .await
         .map(|_| ())
-        .map_err(|e| (kind, name, e))
     }
 
     /// Deletes the driver pod after a failed submission; returns why that failed, if it did.
     async fn delete_after_failure(&self, namespace: &str, name: &str) -> Option<String> {
         let operation = format!("delete driver pod {namespace}/{name} after a failed submission");
-        let path = format!("/api/v1/namespaces/{namespace}/pods/{name}");
         let deleted = api::call_raw(&self.kube, &self.retry, &operation, || {
-            http::Request::delete(path.as_str())
-                .header(http::header::ACCEPT, "application/json")
-                .body(Vec::new())
+            api::namespaced::<Pod>(namespace)
+                .delete(name, &DeleteParams::default())
                 .map_err(|e| api::request_error(&operation, e))
         })
         .await;
@@ -443,52 +374,61 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
-    fn paths_of_the_objects_spark_submit_creates() {
+    fn applies_go_to_the_paths_of_their_kinds() {
         let table = [
-            ("v1", "Pod", Some("/api/v1/namespaces/ns/pods/x")),
-            ("v1", "Service", Some("/api/v1/namespaces/ns/services/x")),
             (
-                "v1",
-                "ConfigMap",
-                Some("/api/v1/namespaces/ns/configmaps/x"),
+                json!({"apiVersion": "v1", "kind": "Pod"}),
+                "/api/v1/namespaces/ns/pods/x",
             ),
             (
-                "networking.k8s.io/v1",
-                "NetworkPolicy",
-                Some("/apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/x"),
+                json!({"apiVersion": "v1", "kind": "Service"}),
+                "/api/v1/namespaces/ns/services/x",
             ),
-            ("v1", "NetworkPolicy", None),
-            ("apps/v1", "Deployment", None),
+            (
+                json!({"apiVersion": "v1", "kind": "ConfigMap"}),
+                "/api/v1/namespaces/ns/configmaps/x",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "Secret"}),
+                "/api/v1/namespaces/ns/secrets/x",
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim"}),
+                "/api/v1/namespaces/ns/persistentvolumeclaims/x",
+            ),
+            (
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy"}),
+                "/apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/x",
+            ),
         ];
-        for (api_version, kind, expected) in table {
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        for (mut value, path) in table {
+            value["metadata"] = json!({"name": "x"});
+            let object = match Object::from_json(value.clone()) {
+                Some(Ok(o)) => o,
+                other => panic!("{value}: {other:?}"),
+            };
+            let request = with_object!(&object, o => requests_for(&object, "ns").patch("x", &params, &Patch::Apply(o)));
+            let request = request.unwrap_or_else(|e| panic!("{value}: {e}"));
+            assert_eq!(request.uri().path(), path);
+            let query = request.uri().query().unwrap_or_default();
+            assert!(
+                query.contains("fieldManager=sparkube") && query.contains("force=true"),
+                "{query}"
+            );
             assert_eq!(
-                object_path(api_version, kind, "ns", "x").as_deref(),
-                expected,
-                "{api_version} {kind}"
+                request
+                    .headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .map(|v| v.as_bytes()),
+                Some(&b"application/apply-patch+yaml"[..])
             );
         }
-    }
-
-    #[test]
-    fn owner_references_get_the_pod_uid() {
-        let mut svc = json!({"kind": "Service", "metadata": {"name": "s", "ownerReferences": [
-            {"apiVersion": "v1", "kind": "Pod", "name": "drv", "uid": "", "controller": true},
-        ]}});
-        set_owner(&mut svc, "drv", "uid-1");
-        assert_eq!(svc["metadata"]["ownerReferences"][0]["uid"], "uid-1");
-        assert_eq!(
-            svc["metadata"]["ownerReferences"].as_array().map(Vec::len),
-            Some(1)
-        );
-
-        let mut cm = json!({"kind": "ConfigMap", "metadata": {"name": "c"}});
-        set_owner(&mut cm, "drv", "uid-2");
-        assert_eq!(cm["metadata"]["ownerReferences"][0]["name"], "drv");
-        assert_eq!(cm["metadata"]["ownerReferences"][0]["uid"], "uid-2");
-        assert_eq!(cm["metadata"]["ownerReferences"][0]["controller"], true);
     }
 
     #[test]

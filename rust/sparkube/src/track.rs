@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use futures::Stream;
 use k8s_openapi::api::core::v1::Pod;
+use kube::Resource;
+use kube::api::{GetParams, ListParams};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -422,9 +424,10 @@ impl Client {
     /// The driver pod object, `None` when it does not exist.
     pub async fn driver_pod(&self, namespace: &str, pod: &str) -> Result<Option<Pod>> {
         let operation = format!("get driver pod {namespace}/{pod}");
-        let path = format!("/api/v1/namespaces/{namespace}/pods/{pod}");
         match api::call(&self.kube, &self.retry, &operation, || {
-            api::get_request(&operation, &path, &[])
+            api::namespaced::<Pod>(namespace)
+                .get(pod, &GetParams::default())
+                .map_err(|e| api::request_error(&operation, e))
         })
         .await
         {
@@ -466,26 +469,28 @@ impl Client {
             Some(extra) => format!("{},{extra}", shared::DRIVER_SELECTOR),
             None => shared::DRIVER_SELECTOR.to_string(),
         };
-        let (path, operation) = match namespace {
+        let (requests, operation) = match namespace {
             Some(ns) => (
-                format!("/api/v1/namespaces/{ns}/pods"),
+                api::namespaced::<Pod>(ns),
                 format!("list driver pods in namespace {ns}"),
             ),
             None => (
-                "/api/v1/pods".to_string(),
+                kube::core::Request::new(Pod::url_path(&(), None)),
                 "list driver pods in all namespaces".to_string(),
             ),
         };
         let mut pods = Vec::new();
         let mut continue_token: Option<String> = None;
         loop {
-            let mut query = vec![("labelSelector", selector.clone()), ("limit", "500".into())];
+            let mut params = ListParams::default().labels(&selector).limit(500);
             if let Some(token) = &continue_token {
-                query.push(("continue", token.clone()));
+                params = params.continue_token(token);
             }
             let list: k8s_openapi::List<Pod> =
                 api::call(&self.kube, &self.retry, &operation, || {
-                    api::get_request(&operation, &path, &query)
+                    requests
+                        .list(&params)
+                        .map_err(|e| api::request_error(&operation, e))
                 })
                 .await?;
             pods.extend(list.items);

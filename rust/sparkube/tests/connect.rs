@@ -17,7 +17,7 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// kubesim with a state directory, and its CA written to a PEM file.
 fn tls_sim() -> (Sim, PathBuf) {
     let state = scratch_dir("state");
-    let sim = Sim::start_with(&["--state-dir", &state.display().to_string()]);
+    let sim = Sim::start_with_state(&state);
     let tls = std::fs::read_to_string(state.join("tls.json")).unwrap_or_default();
     let tls: serde_json::Value = serde_json::from_str(&tls).unwrap_or_default();
     let ca = sim.dir().join("ca.pem");

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Sim, within};
-use sparkube::{AppState, Ids, KillOptions, LogOptions, SubmitRequest, WaitOptions};
+use sparkube::{AppState, Ids, KillOptions, LogOptions, WaitOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spark_pi_from_a_spark_submit_command_line() {
@@ -36,7 +36,7 @@ async fn spark_pi_from_a_spark_submit_command_line() {
             "100",
         ];
         let request = sparkube::parse_submit_args(&args)
-            .and_then(SubmitRequest::from_submit_args)
+            .and_then(sparkube::local::resolve_args)
             .unwrap_or_else(|e| panic!("{e}"));
         let resources = sparkube::build(&request, &Ids::random()).unwrap_or_else(|e| panic!("{e}"));
         let handle = client
@@ -47,7 +47,8 @@ async fn spark_pi_from_a_spark_submit_command_line() {
         assert!(handle.app_id.starts_with("spark-"));
 
         // every object other than the pod exists and is owned by it
-        for object in resources.in_api_order().iter().skip(1) {
+        let objects = resources.to_json().unwrap_or_else(|e| panic!("{e}"));
+        for object in objects.iter().skip(1) {
             let kind = object["kind"].as_str().unwrap_or_default();
             let name = object["metadata"]["name"].as_str().unwrap_or_default();
             let path = match kind {
@@ -118,7 +119,7 @@ async fn a_retried_named_submission_adopts_its_driver() {
             "local:///opt/app/etl.py",
         ];
         let request = sparkube::parse_submit_args(&args)
-            .and_then(SubmitRequest::from_submit_args)
+            .and_then(sparkube::local::resolve_args)
             .unwrap_or_else(|e| panic!("{e}"));
         let submit = |millis: i64| {
             let mut ids = Ids::for_submission(Some("etl-2025-01-01-try"));

@@ -178,7 +178,7 @@ async fn kill_and_wait_until_everything_is_gone() {
             Ok(true) => {}
             other => panic!("kill failed: {other:?}"),
         }
-        for object in &app.objects()[1..] {
+        for object in &app.values()[1..] {
             let kind = object["kind"].as_str().unwrap_or_default();
             let name = object["metadata"]["name"].as_str().unwrap_or_default();
             let path = match kind {

@@ -8,14 +8,15 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Sim, TestApp, within};
-use serde_json::{Value, json};
+use serde_json::json;
+use sparkube::build::Object;
 use sparkube::{AppHandle, Client, SparkUi, TrackError};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// The test app's objects, its driver service with a `spark-ui` port as Spark builds it.
-fn with_ui_port(app: &TestApp) -> Vec<Value> {
-    let mut objects = app.objects();
+fn with_ui_port(app: &TestApp) -> Vec<Object> {
+    let mut objects = app.values();
     for object in &mut objects {
         if object["kind"] == "Service"
             && let Some(ports) = object["spec"]["ports"].as_array_mut()
@@ -25,7 +26,7 @@ fn with_ui_port(app: &TestApp) -> Vec<Value> {
             );
         }
     }
-    objects
+    common::typed(objects)
 }
 
 async fn submit(client: &Client, app: &TestApp) -> AppHandle {

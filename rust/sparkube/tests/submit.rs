@@ -52,7 +52,7 @@ async fn pod_first_then_owned_objects_by_server_side_apply() {
         let uid = handle.pod_uid.clone().unwrap_or_default();
         assert!(!uid.is_empty());
 
-        let objects = app.objects();
+        let objects = app.values();
         for (object, path) in [(&objects[1], "services"), (&objects[2], "configmaps")] {
             let name = object["metadata"]["name"].as_str().unwrap_or_default();
             let (status, got) = get_json(

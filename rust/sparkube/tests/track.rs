@@ -575,7 +575,7 @@ async fn dropped_watches_and_compaction_deliver_every_final_state_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waits_complete_when_the_api_server_crashes_and_comes_back() {
     let state = common::scratch_dir("state");
-    let mut sim = Sim::start_with(&["--state-dir", &state.display().to_string()]);
+    let mut sim = Sim::start_with_state(&state);
     let client = sim.client().await;
     let apps: Vec<TestApp> = (0..5)
         .map(|i| TestApp::new(&format!("crash{i}"), 4.0, if i == 0 { 1 } else { 0 }))

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::GetParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
@@ -375,9 +376,10 @@ fn spawn_confirm(
         .and_then(|p| p.metadata.resource_version.clone());
     tokio::spawn(async move {
         let operation = format!("get driver pod {namespace}/{name}");
-        let path = format!("/api/v1/namespaces/{namespace}/pods/{name}");
         let answer: api::Result<Pod> = api::call(&kube, &retry, &operation, || {
-            api::get_request(&operation, &path, &[])
+            api::namespaced::<Pod>(&namespace)
+                .get(&name, &GetParams::default())
+                .map_err(|e| api::request_error(&operation, e))
         })
         .await;
         let observed = match answer {

@@ -1,142 +1,118 @@
-//! Test harness: a kubesim process on 127.0.0.1 with its own kubeconfig, a sparkube client
+//! Test harness: kubesim served in this process on 127.0.0.1 with its own kubeconfig, a sparkube client
 //! connected through that kubeconfig, kubesim's admin endpoints (faults, dropped watches,
 //! compaction, metrics) and hand-made Spark applications whose simulated run is set by
 //! kubesim's pod annotations.
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use sparkube::build::Object;
 use sparkube::{Client, ConnectOptions, RetryPolicy};
 
-/// Where the kubesim binary is: `KUBESIM_BIN`, else the workspace's `target/debug/kubesim`,
-/// built first when it is missing or older than kubesim's sources (so that test processes do
-/// not queue on cargo's build lock when it is fresh).
-fn kubesim_bin() -> Result<PathBuf, String> {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Ok(bin) = std::env::var("KUBESIM_BIN") {
-            return Ok(PathBuf::from(bin));
-        }
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| manifest.join("../../target"));
-        let bin = target.join("debug").join("kubesim");
-        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
-        let sources = newest_mtime(&manifest.join("../kubesim"));
-        if built.is_some() && built >= sources {
-            return Ok(bin);
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-q", "-p", "kubesim", "--bin", "kubesim"])
-            .current_dir(manifest)
-            .status()
-            .map_err(|e| format!("cannot run cargo to build kubesim: {e}"))?;
-        if !status.success() {
-            return Err(format!("building kubesim failed ({status})"));
-        }
-        Ok(bin)
-    })
-    .clone()
+/// How a running kubesim is stopped.
+enum Stop {
+    /// As at the end of a test: state snapshotted.
+    Clean,
+    /// As a killed process: no snapshot, open connections cut.
+    Crash,
 }
 
-/// The newest modification time of the files under `dir`.
-fn newest_mtime(dir: &Path) -> Option<std::time::SystemTime> {
-    let mut newest = None;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(t) = entry.metadata().and_then(|m| m.modified()) {
-                newest = newest.max(Some(t));
-            }
-        }
+/// A kubesim served in this process, on a runtime and thread of its own, so that the test's
+/// runtime and kubesim's never wait on each other.
+struct Running {
+    stop: tokio::sync::oneshot::Sender<Stop>,
+    thread: JoinHandle<()>,
+}
+
+impl Running {
+    fn stop(self, how: Stop) {
+        let _ = self.stop.send(how);
+        let _ = self.thread.join();
     }
-    newest
 }
 
 /// A running kubesim.
 pub struct Sim {
-    child: Child,
+    running: Option<Running>,
     /// Base URL, `http://127.0.0.1:PORT`.
     pub url: String,
     /// The kubeconfig kubesim wrote.
     pub kubeconfig: PathBuf,
     dir: PathBuf,
-    extra: Vec<String>,
+    options: kubesim::Options,
 }
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(running) = self.running.take() {
+            running.stop(Stop::Clean);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Starts the kubesim process and reads its address from the first line it prints.
-fn spawn(listen: &str, kubeconfig: &Path, extra: &[String]) -> (Child, String) {
-    let bin = match kubesim_bin() {
-        Ok(b) => b,
-        Err(e) => panic!("kubesim is needed for the integration tests: {e}"),
-    };
-    let _ = std::fs::remove_file(kubeconfig);
-    let mut child = match Command::new(&bin)
-        .args(["--listen", listen, "--kubeconfig"])
-        .arg(kubeconfig)
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => panic!("cannot start {}: {e}", bin.display()),
-    };
-    let Some(stdout) = child.stdout.take() else {
-        panic!("kubesim has no stdout");
-    };
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next();
-        let _ = tx.send(first);
-        // keep draining so kubesim never blocks on a full pipe
-        for _ in lines {}
+/// Starts kubesim with `options` on its own thread and returns its URL once it listens.
+fn serve(options: kubesim::Options) -> (Running, String) {
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<String, String>>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<Stop>();
+    let thread = std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = ready_tx.send(Err(format!("no runtime for kubesim: {e}")));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let server = match kubesim::start(options).await {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(server.url.clone()));
+            match stop_rx.await.unwrap_or(Stop::Clean) {
+                Stop::Clean => server.shutdown().await,
+                Stop::Crash => server.crash().await,
+            }
+        });
+        runtime.shutdown_background();
     });
-    let line = match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(Some(Ok(line))) => line,
-        other => {
-            let _ = child.kill();
-            panic!("kubesim did not announce its address: {other:?}");
-        }
-    };
-    let Some(url) = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .map(|u| u.trim_end_matches('/').to_string())
-    else {
-        let _ = child.kill();
-        panic!("unexpected first line from kubesim: {line:?}");
-    };
-    for _ in 0..100 {
-        if kubeconfig.is_file() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    match ready_rx.recv() {
+        Ok(Ok(url)) => (
+            Running {
+                stop: stop_tx,
+                thread,
+            },
+            url,
+        ),
+        Ok(Err(e)) => panic!("kubesim did not start: {e}"),
+        Err(_) => panic!("kubesim's thread ended before it listened"),
     }
-    (child, url)
+}
+
+/// Objects from their JSON.
+pub fn typed(values: Vec<Value>) -> Vec<Object> {
+    values
+        .into_iter()
+        .map(|v| match Object::from_json(v.clone()) {
+            Some(Ok(object)) => object,
+            other => panic!("not an object of a submission: {v}: {other:?}"),
+        })
+        .collect()
 }
 
 /// A fresh scratch directory.
@@ -149,35 +125,52 @@ pub fn scratch_dir(what: &str) -> PathBuf {
 }
 
 impl Sim {
-    /// Starts kubesim and waits for its `kubesim listening on http://…` line.
+    /// Starts kubesim with its default options.
     pub fn start() -> Sim {
-        Self::start_with(&[])
+        Self::start_with(kubesim::Options::default())
     }
 
-    /// Starts kubesim with extra arguments.
-    pub fn start_with(extra: &[&str]) -> Sim {
+    /// Starts kubesim keeping its objects in `state_dir` across restarts.
+    pub fn start_with_state(state_dir: &Path) -> Sim {
+        Self::start_with(kubesim::Options {
+            state_dir: Some(state_dir.to_owned()),
+            ..kubesim::Options::default()
+        })
+    }
+
+    /// Starts kubesim with `options` (its listen address and kubeconfig are the harness's).
+    pub fn start_with(options: kubesim::Options) -> Sim {
         let dir = scratch_dir("kubesim");
         let kubeconfig = dir.join("kubeconfig");
-        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, url) = spawn("127.0.0.1:0", &kubeconfig, &extra);
+        let options = kubesim::Options {
+            listen: "127.0.0.1:0".into(),
+            kubeconfig: Some(kubeconfig.clone()),
+            ..options
+        };
+        let (running, url) = serve(options.clone());
         Sim {
-            child,
+            running: Some(running),
             url,
             kubeconfig,
             dir,
-            extra,
+            options,
         }
     }
 
-    /// Kills kubesim (SIGKILL) and starts it again on the same address with the same arguments.
+    /// Stops kubesim as a killed process would stop and starts it again on the same address
+    /// with the same options.
     pub fn crash_and_restart(&mut self, down_for: Duration) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(running) = self.running.take() {
+            running.stop(Stop::Crash);
+        }
         std::thread::sleep(down_for);
-        let addr = self.url.trim_start_matches("http://").to_string();
-        let (child, url) = spawn(&addr, &self.kubeconfig, &self.extra);
+        let options = kubesim::Options {
+            listen: self.url.trim_start_matches("http://").to_string(),
+            ..self.options.clone()
+        };
+        let (running, url) = serve(options);
         assert_eq!(url, self.url, "kubesim came back on another address");
-        self.child = child;
+        self.running = Some(running);
     }
 
     /// The scratch directory of this kubesim.
@@ -365,7 +358,13 @@ impl TestApp {
     }
 
     /// The driver pod, service and config map, in API order.
-    pub fn objects(&self) -> Vec<Value> {
+    /// The objects to submit, typed.
+    pub fn objects(&self) -> Vec<Object> {
+        typed(self.values())
+    }
+
+    /// The objects to submit, as JSON.
+    pub fn values(&self) -> Vec<Value> {
         let annotations: serde_json::Map<String, Value> = self
             .annotations
             .iter()

@@ -3,8 +3,8 @@
 //! the name sanitiser, from argv to the objects `build` returns.
 //!
 //! Each property runs 256 cases (proptest's default); `PROPTEST_CASES=10000 cargo nextest run
-//! -p sparkube --test properties` runs longer on demand. The Kubernetes name rules here are
-//! written out from apimachinery's validators, independently of `sparkube::build::names`.
+//! -p sparkube-core --test properties` runs longer on demand. The Kubernetes name rules here are
+//! written out from apimachinery's validators, independently of `sparkube_core::build::names`.
 
 use std::collections::HashMap;
 use std::io;
@@ -13,12 +13,14 @@ use std::path::{Path, PathBuf};
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::Value;
-use sparkube::build::names;
-use sparkube::conf::write_properties;
-use sparkube::conf::{Action, ByteUnit, SparkConf, SubmitArgs, parse_bytes, parse_submit_args};
-use sparkube::conf::{is_kubernetes_quantity, java_double_string, parse_properties};
-use sparkube::request::Environment;
-use sparkube::{Ids, SubmitRequest, build};
+use sparkube_core::build::names;
+use sparkube_core::conf::write_properties;
+use sparkube_core::conf::{
+    Action, ByteUnit, SparkConf, SubmitArgs, parse_bytes, parse_submit_args,
+};
+use sparkube_core::conf::{is_kubernetes_quantity, java_double_string, parse_properties};
+use sparkube_core::request::Environment;
+use sparkube_core::{Ids, SubmitRequest, build};
 
 // --- Kubernetes' name rules (k8s.io/apimachinery/pkg/util/validation) ----------------------
 
@@ -638,7 +640,7 @@ fn conf_entry() -> impl Strategy<Value = (String, String)> {
 const TEMPLATE: &str = "apiVersion: v1\nkind: Pod\nspec:\n  containers: [{name: executor}]\n";
 
 /// `argv` resolved on a machine with no environment and one file, `/template.yaml`.
-fn resolve(argv: &[String]) -> sparkube::Result<SubmitRequest> {
+fn resolve(argv: &[String]) -> sparkube_core::Result<SubmitRequest> {
     let args = parse_submit_args(argv)?;
     let read = |path: &Path| -> io::Result<Vec<u8>> {
         if path == Path::new("/template.yaml") {
@@ -793,9 +795,12 @@ fn base_argv(name: &str, template: bool) -> Vec<String> {
 }
 
 /// Builds `argv`'s objects with `ids`, or the error.
-fn objects(argv: &[String], ids: &Ids) -> sparkube::Result<Vec<Value>> {
+fn objects(argv: &[String], ids: &Ids) -> sparkube_core::Result<Vec<Value>> {
     let req = resolve(argv)?;
-    Ok(build(&req, ids)?.in_api_order())
+    let resources = build(&req, ids)?;
+    resources
+        .to_json()
+        .map_err(|e| sparkube_core::Error::invalid("objects", e.to_string()))
 }
 
 proptest! {
@@ -803,7 +808,7 @@ proptest! {
     /// a label value of at most 63, a Service name that is a DNS-1035 label.
     #[test]
     fn sanitised_names(name in app_name(), random in any::<[u8; 3]>(), millis in 0i64..i64::MAX) {
-        let id = sparkube::ids::unique_id(random, millis);
+        let id = sparkube_core::ids::unique_id(random, millis);
         let prefix = names::resource_name_prefix(&name, &id);
         prop_assert_eq!(&prefix, &names::resource_name_prefix(&name, &id));
         prop_assert!(prefix.starts_with(|c: char| c.is_ascii_lowercase()), "{:?} → {}", name, prefix);

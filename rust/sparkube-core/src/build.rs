@@ -16,6 +16,7 @@ pub mod labels;
 pub mod local_dirs;
 pub mod names;
 pub mod network_policy;
+mod object;
 pub mod secrets;
 pub mod service;
 pub mod template;
@@ -32,6 +33,8 @@ use crate::conf::{SparkConf, keys};
 use crate::error::{Error, Result};
 use crate::ids::Ids;
 use crate::request::SubmitRequest;
+
+pub use object::Object;
 
 /// The Spark version spark-submit stamps on the driver (`spark-version` label).
 pub const SPARK_VERSION: &str = "4.3.0";
@@ -62,38 +65,40 @@ pub struct Resources {
 }
 
 impl Resources {
-    /// Every object as JSON (with `apiVersion` and `kind`), in the order spark-submit sends
-    /// them: pod, credentials secret, service, network policy, volume claims, executor template
-    /// ConfigMap, driver ConfigMap. Objects after the pod carry an ownerReference to it whose
-    /// uid is empty, to be filled in once the pod exists.
-    pub fn in_api_order(&self) -> Vec<Value> {
-        let mut out = vec![to_json(&self.driver_pod)];
-        if let Some(secret) = &self.credentials_secret {
-            out.push(to_json(secret));
-        }
-        out.push(to_json(&self.service));
-        out.push(to_json(&self.network_policy));
-        out.extend(self.volume_claims.iter().map(to_json));
-        if let Some(template) = &self.executor_pod_template {
-            out.push(to_json(template));
-        }
-        out.push(to_json(&self.driver_conf_map));
+    /// Every object in the order spark-submit sends them: pod, credentials secret, service,
+    /// network policy, volume claims, executor template ConfigMap, driver ConfigMap. Objects
+    /// after the pod carry an ownerReference to it whose uid is empty, to be filled in once
+    /// the pod exists.
+    pub fn in_api_order(&self) -> Vec<Object> {
+        let mut out = vec![Object::Pod(self.driver_pod.clone())];
+        out.extend(self.credentials_secret.clone().map(Object::Secret));
+        out.push(Object::Service(self.service.clone()));
+        out.push(Object::NetworkPolicy(self.network_policy.clone()));
+        out.extend(
+            self.volume_claims
+                .iter()
+                .cloned()
+                .map(Object::PersistentVolumeClaim),
+        );
+        out.extend(self.executor_pod_template.clone().map(Object::ConfigMap));
+        out.push(Object::ConfigMap(self.driver_conf_map.clone()));
         out
     }
 
-    /// A `v1` `List` whose items are [`Resources::in_api_order`].
-    pub fn to_list(&self) -> Value {
-        json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": self.in_api_order()})
+    /// [`Resources::in_api_order`] as JSON, each object with `apiVersion` and `kind`.
+    pub fn to_json(&self) -> serde_json::Result<Vec<Value>> {
+        self.in_api_order().iter().map(Object::to_json).collect()
+    }
+
+    /// A `v1` `List` whose items are [`Resources::to_json`].
+    pub fn to_list(&self) -> serde_json::Result<Value> {
+        Ok(json!({"apiVersion": "v1", "kind": "List", "metadata": {}, "items": self.to_json()?}))
     }
 
     /// The driver pod's name.
     pub fn driver_pod_name(&self) -> &str {
         self.driver_pod.metadata.name.as_deref().unwrap_or_default()
     }
-}
-
-fn to_json<T: serde::Serialize>(object: &T) -> Value {
-    serde_json::to_value(object).unwrap_or(Value::Null)
 }
 
 /// The driver pod under construction: the pod and, apart, the container that will run the
@@ -343,7 +348,10 @@ mod tests {
 
     fn objects(req: &SubmitRequest) -> Vec<Value> {
         match build(req, &Ids::seeded(1)) {
-            Ok(resources) => resources.in_api_order(),
+            Ok(resources) => match resources.to_json() {
+                Ok(objects) => objects,
+                Err(err) => panic!("objects are not JSON: {err}"),
+            },
             Err(err) => panic!("build failed: {err}"),
         }
     }
@@ -544,7 +552,9 @@ mod tests {
             ]),
             &Ids::seeded(2),
         )?;
-        let list = resources.to_list();
+        let list = resources
+            .to_list()
+            .map_err(|e| Error::invalid("list", e.to_string()))?;
         assert_eq!(list["kind"], json!("List"));
         let items = list["items"].as_array().cloned().unwrap_or_default();
         assert_eq!(items.len(), 4);

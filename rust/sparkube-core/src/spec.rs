@@ -451,15 +451,10 @@ impl AppSpec {
 }
 
 impl SubmitRequest {
-    /// Resolves a `SparkApp` spec: compiles it to spark-submit arguments, resolves them like
-    /// a command line (same precedence, checks and environment), then puts in the inline pod
-    /// templates.
-    pub fn from_spec(spec: AppSpec) -> Result<SubmitRequest> {
-        Self::from_spec_in(spec, &Environment::current())
-    }
-
-    /// [`SubmitRequest::from_spec`] against a given environment.
-    pub fn from_spec_in(spec: AppSpec, env: &Environment<'_>) -> Result<SubmitRequest> {
+    /// Resolves a `SparkApp` spec against the submitting environment `env`: compiles it to
+    /// spark-submit arguments, resolves them like a command line (same precedence, checks and
+    /// environment), then puts in the inline pod templates.
+    pub fn from_spec(spec: AppSpec, env: &Environment<'_>) -> Result<SubmitRequest> {
         let args = spec.to_submit_args()?;
         let mut request = SubmitRequest::resolve(args, env)?;
         request.submission_id = spec.submission_id.clone().or(request.submission_id);
@@ -621,7 +616,7 @@ mod tests {
     #[test]
     fn a_spec_builds_like_the_same_command_line() -> Result<()> {
         let env = FakeEnv::default();
-        let from_spec = env.with(|e| SubmitRequest::from_spec_in(spec(python_dict()), e))?;
+        let from_spec = env.with(|e| SubmitRequest::from_spec(spec(python_dict()), e))?;
         assert_eq!(from_spec.submission_id.as_deref(), Some("run-7"));
         let tolerations = from_spec
             .driver_pod_template
@@ -638,7 +633,7 @@ mod tests {
 
         let mut plain = python_dict();
         plain["tolerations"] = json!([]);
-        let spec_request = env.with(|e| SubmitRequest::from_spec_in(spec(plain.clone()), e))?;
+        let spec_request = env.with(|e| SubmitRequest::from_spec(spec(plain.clone()), e))?;
         let args = spec(plain).to_submit_args()?;
         let mut cli: Vec<String> = vec![
             "--master".into(),
@@ -660,7 +655,9 @@ mod tests {
         let mut from_cli = build(&cli_request, &ids)?.in_api_order();
         let from_spec = build(&spec_request, &ids)?.in_api_order();
         // The spec's submission id is the only difference.
-        from_cli[0]["metadata"]["labels"]["sparkube.io/submission-id"] = json!("run-7");
+        if let Some(labels) = from_cli[0].meta_mut().labels.as_mut() {
+            labels.insert("sparkube.io/submission-id".into(), "run-7".into());
+        }
         assert_eq!(from_spec, from_cli);
         Ok(())
     }
@@ -671,7 +668,7 @@ mod tests {
         value["driver"]["pod_template"] = json!({"spec": {"containers": [{"name": "main"}, {"name": "sidecar", "image": "busybox"}],
                                                           "tolerations": [{"key": "own"}]}});
         value["affinity"] = json!({"nodeAffinity": {}});
-        let request = FakeEnv::default().with(|e| SubmitRequest::from_spec_in(spec(value), e))?;
+        let request = FakeEnv::default().with(|e| SubmitRequest::from_spec(spec(value), e))?;
         let pod = build(&request, &Ids::seeded(1))?.driver_pod;
         let pod_spec = pod.spec.unwrap_or_default();
         let names: Vec<&str> = pod_spec
@@ -697,7 +694,7 @@ mod tests {
             json!({"name": "pi", "application": "local:///a.jar", "main_class": "Pi", "image": "spark:4.3.0"}),
         );
         assert_eq!(spec.dynamic_allocation, None);
-        let request = FakeEnv::default().with(|e| SubmitRequest::from_spec_in(spec, e))?;
+        let request = FakeEnv::default().with(|e| SubmitRequest::from_spec(spec, e))?;
         assert!(request.driver_pod_template.is_none() && request.executor_pod_template.is_none());
         assert_eq!(request.conf.get("spark.jars"), Some("local:///a.jar"));
         Ok(())
@@ -811,7 +808,7 @@ mod tests {
         let env = FakeEnv::default().file("/t.yaml", "kind: Pod\n");
         for (value, option, message) in cases {
             let result = env
-                .with(|e| SubmitRequest::from_spec_in(spec(value.clone()), e))
+                .with(|e| SubmitRequest::from_spec(spec(value.clone()), e))
                 .and_then(|r| build(&r, &Ids::seeded(1)));
             match result {
                 Ok(_) => panic!("accepted: {value}"),

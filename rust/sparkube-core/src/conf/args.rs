@@ -220,7 +220,7 @@ impl SubmitArgs {
 }
 
 /// Parses spark-submit's arguments (without the program name). Pure: files named by the
-/// arguments are read later, by [`crate::SubmitRequest::from_submit_args`].
+/// arguments are read later, by [`crate::SubmitRequest::resolve`].
 pub fn parse_submit_args<S: AsRef<str>>(args: &[S]) -> Result<SubmitArgs> {
     let mut parsed = SubmitArgs::default();
     let mut i = 0;

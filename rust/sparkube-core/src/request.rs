@@ -122,32 +122,6 @@ pub struct Environment<'a> {
     pub list: &'a dyn Fn(&Path) -> Vec<PathBuf>,
 }
 
-fn read_from_disk(path: &Path) -> io::Result<Vec<u8>> {
-    std::fs::read(path)
-}
-
-fn list_from_disk(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_file())
-        .collect()
-}
-
-impl Environment<'static> {
-    /// This process's environment and file system.
-    pub fn current() -> Self {
-        Environment {
-            vars: std::env::vars().collect(),
-            read: &read_from_disk,
-            list: &list_from_disk,
-        }
-    }
-}
-
 /// The largest total size of conf dir files shipped to the driver (`spark.kubernetes.configMap.maxSize`).
 const CONF_DIR_MAX_BYTES: u64 = 1_048_576;
 
@@ -432,150 +406,147 @@ pub(crate) fn pod_from_value(value: &mut Value) -> std::result::Result<Pod, Stri
     serde_json::from_value(value.clone()).map_err(|e| e.to_string())
 }
 
-impl SubmitRequest {
-    /// Resolves parsed spark-submit arguments against this process's environment: reads
-    /// `--properties-file` (else spark-defaults.conf from `$SPARK_CONF_DIR` or
-    /// `$SPARK_HOME/conf`), the pod template and credential files the conf names, and the
-    /// kubeconfig when `--master` is omitted.
-    pub fn from_submit_args(args: SubmitArgs) -> Result<SubmitRequest> {
-        Self::resolve(args, &Environment::current())
-    }
-
-    /// [`SubmitRequest::from_submit_args`] against a given environment.
-    pub fn resolve(args: SubmitArgs, env: &Environment<'_>) -> Result<SubmitRequest> {
-        let given = args.conf.clone();
-        Self::resolve_conf(args, env).map_err(|e| e.redact_values(&given))
-    }
-
-    fn resolve_conf(args: SubmitArgs, env: &Environment<'_>) -> Result<SubmitRequest> {
-        match &args.action {
-            Action::Submit => {}
-            Action::Kill(_) | Action::Status(_) | Action::PrintVersion | Action::PrintUsage => {
-                return Err(Error::invalid(
-                    "--kill/--status/--version/--help",
-                    "these arguments ask for an action, not a submission",
-                ));
-            }
+/// `--kill`, `--status`, `--version` and `--help` are actions, not submissions.
+fn refuse_actions(args: &SubmitArgs) -> Result<()> {
+    match &args.action {
+        Action::Submit => Ok(()),
+        Action::Kill(_) | Action::Status(_) | Action::PrintVersion | Action::PrintUsage => {
+            Err(Error::invalid(
+                "--kill/--status/--version/--help",
+                "these arguments ask for an action, not a submission",
+            ))
         }
-        let mut conf = args.conf.clone();
+    }
+}
 
-        // Properties files fill in keys not given with --conf.
-        if let Some(path) = &args.properties_file {
-            let text = env.read_text(Path::new(path), "--properties-file", "properties file")?;
+/// The `--conf` keys, filled in by the properties file and then by spark-defaults.conf
+/// (read unless a properties file replaces it, or with `--load-spark-defaults`).
+fn merged_conf(args: &SubmitArgs, env: &Environment<'_>) -> Result<SparkConf> {
+    let mut conf = args.conf.clone();
+    if let Some(path) = &args.properties_file {
+        let text = env.read_text(Path::new(path), "--properties-file", "properties file")?;
+        for (k, v) in parse_properties(&text) {
+            conf.set_if_missing(k, v);
+        }
+    }
+    let defaults_dir = (args.properties_file.is_none() || args.load_spark_defaults)
+        .then(|| env.conf_dir())
+        .flatten();
+    if let Some(dir) = defaults_dir {
+        let path = dir.join("spark-defaults.conf");
+        if let Some(text) = env.read_optional(&path, "spark-defaults.conf", "properties file")? {
             for (k, v) in parse_properties(&text) {
                 conf.set_if_missing(k, v);
             }
         }
-        let defaults_dir = (args.properties_file.is_none() || args.load_spark_defaults)
-            .then(|| env.conf_dir())
-            .flatten();
-        if let Some(dir) = defaults_dir {
-            let path = dir.join("spark-defaults.conf");
-            if let Some(text) =
-                env.read_optional(&path, "spark-defaults.conf", "properties file")?
-            {
-                for (k, v) in parse_properties(&text) {
-                    conf.set_if_missing(k, v);
-                }
-            }
-        }
-        let submission_id = conf.remove(keys::SUBMISSION_ID);
-        // spark-submit ignores (with a warning) every key outside `spark.`.
-        let ignored: Vec<String> = conf
-            .iter()
-            .filter(|(k, _)| !k.starts_with("spark."))
-            .map(|(k, _)| k.to_owned())
-            .collect();
-        let mut warnings = Vec::new();
-        for key in ignored {
-            warnings.push(format!("Ignoring non-Spark config property: {key}"));
-            conf.remove(&key);
-        }
+    }
+    Ok(conf)
+}
 
-        let primary = args
-            .primary_resource
-            .clone()
-            .ok_or_else(|| Error::invalid("primary resource", "Missing application resource."))?;
-        let resource_type = ResourceType::of(&primary);
+/// spark-submit ignores (with a warning) every key outside `spark.`.
+fn drop_non_spark_keys(conf: &mut SparkConf, warnings: &mut Vec<String>) {
+    let ignored: Vec<String> = conf
+        .iter()
+        .filter(|(k, _)| !k.starts_with("spark."))
+        .map(|(k, _)| k.to_owned())
+        .collect();
+    for key in ignored {
+        warnings.push(format!("Ignoring non-Spark config property: {key}"));
+        conf.remove(&key);
+    }
+}
 
-        // Master and deploy mode.
-        let master_pick = pick(
-            ("--master", &args.master),
-            &conf,
-            keys::MASTER,
-            Some(("MASTER", env)),
-        );
-        let master = match master_pick.value {
-            Some(master) => normalize_master(&master, &master_pick.option)?,
-            None => format!("k8s://{}", default_master(env)),
-        };
-        let deploy = pick(
-            ("--deploy-mode", &args.deploy_mode),
-            &conf,
-            keys::DEPLOY_MODE,
-            Some(("DEPLOY_MODE", env)),
-        );
-        match deploy.value.as_deref() {
-            None | Some("cluster") => {}
-            Some("client") => {
-                return Err(Error::invalid(
-                    &deploy.option,
-                    format!(
-                        "{}: client deploy mode is not supported: sparkube submits in cluster mode",
-                        deploy.option
-                    ),
-                ));
-            }
-            Some(other) => {
-                return Err(Error::invalid(
-                    &deploy.option,
-                    format!(
-                        "Deploy mode must be either client or cluster ({} = {other:?})",
-                        deploy.option
-                    ),
-                ));
-            }
-        }
+/// The master, `k8s://` and normalised; the kubeconfig's server when none is given.
+fn master(args: &SubmitArgs, conf: &SparkConf, env: &Environment<'_>) -> Result<String> {
+    let master = pick(
+        ("--master", &args.master),
+        conf,
+        keys::MASTER,
+        Some(("MASTER", env)),
+    );
+    match master.value {
+        Some(value) => normalize_master(&value, &master.option),
+        None => Ok(format!("k8s://{}", default_master(env))),
+    }
+}
 
-        // spark-submit's checks of sizes and counts.
+/// Only cluster mode is submitted.
+fn check_deploy_mode(args: &SubmitArgs, conf: &SparkConf, env: &Environment<'_>) -> Result<()> {
+    let deploy = pick(
+        ("--deploy-mode", &args.deploy_mode),
+        conf,
+        keys::DEPLOY_MODE,
+        Some(("DEPLOY_MODE", env)),
+    );
+    match deploy.value.as_deref() {
+        None | Some("cluster") => Ok(()),
+        Some("client") => Err(Error::invalid(
+            &deploy.option,
+            format!(
+                "{}: client deploy mode is not supported: sparkube submits in cluster mode",
+                deploy.option
+            ),
+        )),
+        Some(other) => Err(Error::invalid(
+            &deploy.option,
+            format!(
+                "Deploy mode must be either client or cluster ({} = {other:?})",
+                deploy.option
+            ),
+        )),
+    }
+}
+
+/// Memory, cores and executor counts, each from its flag, conf key or variable, checked as
+/// spark-submit checks them.
+struct Sizes {
+    driver_memory: Pick,
+    executor_memory: Pick,
+    driver_cores: Pick,
+    executor_cores: Pick,
+    num_executors: Pick,
+}
+
+impl Sizes {
+    fn checked(args: &SubmitArgs, conf: &SparkConf, env: &Environment<'_>) -> Result<Sizes> {
         let driver_memory = pick(
             ("--driver-memory", &args.driver_memory),
-            &conf,
+            conf,
             keys::DRIVER_MEMORY,
             Some(("SPARK_DRIVER_MEMORY", env)),
         );
         positive_memory(&driver_memory, "Driver memory")?;
         let executor_memory = pick(
             ("--executor-memory", &args.executor_memory),
-            &conf,
+            conf,
             keys::EXECUTOR_MEMORY,
             Some(("SPARK_EXECUTOR_MEMORY", env)),
         );
         positive_memory(&executor_memory, "Executor memory")?;
         let driver_cores = pick(
             ("--driver-cores", &args.driver_cores),
-            &conf,
+            conf,
             keys::DRIVER_CORES,
             None,
         );
         positive_int(&driver_cores, "Driver cores")?;
         let executor_cores = pick(
             ("--executor-cores", &args.executor_cores),
-            &conf,
+            conf,
             keys::EXECUTOR_CORES,
             Some(("SPARK_EXECUTOR_CORES", env)),
         );
         positive_int(&executor_cores, "Executor cores")?;
         let total_cores = pick(
             ("--total-executor-cores", &args.total_executor_cores),
-            &conf,
+            conf,
             keys::CORES_MAX,
             None,
         );
         positive_int(&total_cores, "Total executor cores")?;
         let num_executors = pick(
             ("--num-executors", &args.num_executors),
-            &conf,
+            conf,
             keys::EXECUTOR_INSTANCES,
             None,
         );
@@ -598,108 +569,129 @@ impl SubmitRequest {
                 "Only one of --proxy-user or --principal can be provided.",
             ));
         }
+        Ok(Sizes {
+            driver_memory,
+            executor_memory,
+            driver_cores,
+            executor_cores,
+            num_executors,
+        })
+    }
+}
 
-        // The name: --name, spark.app.name, the main class, else the resource's file name.
-        let name = args
-            .name
-            .clone()
-            .or_else(|| conf.get(keys::APP_NAME).map(str::to_owned))
-            .or_else(|| args.main_class.clone())
-            .unwrap_or_else(|| primary.rsplit('/').next().unwrap_or(&primary).to_owned());
+/// The name: `--name`, `spark.app.name`, the main class, else the resource's file name.
+fn app_name(args: &SubmitArgs, conf: &SparkConf, primary: &str) -> String {
+    args.name
+        .clone()
+        .or_else(|| conf.get(keys::APP_NAME).map(str::to_owned))
+        .or_else(|| args.main_class.clone())
+        .unwrap_or_else(|| primary.rsplit('/').next().unwrap_or(primary).to_owned())
+}
 
-        let main_class = match resource_type {
-            ResourceType::Java => Some(args.main_class.clone().ok_or_else(|| {
-                Error::invalid(
-                    "--class",
-                    format!("Failed to get main class in JAR {primary}. Please specify one with --class."),
-                )
-            })?),
-            ResourceType::Python | ResourceType::R => args.main_class.clone(),
-        };
-
-        // Dependencies: a flag replaces the conf key.
-        let list = |flag: (&str, &Option<String>), key: &str| -> (String, Vec<String>) {
-            let p = pick(flag, &conf, key, None);
-            (
-                p.option,
-                p.value.map(|v| split_list(&v)).unwrap_or_default(),
+/// The main class, required for a JAR.
+fn main_class(
+    args: &SubmitArgs,
+    resource_type: ResourceType,
+    primary: &str,
+) -> Result<Option<String>> {
+    match resource_type {
+        ResourceType::Java => args.main_class.clone().map(Some).ok_or_else(|| {
+            Error::invalid(
+                "--class",
+                format!(
+                    "Failed to get main class in JAR {primary}. Please specify one with --class."
+                ),
             )
-        };
-        let (jars_opt, mut jars) = list(("--jars", &args.jars), keys::JARS);
-        let (files_opt, files) = list(("--files", &args.files), keys::FILES);
-        let (py_opt, py_files) = list(("--py-files", &args.py_files), keys::PY_FILES);
-        let (archives_opt, archives) = list(("--archives", &args.archives), keys::ARCHIVES);
-        refuse_local_files(&jars_opt, &jars)?;
-        refuse_local_files(&files_opt, &files)?;
-        refuse_local_files(&py_opt, &py_files)?;
-        refuse_local_files(&archives_opt, &archives)?;
-        refuse_local_files("primary resource", std::slice::from_ref(&primary))?;
+        }),
+        ResourceType::Python | ResourceType::R => Ok(args.main_class.clone()),
+    }
+}
 
-        // The keys spark-submit sets from its flags (OptionAssigner, Kubernetes cluster mode).
-        conf.set(keys::MASTER, master);
-        conf.set(keys::DEPLOY_MODE, "cluster");
-        conf.set(keys::APP_NAME, name);
-        let mut assign = |key: &str, value: &Option<String>| {
-            if let Some(value) = value {
-                conf.set(key, value.clone());
-            }
+/// The application's dependencies: a flag replaces the conf key.
+struct Dependencies {
+    jars: Vec<String>,
+    files: Vec<String>,
+    py_files: Vec<String>,
+    archives: Vec<String>,
+}
+
+impl Dependencies {
+    fn of(args: &SubmitArgs, conf: &SparkConf, primary: &str) -> Result<Dependencies> {
+        let list = |flag: (&str, &Option<String>), key: &str| -> Result<Vec<String>> {
+            let p = pick(flag, conf, key, None);
+            let uris = p.value.map(|v| split_list(&v)).unwrap_or_default();
+            refuse_local_files(&p.option, &uris)?;
+            Ok(uris)
         };
-        assign(keys::DRIVER_CLASS_PATH, &args.driver_class_path);
-        assign(keys::DRIVER_JAVA_OPTIONS, &args.driver_java_options);
-        assign(keys::DRIVER_LIBRARY_PATH, &args.driver_library_path);
-        assign(keys::PRINCIPAL, &args.principal);
-        assign(keys::KEYTAB, &args.keytab);
-        assign(keys::PACKAGES, &args.packages);
-        assign(keys::REPOSITORIES, &args.repositories);
-        assign(keys::PACKAGES_EXCLUDES, &args.exclude_packages);
-        assign(keys::EXECUTOR_INSTANCES, &num_executors.value);
-        assign(keys::EXECUTOR_CORES, &executor_cores.value);
-        assign(keys::EXECUTOR_MEMORY, &executor_memory.value);
-        assign(keys::DRIVER_MEMORY, &driver_memory.value);
-        assign(keys::DRIVER_CORES, &driver_cores.value);
-        conf.set(keys::PY_FILES, py_files.join(","));
-        if !files.is_empty() {
-            conf.set(keys::FILES, files.join(","));
+        let dependencies = Dependencies {
+            jars: list(("--jars", &args.jars), keys::JARS)?,
+            files: list(("--files", &args.files), keys::FILES)?,
+            py_files: list(("--py-files", &args.py_files), keys::PY_FILES)?,
+            archives: list(("--archives", &args.archives), keys::ARCHIVES)?,
+        };
+        refuse_local_files("primary resource", &[primary.to_owned()])?;
+        Ok(dependencies)
+    }
+
+    /// Sets the conf keys as spark-submit does: a JAR application joins `spark.jars`.
+    fn assign(mut self, conf: &mut SparkConf, resource_type: ResourceType, primary: &str) {
+        conf.set(keys::PY_FILES, self.py_files.join(","));
+        if !self.files.is_empty() {
+            conf.set(keys::FILES, self.files.join(","));
         }
-        if !archives.is_empty() {
-            conf.set(keys::ARCHIVES, archives.join(","));
+        if !self.archives.is_empty() {
+            conf.set(keys::ARCHIVES, self.archives.join(","));
         }
         if resource_type == ResourceType::Java {
-            jars.push(primary.clone());
+            self.jars.push(primary.to_owned());
         }
-        if jars.is_empty() {
+        if self.jars.is_empty() {
             conf.remove(keys::JARS);
         } else {
-            conf.set(keys::JARS, jars.join(","));
+            conf.set(keys::JARS, self.jars.join(","));
         }
+    }
+}
 
-        // Files the conf names.
-        let driver_pod_template = match conf.get(keys::DRIVER_POD_TEMPLATE_FILE) {
-            Some(path) => {
-                let text = env.read_text(
-                    Path::new(path),
-                    keys::DRIVER_POD_TEMPLATE_FILE,
-                    "pod template",
-                )?;
-                Some(parse_pod_template(
-                    &text,
-                    keys::DRIVER_POD_TEMPLATE_FILE,
-                    path,
-                )?)
-            }
-            None => None,
-        };
-        let executor_pod_template = match conf.get(keys::EXECUTOR_POD_TEMPLATE_FILE) {
-            Some(path) => {
-                let text = env.read_text(
-                    Path::new(path),
-                    keys::EXECUTOR_POD_TEMPLATE_FILE,
-                    "pod template",
-                )?;
-                let pod = parse_pod_template(&text, keys::EXECUTOR_POD_TEMPLATE_FILE, path)?;
-                Some(PodTemplate { pod, text })
-            }
-            None => None,
+/// The keys spark-submit sets from its flags (OptionAssigner, Kubernetes cluster mode).
+fn assign_flags(conf: &mut SparkConf, args: &SubmitArgs, sizes: &Sizes) {
+    let mut assign = |key: &str, value: &Option<String>| {
+        if let Some(value) = value {
+            conf.set(key, value.clone());
+        }
+    };
+    assign(keys::DRIVER_CLASS_PATH, &args.driver_class_path);
+    assign(keys::DRIVER_JAVA_OPTIONS, &args.driver_java_options);
+    assign(keys::DRIVER_LIBRARY_PATH, &args.driver_library_path);
+    assign(keys::PRINCIPAL, &args.principal);
+    assign(keys::KEYTAB, &args.keytab);
+    assign(keys::PACKAGES, &args.packages);
+    assign(keys::REPOSITORIES, &args.repositories);
+    assign(keys::PACKAGES_EXCLUDES, &args.exclude_packages);
+    assign(keys::EXECUTOR_INSTANCES, &sizes.num_executors.value);
+    assign(keys::EXECUTOR_CORES, &sizes.executor_cores.value);
+    assign(keys::EXECUTOR_MEMORY, &sizes.executor_memory.value);
+    assign(keys::DRIVER_MEMORY, &sizes.driver_memory.value);
+    assign(keys::DRIVER_CORES, &sizes.driver_cores.value);
+}
+
+/// The files the conf names, read on the submitting machine: pod templates and the driver's
+/// credential files.
+struct ConfFiles {
+    driver_pod_template: Option<Pod>,
+    executor_pod_template: Option<PodTemplate>,
+    driver_credentials: DriverCredentialFiles,
+}
+
+impl ConfFiles {
+    fn read(conf: &SparkConf, env: &Environment<'_>) -> Result<ConfFiles> {
+        let template = |key: &str| -> Result<Option<(Pod, String)>> {
+            let Some(path) = conf.get(key) else {
+                return Ok(None);
+            };
+            let text = env.read_text(Path::new(path), key, "pod template")?;
+            let pod = parse_pod_template(&text, key, path)?;
+            Ok(Some((pod, text)))
         };
         let credential = |suffix: &str| -> Result<Option<Vec<u8>>> {
             let key = format!("{}{suffix}", keys::DRIVER_AUTH_PREFIX);
@@ -715,12 +707,56 @@ impl SubmitRequest {
                 None => Ok(None),
             }
         };
-        let driver_credentials = DriverCredentialFiles {
-            ca_cert: credential("caCertFile")?,
-            client_key: credential("clientKeyFile")?,
-            client_cert: credential("clientCertFile")?,
-        };
+        Ok(ConfFiles {
+            driver_pod_template: template(keys::DRIVER_POD_TEMPLATE_FILE)?.map(|(pod, _)| pod),
+            executor_pod_template: template(keys::EXECUTOR_POD_TEMPLATE_FILE)?
+                .map(|(pod, text)| PodTemplate { pod, text }),
+            driver_credentials: DriverCredentialFiles {
+                ca_cert: credential("caCertFile")?,
+                client_key: credential("clientKeyFile")?,
+                client_cert: credential("clientCertFile")?,
+            },
+        })
+    }
+}
 
+impl SubmitRequest {
+    /// Resolves parsed spark-submit arguments against the submitting environment `env`: reads
+    /// `--properties-file` (else spark-defaults.conf from `$SPARK_CONF_DIR` or
+    /// `$SPARK_HOME/conf`), the pod template and credential files the conf names, and the
+    /// kubeconfig when `--master` is omitted.
+    pub fn resolve(args: SubmitArgs, env: &Environment<'_>) -> Result<SubmitRequest> {
+        let given = args.conf.clone();
+        Self::resolve_conf(args, env).map_err(|e| e.redact_values(&given))
+    }
+
+    /// The steps of resolution, in spark-submit's order: each reads what the ones before it
+    /// settled and refuses bad input with one error naming the option.
+    fn resolve_conf(args: SubmitArgs, env: &Environment<'_>) -> Result<SubmitRequest> {
+        refuse_actions(&args)?;
+        let mut warnings = Vec::new();
+        let mut conf = merged_conf(&args, env)?;
+        let submission_id = conf.remove(keys::SUBMISSION_ID);
+        drop_non_spark_keys(&mut conf, &mut warnings);
+        let primary = args
+            .primary_resource
+            .clone()
+            .ok_or_else(|| Error::invalid("primary resource", "Missing application resource."))?;
+        let resource_type = ResourceType::of(&primary);
+        let master = master(&args, &conf, env)?;
+        check_deploy_mode(&args, &conf, env)?;
+        let sizes = Sizes::checked(&args, &conf, env)?;
+        let name = app_name(&args, &conf, &primary);
+        let main_class = main_class(&args, resource_type, &primary)?;
+        let dependencies = Dependencies::of(&args, &conf, &primary)?;
+
+        conf.set(keys::MASTER, master);
+        conf.set(keys::DEPLOY_MODE, "cluster");
+        conf.set(keys::APP_NAME, name);
+        assign_flags(&mut conf, &args, &sizes);
+        dependencies.assign(&mut conf, resource_type, &primary);
+
+        let files = ConfFiles::read(&conf, env)?;
         if env.var("HADOOP_CONF_DIR").is_some()
             && !conf.contains("spark.kubernetes.hadoop.configMapName")
         {
@@ -739,9 +775,9 @@ impl SubmitRequest {
             main_class,
             app_args: args.app_args,
             proxy_user: args.proxy_user,
-            driver_pod_template,
-            executor_pod_template,
-            driver_credentials,
+            driver_pod_template: files.driver_pod_template,
+            executor_pod_template: files.executor_pod_template,
+            driver_credentials: files.driver_credentials,
             env_local_dirs: env.var("SPARK_LOCAL_DIRS").map(str::to_owned),
             conf_dir_files,
             submission_id,

@@ -88,8 +88,10 @@ class SparkCluster:
             args += ["--conf", item]
         return args
 
-    def sparkube(self, *args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
-        """Runs the sparkube command line against this cluster."""
+    def sparkube(
+        self, *args: str, timeout: float = 400, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs the sparkube command line against this cluster (in `cwd`, if given)."""
         env = {**os.environ, "KUBECONFIG": str(self.kubesim.kubeconfig)}
         return subprocess.run(
             [SPARKUBE, *args],
@@ -97,6 +99,7 @@ class SparkCluster:
             text=True,
             timeout=timeout,
             env=env,
+            cwd=cwd,
             check=False,
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zipfile
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,6 +14,7 @@ from tests.e2e.conftest import APPS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from tests.e2e.conftest import HistoryServer, SparkCluster
 
@@ -197,3 +199,42 @@ def test_progress_reads_the_running_driver_through_the_service_proxy(
     done = [p.tasks_completed for p in counted]
     assert done == sorted(done), done
     assert max(done) <= 40
+
+
+def test_a_local_script_and_package_ship_in_a_config_map(
+    spark_cluster: SparkCluster, tmp_path: Path
+) -> None:
+    # A script and the package it imports, in a folder the pods cannot see: only the
+    # ConfigMap sparkube ships brings them to the driver, which serves the package to its
+    # two executors.
+    (tmp_path / "job.py").write_text(
+        "from pyspark.sql import SparkSession\n"
+        "from shapes import square\n"
+        "spark = SparkSession.builder.getOrCreate()\n"
+        "total = spark.sparkContext.parallelize(range(100), 4).map(square).sum()\n"
+        "print(f'sum of squares: {total}')\n"
+        "spark.stop()\n"
+    )
+    with zipfile.ZipFile(tmp_path / "shapes.zip", "w") as package:
+        package.writestr("shapes/__init__.py", "def square(x):\n    return x * x\n")
+    args = spark_cluster.submit_args("ship", executors=2)
+    with PodRecorder(spark_cluster, "spark-role=executor") as executors:
+        result = spark_cluster.sparkube(
+            "submit", *args, "--py-files", "shapes.zip", "job.py", cwd=tmp_path
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    driver = driver_pod(spark_cluster, "ship-")
+    uid = driver["metadata"]["uid"]
+    logs = spark_cluster.sparkube("logs", driver["metadata"]["name"])
+    assert "sum of squares: 328350" in logs.stdout, logs.stdout[-2000:]
+    shipped = [
+        name for name in owned_by(spark_cluster, "configmaps", uid) if name.endswith("-local-files")
+    ]
+    assert len(shipped) == 1, owned_by(spark_cluster, "configmaps", uid)
+    app_id = driver["metadata"]["labels"]["spark-app-selector"]
+    ran = [
+        name
+        for name, pod in executors.seen.items()
+        if pod["metadata"]["labels"]["spark-app-selector"] == app_id
+    ]
+    assert len(ran) == 2, sorted(executors.seen)

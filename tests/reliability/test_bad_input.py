@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 import sparkube
-from sparkube import Client, Driver, Executor, SparkApp, Volume
+from sparkube import Client, Deps, Driver, Executor, SparkApp, Volume
 from tests.conftest import Kubesim, start_kubesim
 
 if TYPE_CHECKING:
@@ -106,6 +106,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         assert status == 201, body
         template = directory / "malformed-pod.yaml"
         template.write_text(MALFORMED_TEMPLATE)
+        # Local files over what one submission carries in a ConfigMap.
+        (directory / "big.zip").write_bytes(b"\0" * (1024 * 1024 + 1))
         yield Cluster(sim=sim, dir=directory, template=template)
     finally:
         sim.stop()
@@ -241,6 +243,35 @@ def CASES(template: Path) -> list[Case]:
             None,
             {"driver": Driver(pod_template={"spec": {"containers": 3}})},
             {"driver_pod_template": {"spec": {"containers": 3}}},
+        ),
+        Case(
+            "local py-file missing",
+            "--py-files",
+            "could not read local file /nonexistent/lib.zip given by --py-files",
+            ["--py-files", "/nonexistent/lib.zip"],
+            {"deps": Deps(py_files=["/nonexistent/lib.zip"])},
+            {"dependencies": Deps(py_files=["/nonexistent/lib.zip"])},
+            py_option="deps.py_files",
+            py_problem="could not read local file /nonexistent/lib.zip given by deps.py_files",
+        ),
+        Case(
+            "local py-file is a directory",
+            "--py-files",
+            f"--py-files: {template.parent} is a directory",
+            ["--py-files", str(template.parent)],
+            {"deps": Deps(py_files=[str(template.parent)])},
+            {"dependencies": Deps(py_files=[str(template.parent)])},
+            py_option="deps.py_files",
+            py_problem=f"deps.py_files: {template.parent} is a directory",
+        ),
+        Case(
+            "local files over the ConfigMap limit",
+            "--py-files",
+            "the local files of this submission take 1025 KiB, more than the 1024 KiB",
+            ["--py-files", str(template.parent / "big.zip")],
+            {"deps": Deps(py_files=[str(template.parent / "big.zip")])},
+            {"dependencies": Deps(py_files=[str(template.parent / "big.zip")])},
+            py_option="deps.py_files",
         ),
         Case(
             "namespace not DNS-1123",

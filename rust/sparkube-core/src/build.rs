@@ -19,6 +19,7 @@ pub mod network_policy;
 mod object;
 pub mod secrets;
 pub mod service;
+pub mod shipped_files;
 pub mod template;
 pub mod volumes;
 
@@ -60,13 +61,15 @@ pub struct Resources {
     pub volume_claims: Vec<PersistentVolumeClaim>,
     /// The executor pod template, shipped to the driver, when one is given.
     pub executor_pod_template: Option<ConfigMap>,
+    /// The local files shipped with the application, when there are any.
+    pub local_files: Option<ConfigMap>,
     /// The driver ConfigMap holding `spark.properties`.
     pub driver_conf_map: ConfigMap,
 }
 
 impl Resources {
     /// Every object in the order spark-submit sends them: pod, credentials secret, service,
-    /// network policy, volume claims, executor template ConfigMap, driver ConfigMap. Objects
+    /// network policy, volume claims, executor template ConfigMap, local files ConfigMap, driver ConfigMap. Objects
     /// after the pod carry an ownerReference to it whose uid is empty, to be filled in once
     /// the pod exists.
     pub fn in_api_order(&self) -> Vec<Object> {
@@ -81,6 +84,7 @@ impl Resources {
                 .map(Object::PersistentVolumeClaim),
         );
         out.extend(self.executor_pod_template.clone().map(Object::ConfigMap));
+        out.extend(self.local_files.clone().map(Object::ConfigMap));
         out.push(Object::ConfigMap(self.driver_conf_map.clone()));
         out
     }
@@ -269,6 +273,7 @@ fn build_objects(req: &SubmitRequest, ids: &Ids) -> Result<Resources> {
     hadoop::configure(&ctx, &mut spark_pod)?;
     let executor_pod_template = template::executor_template(&ctx, &mut spark_pod, &mut props);
     local_dirs::configure(&ctx, &mut spark_pod);
+    let local_files = shipped_files::configure(&ctx, &mut spark_pod);
     let driver_conf_map = config_map::configure(&ctx, &mut spark_pod, &props);
 
     labels::validate_pod_metadata(&spark_pod.pod)?;
@@ -283,6 +288,7 @@ fn build_objects(req: &SubmitRequest, ids: &Ids) -> Result<Resources> {
         network_policy,
         volume_claims,
         executor_pod_template,
+        local_files,
         driver_conf_map,
     };
     check_names_from_prefix(&ctx, &resources)?;

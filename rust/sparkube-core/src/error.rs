@@ -68,6 +68,28 @@ impl Error {
         }
     }
 
+    /// The error about `option` instead, named so in its message too: for a spec field
+    /// that set the conf key the error first named.
+    pub fn with_option(self, option: &str) -> Self {
+        match self {
+            Error::Invalid {
+                option: old,
+                message,
+            } => Error::Invalid {
+                message: message.replace(&old, option),
+                option: option.to_owned(),
+            },
+            Error::Read {
+                what, path, source, ..
+            } => Error::Read {
+                option: option.to_owned(),
+                what,
+                path,
+                source,
+            },
+        }
+    }
+
     /// The flag, conf key or spec field the error is about.
     pub fn option(&self) -> &str {
         match self {

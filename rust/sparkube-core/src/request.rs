@@ -17,6 +17,7 @@ use crate::conf::{
     Action, ByteUnit, SparkConf, SubmitArgs, keys, parse_bytes, parse_properties, split_list,
 };
 use crate::error::{Error, Result};
+use crate::ship::{LocalFile, Shipment};
 
 /// The kind of the main resource, which decides the runner class and the memory overhead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +105,9 @@ pub struct SubmitRequest {
     pub conf_dir_files: Vec<(String, String)>,
     /// sparkube's submission id (`--conf sparkube.submission.id=…` or `SparkApp.submission_id`).
     pub submission_id: Option<String>,
+    /// Files of the submitting machine shipped with the application (see [`crate::ship`]);
+    /// the conf and the primary resource name them by their path in the driver.
+    pub local_files: Vec<LocalFile>,
     /// `--verbose`.
     pub verbose: bool,
     /// What spark-submit would warn about (ignored keys, files not shipped, credentials in
@@ -120,6 +124,8 @@ pub struct Environment<'a> {
     pub read: &'a dyn Fn(&Path) -> io::Result<Vec<u8>>,
     /// Lists the regular files of a directory (empty when it does not exist).
     pub list: &'a dyn Fn(&Path) -> Vec<PathBuf>,
+    /// The working directory, against which relative paths of local files resolve.
+    pub cwd: PathBuf,
 }
 
 /// The largest total size of conf dir files shipped to the driver (`spark.kubernetes.configMap.maxSize`).
@@ -341,35 +347,6 @@ fn positive_int(pick: &Pick, what: &str) -> Result<()> {
             format!(
                 "{what} must be a positive number ({} = {value:?})",
                 pick.option
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Whether a dependency URI names a file on the submitting machine (no scheme, or `file:`),
-/// which spark-submit would have to upload.
-fn is_submitter_local(uri: &str) -> bool {
-    match uri.split_once(':') {
-        None => true,
-        Some((scheme, _)) => {
-            scheme.eq_ignore_ascii_case("file")
-                || scheme.len() == 1
-                || !scheme
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-        }
-    }
-}
-
-fn refuse_local_files(option: &str, uris: &[String]) -> Result<()> {
-    if let Some(uri) = uris.iter().find(|u| is_submitter_local(u)) {
-        return Err(Error::invalid(
-            option,
-            format!(
-                "{option}: {uri} is a file on this machine, which would have to be uploaded \
-                 (spark.kubernetes.file.upload.path); sparkube does not upload files: use a \
-                 local:// path inside the image or a remote URL (s3a://, https://, ...)"
             ),
         ));
     }
@@ -607,34 +584,49 @@ fn main_class(
     }
 }
 
-/// The application's dependencies: a flag replaces the conf key.
+/// The application's dependencies: a flag replaces the conf key; files of the submitting
+/// machine are shipped (see [`crate::ship`]) and named by their path in the driver.
 struct Dependencies {
+    primary: String,
     jars: Vec<String>,
     files: Vec<String>,
     py_files: Vec<String>,
     archives: Vec<String>,
+    local_files: Vec<LocalFile>,
 }
 
 impl Dependencies {
-    fn of(args: &SubmitArgs, conf: &SparkConf, primary: &str) -> Result<Dependencies> {
-        let list = |flag: (&str, &Option<String>), key: &str| -> Result<Vec<String>> {
+    fn of(
+        args: &SubmitArgs,
+        conf: &SparkConf,
+        primary: &str,
+        env: &Environment<'_>,
+    ) -> Result<Dependencies> {
+        let mut shipment = Shipment::new(env, conf.get(keys::FILE_UPLOAD_PATH).map(str::to_owned));
+        let primary = shipment.uri("primary resource", primary)?;
+        let mut list = |flag: (&str, &Option<String>), key: &str| -> Result<Vec<String>> {
             let p = pick(flag, conf, key, None);
             let uris = p.value.map(|v| split_list(&v)).unwrap_or_default();
-            refuse_local_files(&p.option, &uris)?;
-            Ok(uris)
+            uris.iter()
+                .map(|uri| shipment.uri(&p.option, uri))
+                .collect()
         };
-        let dependencies = Dependencies {
-            jars: list(("--jars", &args.jars), keys::JARS)?,
-            files: list(("--files", &args.files), keys::FILES)?,
-            py_files: list(("--py-files", &args.py_files), keys::PY_FILES)?,
-            archives: list(("--archives", &args.archives), keys::ARCHIVES)?,
-        };
-        refuse_local_files("primary resource", &[primary.to_owned()])?;
-        Ok(dependencies)
+        let jars = list(("--jars", &args.jars), keys::JARS)?;
+        let files = list(("--files", &args.files), keys::FILES)?;
+        let py_files = list(("--py-files", &args.py_files), keys::PY_FILES)?;
+        let archives = list(("--archives", &args.archives), keys::ARCHIVES)?;
+        Ok(Dependencies {
+            primary,
+            jars,
+            files,
+            py_files,
+            archives,
+            local_files: shipment.files,
+        })
     }
 
     /// Sets the conf keys as spark-submit does: a JAR application joins `spark.jars`.
-    fn assign(mut self, conf: &mut SparkConf, resource_type: ResourceType, primary: &str) {
+    fn assign(&mut self, conf: &mut SparkConf, resource_type: ResourceType) {
         conf.set(keys::PY_FILES, self.py_files.join(","));
         if !self.files.is_empty() {
             conf.set(keys::FILES, self.files.join(","));
@@ -643,7 +635,7 @@ impl Dependencies {
             conf.set(keys::ARCHIVES, self.archives.join(","));
         }
         if resource_type == ResourceType::Java {
-            self.jars.push(primary.to_owned());
+            self.jars.push(self.primary.clone());
         }
         if self.jars.is_empty() {
             conf.remove(keys::JARS);
@@ -748,13 +740,13 @@ impl SubmitRequest {
         let sizes = Sizes::checked(&args, &conf, env)?;
         let name = app_name(&args, &conf, &primary);
         let main_class = main_class(&args, resource_type, &primary)?;
-        let dependencies = Dependencies::of(&args, &conf, &primary)?;
+        let mut dependencies = Dependencies::of(&args, &conf, &primary, env)?;
 
         conf.set(keys::MASTER, master);
         conf.set(keys::DEPLOY_MODE, "cluster");
         conf.set(keys::APP_NAME, name);
         assign_flags(&mut conf, &args, &sizes);
-        dependencies.assign(&mut conf, resource_type, &primary);
+        dependencies.assign(&mut conf, resource_type);
 
         let files = ConfFiles::read(&conf, env)?;
         if env.var("HADOOP_CONF_DIR").is_some()
@@ -770,7 +762,7 @@ impl SubmitRequest {
         warnings.extend(crate::redact::plain_credentials_warning(&conf));
         Ok(SubmitRequest {
             conf,
-            main_resource: primary,
+            main_resource: dependencies.primary,
             resource_type,
             main_class,
             app_args: args.app_args,
@@ -781,6 +773,7 @@ impl SubmitRequest {
             env_local_dirs: env.var("SPARK_LOCAL_DIRS").map(str::to_owned),
             conf_dir_files,
             submission_id,
+            local_files: dependencies.local_files,
             verbose: args.verbose,
             warnings,
         })
@@ -845,6 +838,7 @@ pub(crate) mod testing {
                 vars: self.vars.clone(),
                 read: &read,
                 list: &list,
+                cwd: PathBuf::from("/home/user"),
             })
         }
 
@@ -1248,6 +1242,94 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn local_files_are_shipped_and_named_by_their_driver_path() -> Result<()> {
+        let env = FakeEnv::default()
+            .file("/home/user/job.py", "import util\n")
+            .file("/home/user/lib/util.py", "X = 1\n")
+            .file("/data/util.py", "Y = 2\n")
+            .file("/home/user/env.tar.gz", "gz");
+        let req = env.resolve(&[
+            "--py-files",
+            "lib/util.py,file:///data/util.py,s3a://b/remote.zip",
+            "--archives",
+            "env.tar.gz#environment",
+            "--files",
+            "local:///etc/in-image.txt",
+            "job.py",
+        ])?;
+        let dir = crate::ship::LOCAL_FILES_DIR;
+        assert_eq!(req.main_resource, format!("file://{dir}/0/job.py"));
+        assert_eq!(
+            req.conf.get(keys::PY_FILES),
+            Some(
+                format!("file://{dir}/1/util.py,file://{dir}/2/util.py,s3a://b/remote.zip")
+                    .as_str()
+            )
+        );
+        assert_eq!(
+            req.conf.get(keys::ARCHIVES),
+            Some(format!("file://{dir}/3/env.tar.gz#environment").as_str())
+        );
+        assert_eq!(req.conf.get(keys::FILES), Some("local:///etc/in-image.txt"));
+        let shipped: Vec<(&str, &str, &[u8])> = req
+            .local_files
+            .iter()
+            .map(|f| (f.option.as_str(), f.name.as_str(), f.contents.as_slice()))
+            .collect();
+        assert_eq!(
+            shipped,
+            [
+                ("primary resource", "job.py", &b"import util\n"[..]),
+                ("--py-files", "util.py", b"X = 1\n"),
+                ("--py-files", "util.py", b"Y = 2\n"),
+                ("--archives", "env.tar.gz", b"gz"),
+            ]
+        );
+
+        // A JAR application's shipped primary resource joins spark.jars under its new name.
+        let env = FakeEnv::default().file("/home/user/app.jar", "PK");
+        let req = env.resolve(&["--class", "A", "app.jar"])?;
+        assert_eq!(
+            req.conf.get(keys::JARS),
+            Some(format!("file://{dir}/0/app.jar").as_str())
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn local_files_that_cannot_ship_are_refused() {
+        let big = "x".repeat(crate::ship::CONFIG_MAP_LIMIT / 2 + 1);
+        let env = FakeEnv::default()
+            .file("/home/user/a.py", &big)
+            .file("/home/user/b.py", &big);
+        let table: [(&[&str], &str, &str); 2] = [
+            (
+                &["--py-files", "b.py", "a.py"],
+                "--py-files",
+                "--py-files: the local files of this submission take 1025 KiB, more than the 1024 KiB",
+            ),
+            (
+                &[
+                    "--conf",
+                    "spark.kubernetes.file.upload.path=s3a://b/up",
+                    "a.py",
+                ],
+                "spark.kubernetes.file.upload.path",
+                "primary resource: a.py is a file on this machine; sparkube does not upload",
+            ),
+        ];
+        for (args, option, message) in table {
+            match env.resolve(args) {
+                Ok(_) => panic!("{args:?} accepted"),
+                Err(err) => {
+                    assert_eq!(err.option(), option, "{args:?}: {err}");
+                    assert!(err.to_string().starts_with(message), "{args:?}: {err}");
+                }
+            }
+        }
+    }
+
     /// Every refusal of the resolution step, with the option it names and its message.
     #[test]
     fn errors() {
@@ -1408,17 +1490,17 @@ mod tests {
             (
                 &["--jars", "/home/me/dep.jar"],
                 "--jars",
-                "--jars: /home/me/dep.jar is a file on this machine",
+                "could not read local file /home/me/dep.jar given by --jars",
             ),
             (
                 &["--files", "file:///etc/x"],
                 "--files",
-                "--files: file:///etc/x is a file on this machine",
+                "could not read local file /etc/x given by --files",
             ),
             (
                 &["--conf", "spark.submit.pyFiles=deps.zip"],
                 "spark.submit.pyFiles",
-                "deps.zip is a file on this machine",
+                "could not read local file /home/user/deps.zip given by spark.submit.pyFiles",
             ),
         ];
         for (extra, option, message) in table {
@@ -1446,7 +1528,7 @@ mod tests {
             (
                 &["--class", "A", "app.jar"],
                 "primary resource",
-                "primary resource: app.jar is a file on this machine",
+                "could not read local file /home/user/app.jar given by primary resource",
             ),
             (
                 &["--kill", "pod"],

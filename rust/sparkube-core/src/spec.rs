@@ -450,13 +450,31 @@ impl AppSpec {
     }
 }
 
+/// The options that name local files, and the spec field each comes from.
+const SPEC_FILE_FIELDS: [(&str, &str); 5] = [
+    ("primary resource", "application"),
+    (keys::JARS, "deps.jars"),
+    (keys::PY_FILES, "deps.py_files"),
+    (keys::FILES, "deps.files"),
+    (keys::ARCHIVES, "deps.archives"),
+];
+
 impl SubmitRequest {
     /// Resolves a `SparkApp` spec against the submitting environment `env`: compiles it to
     /// spark-submit arguments, resolves them like a command line (same precedence, checks and
     /// environment), then puts in the inline pod templates.
     pub fn from_spec(spec: AppSpec, env: &Environment<'_>) -> Result<SubmitRequest> {
         let args = spec.to_submit_args()?;
-        let mut request = SubmitRequest::resolve(args, env)?;
+        let mut request = SubmitRequest::resolve(args, env).map_err(|e| {
+            // Local files are named as the spec names them, not by the conf keys they fill.
+            match SPEC_FILE_FIELDS
+                .iter()
+                .find(|(option, _)| e.option() == *option)
+            {
+                Some((_, field)) => e.with_option(field),
+                None => e,
+            }
+        })?;
         request.submission_id = spec.submission_id.clone().or(request.submission_id);
         let templates = [
             (

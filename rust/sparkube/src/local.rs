@@ -30,6 +30,7 @@ pub fn environment() -> Environment<'static> {
         vars: std::env::vars().collect(),
         read: &read_from_disk,
         list: &list_from_disk,
+        cwd: std::env::current_dir().unwrap_or_default(),
     }
 }
 

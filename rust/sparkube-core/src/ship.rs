@@ -1,0 +1,192 @@
+//! Local code shipped with a submission: files of the submitting machine named as the primary
+//! resource or in `spark.jars`, `spark.files`, `spark.submit.pyFiles` and `spark.archives`.
+//!
+//! spark-submit uploads such files to `spark.kubernetes.file.upload.path` and refuses them
+//! without one. sparkube carries small ones (up to [`CONFIG_MAP_LIMIT`] in all) in a ConfigMap
+//! owned by the driver pod, mounted in the driver under [`LOCAL_FILES_DIR`], and rewrites their
+//! URIs to `file://` paths there: the driver runs its primary resource from that path and
+//! serves the rest to its executors, as it serves any `file:` dependency.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::conf::keys;
+use crate::error::{Error, Result};
+use crate::request::Environment;
+
+/// Where the driver finds the shipped files, one directory per file.
+pub const LOCAL_FILES_DIR: &str = "/var/sparkube/files";
+/// The most bytes of local files one submission carries in its ConfigMap.
+pub const CONFIG_MAP_LIMIT: usize = 1_048_576;
+
+/// A file of the submitting machine that travels with the application.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalFile {
+    /// The option that named it (`--py-files`, `spark.jars`, `primary resource`, ...).
+    pub option: String,
+    /// Its path on the submitting machine.
+    pub path: PathBuf,
+    /// Its file name, kept in the driver.
+    pub name: String,
+    /// Its contents.
+    pub contents: Vec<u8>,
+}
+
+impl LocalFile {
+    /// The file's path in the driver: its own directory under [`LOCAL_FILES_DIR`].
+    pub fn driver_path(&self, index: usize) -> String {
+        format!("{LOCAL_FILES_DIR}/{index}/{}", self.name)
+    }
+}
+
+/// The path a URI names on the submitting machine (with its `#fragment`), as Spark resolves
+/// it: no scheme, or `file:`; `None` for anything else (`local:`, `https:`, `s3a:`, ...).
+pub fn submitter_path(uri: &str, cwd: &Path) -> Option<(PathBuf, Option<String>)> {
+    let (body, fragment) = match uri.split_once('#') {
+        Some((body, fragment)) => (body, Some(fragment.to_owned())),
+        None => (uri, None),
+    };
+    let path = match body.split_once(':') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("file") => {
+            // file:/p, file:///p and file://localhost/p name the same path.
+            let rest = rest.strip_prefix("//localhost").unwrap_or(rest);
+            let rest = match rest.strip_prefix("//") {
+                Some(r) if r.starts_with('/') => r,
+                _ => rest,
+            };
+            PathBuf::from(rest)
+        }
+        Some((scheme, _))
+            if scheme.len() > 1
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            return None;
+        }
+        _ => PathBuf::from(body),
+    };
+    Some((cwd.join(path), fragment))
+}
+
+/// Collects the local files of one submission and gives each its URI in the driver.
+pub(crate) struct Shipment<'e> {
+    env: &'e Environment<'e>,
+    upload_path: Option<String>,
+    /// The files, in the order they were named.
+    pub(crate) files: Vec<LocalFile>,
+}
+
+impl<'e> Shipment<'e> {
+    pub(crate) fn new(env: &'e Environment<'e>, upload_path: Option<String>) -> Self {
+        Shipment {
+            env,
+            upload_path,
+            files: Vec::new(),
+        }
+    }
+
+    /// `uri` as the driver will see it: unchanged unless it names a local file, which is
+    /// read and shipped.
+    pub(crate) fn uri(&mut self, option: &str, uri: &str) -> Result<String> {
+        let Some((path, fragment)) = submitter_path(uri, &self.env.cwd) else {
+            return Ok(uri.to_owned());
+        };
+        if self.upload_path.is_some() {
+            return Err(Error::invalid(
+                keys::FILE_UPLOAD_PATH,
+                format!(
+                    "{option}: {uri} is a file on this machine; sparkube does not upload to \
+                     {} yet: unset it to ship up to 1 MiB of local files in a ConfigMap, or \
+                     use a local:// path inside the image or a remote URL (https://, s3a://)",
+                    keys::FILE_UPLOAD_PATH
+                ),
+            ));
+        }
+        let contents =
+            (self.env.read)(&path).map_err(|source| read_error(option, &path, source))?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| Error::invalid(option, format!("{option}: {uri} does not name a file")))?
+            .to_owned();
+        let file = LocalFile {
+            option: option.to_owned(),
+            path,
+            name,
+            contents,
+        };
+        let shipped = file.driver_path(self.files.len());
+        self.files.push(file);
+        let total: usize = self.files.iter().map(|f| f.contents.len()).sum();
+        if total > CONFIG_MAP_LIMIT {
+            return Err(Error::invalid(
+                option,
+                format!(
+                    "{option}: the local files of this submission take {} KiB, more than the \
+                     {} KiB sparkube carries in a ConfigMap: put the larger ones in the image \
+                     (local://) or at a remote URL (https://, s3a://)",
+                    total.div_ceil(1024),
+                    CONFIG_MAP_LIMIT / 1024
+                ),
+            ));
+        }
+        Ok(match fragment {
+            Some(f) => format!("file://{shipped}#{f}"),
+            None => format!("file://{shipped}"),
+        })
+    }
+}
+
+fn read_error(option: &str, path: &Path, source: io::Error) -> Error {
+    // EISDIR: a directory where a file is needed.
+    if source.raw_os_error() == Some(21) {
+        return Error::invalid(
+            option,
+            format!(
+                "{option}: {} is a directory; give a file (a .zip or .py of the package for \
+                 py-files)",
+                path.display()
+            ),
+        );
+    }
+    Error::Read {
+        option: option.to_owned(),
+        what: "local file",
+        path: path.to_owned(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submitter_paths_as_spark_resolves_them() {
+        let cwd = Path::new("/work/dags");
+        /// A URI and the path and fragment it names, if any.
+        type Row<'a> = (&'a str, Option<(&'a str, Option<&'a str>)>);
+        let table: [Row<'_>; 10] = [
+            ("job.py", Some(("/work/dags/job.py", None))),
+            ("./lib/util.py", Some(("/work/dags/./lib/util.py", None))),
+            ("/abs/app.jar", Some(("/abs/app.jar", None))),
+            ("file:/abs/a.py", Some(("/abs/a.py", None))),
+            ("file:///abs/a.py", Some(("/abs/a.py", None))),
+            ("file://localhost/abs/a.py", Some(("/abs/a.py", None))),
+            (
+                "env.tar.gz#environment",
+                Some(("/work/dags/env.tar.gz", Some("environment"))),
+            ),
+            ("local:///opt/app.py", None),
+            ("s3a://bucket/app.py", None),
+            ("https://host/app.py#x", None),
+        ];
+        for (uri, expected) in table {
+            let got = submitter_path(uri, cwd);
+            let expected = expected.map(|(p, f)| (PathBuf::from(p), f.map(str::to_owned)));
+            assert_eq!(got, expected, "{uri}");
+        }
+    }
+}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import zipfile
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -215,12 +214,13 @@ def test_a_local_script_and_package_ship_in_a_config_map(
         "print(f'sum of squares: {total}')\n"
         "spark.stop()\n"
     )
-    with zipfile.ZipFile(tmp_path / "shapes.zip", "w") as package:
-        package.writestr("shapes/__init__.py", "def square(x):\n    return x * x\n")
+    (tmp_path / "shapes").mkdir()
+    (tmp_path / "shapes" / "__init__.py").write_text("def square(x):\n    return x * x\n")
     args = spark_cluster.submit_args("ship", executors=2)
     with PodRecorder(spark_cluster, "spark-role=executor") as executors:
+        # The package directory is zipped on the way.
         result = spark_cluster.sparkube(
-            "submit", *args, "--py-files", "shapes.zip", "job.py", cwd=tmp_path
+            "submit", *args, "--py-files", "shapes/", "job.py", cwd=tmp_path
         )
     assert result.returncode == 0, result.stderr[-3000:]
     driver = driver_pod(spark_cluster, "ship-")

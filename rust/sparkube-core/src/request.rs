@@ -124,6 +124,8 @@ pub struct Environment<'a> {
     pub read: &'a dyn Fn(&Path) -> io::Result<Vec<u8>>,
     /// Lists the regular files of a directory (empty when it does not exist).
     pub list: &'a dyn Fn(&Path) -> Vec<PathBuf>,
+    /// Lists the regular files anywhere under a directory, sorted.
+    pub files_under: &'a dyn Fn(&Path) -> Vec<PathBuf>,
     /// The working directory, against which relative paths of local files resolve.
     pub cwd: PathBuf,
 }
@@ -819,10 +821,14 @@ pub(crate) mod testing {
 
         pub fn with<T>(&self, f: impl FnOnce(&Environment<'_>) -> T) -> T {
             let read = |path: &Path| -> io::Result<Vec<u8>> {
-                self.files
-                    .get(path)
-                    .cloned()
-                    .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+                match self.files.get(path) {
+                    Some(contents) => Ok(contents.clone()),
+                    // EISDIR, as reading a directory gives.
+                    None if self.files.keys().any(|p| p.starts_with(path)) => {
+                        Err(io::Error::from_raw_os_error(21))
+                    }
+                    None => Err(io::Error::from(io::ErrorKind::NotFound)),
+                }
             };
             let list = |dir: &Path| -> Vec<PathBuf> {
                 let mut found: Vec<PathBuf> = self
@@ -834,10 +840,21 @@ pub(crate) mod testing {
                 found.sort();
                 found
             };
+            let files_under = |dir: &Path| -> Vec<PathBuf> {
+                let mut found: Vec<PathBuf> = self
+                    .files
+                    .keys()
+                    .filter(|p| p.starts_with(dir) && p.as_path() != dir)
+                    .cloned()
+                    .collect();
+                found.sort();
+                found
+            };
             f(&Environment {
                 vars: self.vars.clone(),
                 read: &read,
                 list: &list,
+                files_under: &files_under,
                 cwd: PathBuf::from("/home/user"),
             })
         }
@@ -1294,6 +1311,50 @@ mod tests {
             req.conf.get(keys::JARS),
             Some(format!("file://{dir}/0/app.jar").as_str())
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_directory_of_python_code_ships_as_a_reproducible_zip() -> Result<()> {
+        let env = FakeEnv::default()
+            .file(
+                "/home/user/shapes/__init__.py",
+                "from .square import square\n",
+            )
+            .file(
+                "/home/user/shapes/square.py",
+                "def square(x):\n    return x * x\n",
+            )
+            .file(
+                "/home/user/shapes/__pycache__/square.cpython-311.pyc",
+                "bytecode",
+            )
+            .file("/home/user/shapes/.hidden", "x")
+            .file("/home/user/src/tool.py", "T = 1\n")
+            .file("/home/user/job.py", "import shapes\n");
+        let args = ["--py-files", "./shapes/,src", "job.py"];
+        let req = env.resolve(&args)?;
+        let dir = crate::ship::LOCAL_FILES_DIR;
+        assert_eq!(
+            req.conf.get(keys::PY_FILES),
+            Some(format!("file://{dir}/1/shapes.zip,file://{dir}/2/src.zip").as_str())
+        );
+        let entries = |bytes: &[u8]| -> Vec<String> {
+            let archive = zip::ZipArchive::new(io::Cursor::new(bytes.to_vec()));
+            let archive = archive.unwrap_or_else(|e| panic!("not a zip: {e}"));
+            archive
+                .file_names()
+                .map(|n| n.map(|n| n.into_owned()).unwrap_or_else(|e| panic!("{e}")))
+                .collect()
+        };
+        let mut package = entries(&req.local_files[1].contents);
+        package.sort();
+        // A package keeps its name; a source root's files go to the top.
+        assert_eq!(package, ["shapes/__init__.py", "shapes/square.py"]);
+        assert_eq!(entries(&req.local_files[2].contents), ["tool.py"]);
+        // The same tree gives the same bytes.
+        let again = env.resolve(&args)?;
+        assert_eq!(again.local_files[1].contents, req.local_files[1].contents);
         Ok(())
     }
 

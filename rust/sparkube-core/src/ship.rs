@@ -103,14 +103,22 @@ impl<'e> Shipment<'e> {
                 ),
             ));
         }
-        let contents =
-            (self.env.read)(&path).map_err(|source| read_error(option, &path, source))?;
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| Error::invalid(option, format!("{option}: {uri} does not name a file")))?
-            .to_owned();
+            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+            .map(str::to_owned);
+        let (name, contents) = match (self.env.read)(&path) {
+            Ok(contents) => (name, contents),
+            Err(e) if is_directory(&e) && PY_FILES_OPTIONS.contains(&option) => (
+                name.map(|n| format!("{n}.zip")),
+                zip_package(&path, self.env).map_err(|e| read_error(option, &path, e))?,
+            ),
+            Err(source) => return Err(read_error(option, &path, source)),
+        };
+        let name = name.ok_or_else(|| {
+            Error::invalid(option, format!("{option}: {uri} does not name a file"))
+        })?;
         let file = LocalFile {
             option: option.to_owned(),
             path,
@@ -139,14 +147,62 @@ impl<'e> Shipment<'e> {
     }
 }
 
+/// The options whose directories are zipped: Python puts a zip on its path as it would the
+/// directory.
+const PY_FILES_OPTIONS: [&str; 2] = ["--py-files", keys::PY_FILES];
+
+/// Whether reading failed on a directory (EISDIR).
+fn is_directory(error: &io::Error) -> bool {
+    error.raw_os_error() == Some(21)
+}
+
+/// A directory of Python code as a zip, the same bytes for the same tree (sorted entries, no
+/// timestamps, fixed permissions), so that an unchanged package is an unchanged file. A
+/// package (a directory with `__init__.py`) keeps its name inside the zip, so that
+/// `import <name>` works; any other directory is a source root and its contents go to the
+/// top. Bytecode caches and hidden files are left out.
+pub fn zip_package(dir: &Path, env: &Environment<'_>) -> io::Result<Vec<u8>> {
+    use std::io::Write;
+
+    let is_package = (env.read)(&dir.join("__init__.py")).is_ok();
+    let prefix = match (is_package, dir.file_name().and_then(|n| n.to_str())) {
+        (true, Some(name)) => format!("{name}/"),
+        _ => String::new(),
+    };
+    let mut zip = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o644);
+    let mut files: Vec<(String, PathBuf)> = (env.files_under)(dir)
+        .into_iter()
+        .filter_map(|path| {
+            let relative = path.strip_prefix(dir).ok()?;
+            let parts: Vec<&str> = relative.iter().map(|p| p.to_str()).collect::<Option<_>>()?;
+            let skipped = parts
+                .iter()
+                .any(|p| p.starts_with('.') || *p == "__pycache__")
+                || relative.extension().is_some_and(|e| e == "pyc");
+            let entry = format!("{prefix}{}", parts.join("/"));
+            (!skipped).then_some((entry, path))
+        })
+        .collect();
+    files.sort();
+    for (entry, path) in files {
+        zip.start_file(entry, options).map_err(io::Error::other)?;
+        zip.write_all(&(env.read)(&path)?)?;
+    }
+    Ok(zip.finish().map_err(io::Error::other)?.into_inner())
+}
+
 fn read_error(option: &str, path: &Path, source: io::Error) -> Error {
     // EISDIR: a directory where a file is needed.
-    if source.raw_os_error() == Some(21) {
+    if is_directory(&source) {
         return Error::invalid(
             option,
             format!(
-                "{option}: {} is a directory; give a file (a .zip or .py of the package for \
-                 py-files)",
+                "{option}: {} is a directory; give a file (a directory of Python code can be \
+                 given as --py-files, which zips it)",
                 path.display()
             ),
         );

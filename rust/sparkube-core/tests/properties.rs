@@ -654,6 +654,7 @@ fn resolve(argv: &[String]) -> sparkube_core::Result<SubmitRequest> {
         vars: HashMap::new(),
         read: &read,
         list: &list,
+        files_under: &list,
         cwd: PathBuf::from("/"),
     };
     SubmitRequest::resolve(args, &env)

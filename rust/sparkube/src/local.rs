@@ -24,12 +24,30 @@ fn list_from_disk(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+fn files_under_on_disk(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.is_file() {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 /// This process's environment variables and file system.
 pub fn environment() -> Environment<'static> {
     Environment {
         vars: std::env::vars().collect(),
         read: &read_from_disk,
         list: &list_from_disk,
+        files_under: &files_under_on_disk,
         cwd: std::env::current_dir().unwrap_or_default(),
     }
 }

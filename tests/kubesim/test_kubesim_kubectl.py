@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import subprocess
@@ -321,3 +322,30 @@ def test_auth_can_i_under_rbac(kubesim_factory: Callable[..., Kubesim]) -> None:
     assert (
         kubectl(ks, "auth", "can-i", "create", "pods", "--all-namespaces").stdout.strip() == "yes"
     )
+
+
+def test_typed_requests_kubectl_sends_as_protobuf(kubesim: Kubesim) -> None:
+    # kubectl sends `create job|secret|token` bodies as application/vnd.kubernetes.protobuf.
+    ns = new_namespace(kubesim)
+    kubectl(kubesim, "create", "job", "once", "-n", ns, "--image=busybox:1.36", "--", "echo", "hi")
+    job = get_json(kubesim, "job", "once", "-n", ns)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert (container["image"], container["command"]) == ("busybox:1.36", ["echo", "hi"])
+    kubectl(kubesim, "create", "secret", "generic", "s", "-n", ns, "--from-literal=k=v")
+    assert base64.b64decode(get_json(kubesim, "secret", "s", "-n", ns)["data"]["k"]) == b"v"
+    # A token bound to a pod keeps the pod's uid (`uid` in JSON, `uID` in the .proto).
+    kubectl(kubesim, "apply", "-f", "-", stdin=pod_yaml(ns, "holder", {}))
+    uid = get_json(kubesim, "pod", "holder", "-n", ns)["metadata"]["uid"]
+    bound = ["--bound-object-kind=Pod", "--bound-object-name=holder", f"--bound-object-uid={uid}"]
+    request = json.loads(
+        kubectl(kubesim, "create", "token", "default", "-n", ns, *bound, "-o", "json").stdout
+    )
+    assert request["spec"]["boundObjectRef"] == {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "name": "holder",
+        "uid": uid,
+    }
+    payload = request["status"]["token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["kubernetes.io"]["pod"] == {"name": "holder", "uid": uid}

@@ -60,8 +60,6 @@ proptest! {
         let mut d = doc.clone();
         let _ = patch::json_patch(&mut d, &p);
         let mut d = doc.clone();
-        patch::merge_patch(&mut d, &p);
-        let mut d = doc.clone();
         let _ = patch::strategic_merge(&mut d, &p);
         let owned = patch::fields_v1(&p);
         let mut d = doc;

@@ -1,5 +1,6 @@
 //! kubesim checked by kube-rs: the runtime watcher with a label selector, server-side apply
-//! through `Api::patch`, and the watcher's recovery from 410 Gone after a compaction.
+//! through `Api::patch`, JSON patch answers, and the watcher's recovery from 410 Gone after a
+//! compaction.
 
 use std::time::Duration;
 
@@ -146,6 +147,62 @@ async fn server_side_apply_creates_updates_and_prunes() {
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .is_none()
+    );
+    h.server.shutdown().await;
+}
+
+/// Sends a JSON patch (RFC 6902) for ConfigMap `conf`; the API `Status` code and reason on failure.
+async fn json_patch(client: &Client, ops: serde_json::Value) -> Result<ConfigMap, (u16, String)> {
+    let req = http::Request::patch("/api/v1/namespaces/default/configmaps/conf")
+        .header("content-type", "application/json-patch+json")
+        .body(serde_json::to_vec(&ops).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    client.request::<ConfigMap>(req).await.map_err(|e| match e {
+        kube::Error::Api(s) => (s.code, s.reason),
+        other => panic!("not an API answer: {other}"),
+    })
+}
+
+#[tokio::test]
+async fn json_patch_applies_all_operations_or_answers_as_kube_apiserver() {
+    let h = harness().await;
+    let cms: Api<ConfigMap> = Api::namespaced(h.client.clone(), "default");
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "conf"}, "data": {"x": "1"}}))
+            .unwrap_or_else(|e| panic!("{e}"));
+    cms.create(&PostParams::default(), &cm)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let patched = json_patch(
+        &h.client,
+        json!([{"op": "test", "path": "/data/x", "value": "1"}, {"op": "replace", "path": "/data/x", "value": "2"}, {"op": "add", "path": "/data/y", "value": "3"}]),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let data = patched.data.unwrap_or_default();
+    assert_eq!(data.get("x").map(String::as_str), Some("2"));
+    assert_eq!(data.get("y").map(String::as_str), Some("3"));
+    // A failed `test` is 422 Invalid, and the operations before it are not kept.
+    let failed = json_patch(
+        &h.client,
+        json!([{"op": "remove", "path": "/data/y"}, {"op": "test", "path": "/data/x", "value": "1"}]),
+    )
+    .await;
+    assert_eq!(failed.err(), Some((422, "Invalid".to_string())));
+    let missing = json_patch(&h.client, json!([{"op": "remove", "path": "/data/nope"}])).await;
+    assert_eq!(missing.err(), Some((422, "Invalid".to_string())));
+    let malformed = json_patch(&h.client, json!({"op": "add"})).await;
+    assert_eq!(malformed.err(), Some((400, "BadRequest".to_string())));
+    let kept = cms.get("conf").await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        kept.data,
+        Some(
+            [
+                ("x".to_string(), "2".to_string()),
+                ("y".to_string(), "3".to_string())
+            ]
+            .into()
+        )
     );
     h.server.shutdown().await;
 }

@@ -288,10 +288,8 @@ fn patch_object(cluster: &Cluster, req: &Req, rp: &ResourcePath) -> Result<Respo
         let mut doc = cur.value();
         match pt {
             PatchType::Json => patch::json_patch(&mut doc, &patch_doc).map_err(|e| match e {
-                patch::Error::TestFailed(_) => {
-                    ApiError::invalid(rp.res, name, vec![]).with_message(e.to_string())
-                }
-                other => ApiError::invalid(rp.res, name, vec![]).with_message(other.to_string()),
+                patch::Error::Malformed(_) => ApiError::bad_request(e.to_string()),
+                patch::Error::Apply(_) => ApiError::patch_failed(&e.to_string()),
             })?,
             PatchType::Merge => {
                 if !patch_doc.is_object() {
@@ -299,7 +297,7 @@ fn patch_object(cluster: &Cluster, req: &Req, rp: &ResourcePath) -> Result<Respo
                         "json: cannot unmarshal into Go value of type map[string]interface {}",
                     ));
                 }
-                patch::merge_patch(&mut doc, &patch_doc)
+                json_patch::merge(&mut doc, &patch_doc)
             }
             PatchType::Strategic => {
                 if !patch_doc.is_object() {

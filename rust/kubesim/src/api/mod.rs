@@ -8,8 +8,6 @@ pub mod logs;
 pub mod patch;
 pub mod path;
 pub mod proto;
-#[allow(missing_docs)]
-pub mod proto_schema;
 pub mod proxy;
 pub mod status;
 pub mod subresources;

@@ -1,23 +1,19 @@
-//! Patch types: JSON patch (RFC 6902), JSON merge patch (RFC 7386), strategic merge patch with the
-//! merge keys of the built-in types, and server-side apply with managed fields per manager.
+//! Patch types: JSON patch (RFC 6902) and JSON merge patch (RFC 7386) through the `json-patch`
+//! crate, strategic merge patch with the merge keys of the built-in types, and server-side apply
+//! with managed fields per manager (which no maintained crate does).
 
 use serde_json::{Map, Value, json};
 use thiserror::Error;
 
 /// Errors from applying a patch.
-#[derive(Debug, Error, PartialEq)]
+#[derive(Debug, Error)]
 pub enum Error {
-    /// The patch document is not of the expected shape.
+    /// The patch document is not a list of JSON patch operations.
     #[error("{0}")]
-    Malformed(String),
-    /// A JSON patch `test` operation failed.
-    #[error(
-        "the server rejected our request due to an error in our request: testing value at {0} failed"
-    )]
-    TestFailed(String),
-    /// A JSON patch path does not exist.
-    #[error("the server rejected our request due to an error in our request: {0}")]
-    Path(String),
+    Malformed(#[source] serde_json::Error),
+    /// A JSON patch operation did not apply: a `test` that failed, a path that is missing.
+    #[error(transparent)]
+    Apply(#[from] json_patch::PatchError),
 }
 
 /// Result alias for patching.
@@ -51,158 +47,11 @@ impl PatchType {
     }
 }
 
-fn unescape_pointer(tok: &str) -> String {
-    tok.replace("~1", "/").replace("~0", "~")
-}
-
-fn pointer_parts(path: &str) -> Result<Vec<String>> {
-    if path.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rest = path
-        .strip_prefix('/')
-        .ok_or_else(|| Error::Path(format!("invalid JSON pointer {path:?}")))?;
-    Ok(rest.split('/').map(unescape_pointer).collect())
-}
-
-fn parent_mut<'a>(doc: &'a mut Value, parts: &[String], path: &str) -> Result<&'a mut Value> {
-    let mut cur = doc;
-    for p in parts {
-        cur = match cur {
-            Value::Object(m) => m.get_mut(p),
-            Value::Array(a) => p.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
-            _ => None,
-        }
-        .ok_or_else(|| Error::Path(format!("doc is missing path: {path:?}")))?;
-    }
-    Ok(cur)
-}
-
-fn json_add(doc: &mut Value, path: &str, value: Value) -> Result<()> {
-    let parts = pointer_parts(path)?;
-    let Some((last, init)) = parts.split_last() else {
-        *doc = value;
-        return Ok(());
-    };
-    match parent_mut(doc, init, path)? {
-        Value::Object(m) => {
-            m.insert(last.clone(), value);
-            Ok(())
-        }
-        Value::Array(a) => {
-            let i = if last == "-" {
-                a.len()
-            } else {
-                last.parse::<usize>()
-                    .map_err(|_| Error::Path(format!("invalid array index in {path:?}")))?
-            };
-            if i > a.len() {
-                return Err(Error::Path(format!(
-                    "add operation does not apply: doc is missing path: {path:?}"
-                )));
-            }
-            a.insert(i, value);
-            Ok(())
-        }
-        _ => Err(Error::Path(format!("doc is missing path: {path:?}"))),
-    }
-}
-
-fn json_remove(doc: &mut Value, path: &str) -> Result<Value> {
-    let parts = pointer_parts(path)?;
-    let Some((last, init)) = parts.split_last() else {
-        return Err(Error::Path("cannot remove the whole document".into()));
-    };
-    let missing = || {
-        Error::Path(format!(
-            "remove operation does not apply: doc is missing path: {path:?}"
-        ))
-    };
-    match parent_mut(doc, init, path)? {
-        Value::Object(m) => m.shift_remove(last).ok_or_else(missing),
-        Value::Array(a) => {
-            let i = last.parse::<usize>().map_err(|_| missing())?;
-            if i < a.len() {
-                Ok(a.remove(i))
-            } else {
-                Err(missing())
-            }
-        }
-        _ => Err(missing()),
-    }
-}
-
-fn json_get(doc: &Value, path: &str) -> Result<Value> {
-    doc.pointer(path)
-        .cloned()
-        .ok_or_else(|| Error::Path(format!("doc is missing path: {path:?}")))
-}
-
-/// Applies an RFC 6902 JSON patch.
+/// Applies an RFC 6902 JSON patch with the `json-patch` crate: all operations or none.
 pub fn json_patch(doc: &mut Value, patch: &Value) -> Result<()> {
-    let ops = patch
-        .as_array()
-        .ok_or_else(|| Error::Malformed("json patch must be an array of operations".into()))?;
-    for op in ops {
-        let name = op["op"]
-            .as_str()
-            .ok_or_else(|| Error::Malformed("json patch operation has no \"op\"".into()))?;
-        let path = op["path"]
-            .as_str()
-            .ok_or_else(|| Error::Malformed(format!("json patch {name} has no \"path\"")))?;
-        match name {
-            "add" => json_add(doc, path, op.get("value").cloned().unwrap_or(Value::Null))?,
-            "remove" => {
-                json_remove(doc, path)?;
-            }
-            "replace" => {
-                json_remove(doc, path)?;
-                json_add(doc, path, op.get("value").cloned().unwrap_or(Value::Null))?;
-            }
-            "move" => {
-                let from = op["from"]
-                    .as_str()
-                    .ok_or_else(|| Error::Malformed("move needs \"from\"".into()))?;
-                let v = json_remove(doc, from)?;
-                json_add(doc, path, v)?;
-            }
-            "copy" => {
-                let from = op["from"]
-                    .as_str()
-                    .ok_or_else(|| Error::Malformed("copy needs \"from\"".into()))?;
-                let v = json_get(doc, from)?;
-                json_add(doc, path, v)?;
-            }
-            "test" => {
-                if json_get(doc, path)? != op.get("value").cloned().unwrap_or(Value::Null) {
-                    return Err(Error::TestFailed(path.into()));
-                }
-            }
-            other => return Err(Error::Malformed(format!("Unexpected kind: {other}"))),
-        }
-    }
+    let ops: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(Error::Malformed)?;
+    json_patch::patch(doc, &ops)?;
     Ok(())
-}
-
-/// Applies an RFC 7386 JSON merge patch.
-pub fn merge_patch(doc: &mut Value, patch: &Value) {
-    match patch {
-        Value::Object(pm) => {
-            if !doc.is_object() {
-                *doc = Value::Object(Map::new());
-            }
-            if let Value::Object(dm) = doc {
-                for (k, v) in pm {
-                    if v.is_null() {
-                        dm.shift_remove(k);
-                    } else {
-                        merge_patch(dm.entry(k.clone()).or_insert(Value::Null), v);
-                    }
-                }
-            }
-        }
-        other => *doc = other.clone(),
-    }
 }
 
 /// The merge key of a list field of the built-in types, when it has one.
@@ -512,22 +361,22 @@ mod tests {
             doc,
             json!({"a": {"b": [2, 3]}, "c": 2, "e": 2, "metadata/x": true})
         );
-        assert!(json_patch(&mut doc, &json!([{"op": "test", "path": "/c", "value": 9}])).is_err());
-        assert!(json_patch(&mut doc, &json!([{"op": "remove", "path": "/nope"}])).is_err());
-        assert!(json_patch(&mut doc, &json!({"op": "add"})).is_err());
-    }
-
-    #[test]
-    fn merge_patch_replaces_lists_and_deletes_nulls() {
-        let mut doc = json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"containers": [{"name": "a"}, {"name": "b"}]}});
-        merge_patch(
-            &mut doc,
-            &json!({"metadata": {"labels": {"a": null, "c": "3"}}, "spec": {"containers": [{"name": "z"}]}}),
-        );
-        assert_eq!(
-            doc,
-            json!({"metadata": {"labels": {"b": "2", "c": "3"}}, "spec": {"containers": [{"name": "z"}]}})
-        );
+        let before = doc.clone();
+        let failed =
+            json!([{"op": "remove", "path": "/c"}, {"op": "test", "path": "/e", "value": 9}]);
+        assert!(matches!(
+            json_patch(&mut doc, &failed),
+            Err(Error::Apply(_))
+        ));
+        assert_eq!(doc, before, "a failed patch changes nothing");
+        assert!(matches!(
+            json_patch(&mut doc, &json!([{"op": "remove", "path": "/nope"}])),
+            Err(Error::Apply(_))
+        ));
+        assert!(matches!(
+            json_patch(&mut doc, &json!({"op": "add"})),
+            Err(Error::Malformed(_))
+        ));
     }
 
     #[test]

@@ -272,6 +272,17 @@ impl ApiError {
         )
     }
 
+    /// 422 Invalid for a JSON patch that does not apply (a failed `test`, a missing path), as
+    /// kube-apiserver answers it: the generic message, the patch error as the one cause.
+    pub fn patch_failed(why: &str) -> Self {
+        ApiError {
+            details: Some(Box::new(
+                json!({"causes": [{"reason": "UnexpectedServerResponse", "message": why}]}),
+            )),
+            ..Self::for_code(422, None)
+        }
+    }
+
     /// 500 InternalError.
     pub fn internal(message: impl Into<String>) -> Self {
         let m = message.into();

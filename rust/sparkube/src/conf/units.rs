@@ -104,6 +104,42 @@ pub fn parse_bytes_as_mib(value: &str) -> Result<u64, String> {
     parse_bytes(value, ByteUnit::MiB, ByteUnit::MiB)
 }
 
+const TIME_FORMAT: &str = "Time must be specified as seconds (s), milliseconds (ms), \
+microseconds (us), minutes (m or min), hour (h), or day (d). E.g. 50s, 100ms, or 250us.";
+
+/// Parses a Spark time string into milliseconds, with milliseconds as the unit of a bare
+/// number, as Spark's `JavaUtils.timeStringAs(value, MILLISECONDS)` does (`timeConf`s such as
+/// `spark.kubernetes.report.interval`): lower-cased, trimmed, an optionally negative integer
+/// and an optional suffix (`us`, `ms`, `s`, `m`, `min`, `h`, `d`), truncated to whole
+/// milliseconds. The error is Spark's message, on one line.
+pub fn parse_time_ms(value: &str) -> Result<i64, String> {
+    let lowered = value.to_lowercase();
+    let lower = super::java_trim(&lowered);
+    let sign_len = usize::from(lower.starts_with('-'));
+    let digits_end = lower[sign_len..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(lower.len(), |i| i + sign_len);
+    let (number, suffix) = lower.split_at(digits_end);
+    let fail = |why: String| format!("{TIME_FORMAT} {why}");
+    if number.len() == sign_len || !suffix.chars().all(|c| c.is_ascii_lowercase()) {
+        return Err(fail(format!("Failed to parse time string: {value}")));
+    }
+    let number: i64 = number
+        .parse()
+        .map_err(|_| fail(format!("For input string: \"{number}\"")))?;
+    let micros: i64 = match suffix {
+        "us" => 1,
+        "" | "ms" => 1_000,
+        "s" => 1_000_000,
+        "m" | "min" => 60_000_000,
+        "h" => 3_600_000_000,
+        "d" => 86_400_000_000,
+        other => return Err(fail(format!("Invalid suffix: \"{other}\""))),
+    };
+    let ms = i128::from(number) * i128::from(micros) / 1_000;
+    Ok(i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX }))
+}
+
 /// A double as Java's `Double.toString` writes it (`0.1`, `1.0`, `1.0E7`), for values
 /// spark-submit writes back into the conf.
 pub fn java_double_string(value: f64) -> String {
@@ -248,5 +284,34 @@ mod tests {
         for (value, valid) in table {
             assert_eq!(is_kubernetes_quantity(value), valid, "{value:?}");
         }
+    }
+
+    /// Spark's `timeStringAs(_, MILLISECONDS)`, case by case.
+    #[test]
+    fn time_strings_in_milliseconds() {
+        let table: &[(&str, Option<i64>)] = &[
+            ("1s", Some(1_000)),
+            ("500", Some(500)),
+            ("500ms", Some(500)),
+            (" 2M ", Some(120_000)),
+            ("2min", Some(120_000)),
+            ("1h", Some(3_600_000)),
+            ("1d", Some(86_400_000)),
+            ("1500us", Some(1)),
+            ("-1s", Some(-1_000)),
+            ("0", Some(0)),
+            ("1.5s", None),
+            ("s", None),
+            ("", None),
+            ("1x", None),
+            ("1 s", None),
+            ("99999999999999999999", None),
+        ];
+        for (value, expected) in table {
+            assert_eq!(parse_time_ms(value).ok(), *expected, "{value:?}");
+        }
+        let err = parse_time_ms("1y").err().unwrap_or_default();
+        assert!(err.starts_with("Time must be specified"), "{err}");
+        assert!(err.ends_with("Invalid suffix: \"y\""), "{err}");
     }
 }

@@ -75,6 +75,10 @@ def split_tool_args(
 def submit_args_conf(args: list[str]) -> dict[str, str]:
     """The `--conf`/`-c` pairs of a spark-submit argument list, up to the primary resource."""
 
+def time_conf_ms(key: str, value: str) -> int:
+    """A Spark time conf's value (`1s`, `500ms`, `2min`, bare milliseconds) in milliseconds, as
+    Spark reads it; raises `sparkube.ConfigError` naming `key` when it is not a time."""
+
 def spec_fields() -> dict[str, list[str]]:
     """The field names the core's spec types read (`AppSpec`, `RoleSpec`, `Deps`, ...), from
     their serde definitions."""

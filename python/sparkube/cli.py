@@ -123,19 +123,19 @@ def _one_pod(target: str) -> _core.PodRef:
     return ref
 
 
-def _conf_seconds(conf: Mapping[str, str], key: str, default: float) -> float:
-    """A Spark time conf (`1s`, `500ms`, `2m`, or plain seconds) in seconds."""
+def _report_interval(conf: Mapping[str, str]) -> float:
+    """`spark.kubernetes.report.interval` in seconds (1 by default), read by the core as Spark
+    reads it; like spark-submit, a non-positive interval is refused."""
+    from sparkube import _core
+
+    key = "spark.kubernetes.report.interval"
     value = conf.get(key)
     if value is None:
-        return default
-    value = value.strip().lower()
-    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("min", 60.0), ("h", 3600.0)):
-        if value.endswith(suffix) and value[: -len(suffix)].replace(".", "", 1).isdigit():
-            return float(value[: -len(suffix)]) * scale
-    try:
-        return float(value)
-    except ValueError:
-        raise UsageError(f"{key} must be a duration such as 1s, not {value!r}") from None
+        return 1.0
+    ms = _core.time_conf_ms(key, value)
+    if ms <= 0:
+        raise UsageError(f"{key}: Logging interval must be a positive time value, not {value!r}")
+    return ms / 1000
 
 
 SUBMIT_VALUES = frozenset({"-o", "--output", "--timeout", "--startup-timeout", "--kubeconfig"})
@@ -161,6 +161,7 @@ def _submit(args: Sequence[str]) -> int:
     if action == "status" and target is not None:
         return _print_statuses(client, target, None)
     output = _output_format(tool, default=None)
+    interval = _report_interval(conf)
     handle = client.submit(tool.spark_args)
     verb = "Adopted running" if handle.adopted else "Submitted"
     print(
@@ -180,7 +181,6 @@ def _submit(args: Sequence[str]) -> int:
                 output,
             )
         return EXIT_OK
-    interval = _conf_seconds(conf, "spark.kubernetes.report.interval", 1.0)
     return _follow(
         handle,
         interval=interval,
@@ -338,12 +338,16 @@ def _list(args: Sequence[str]) -> int:
 
 
 def _logs(args: Sequence[str]) -> int:
+    from sparkube import _core
+
     parser = _connection_parser("logs", "Print (or follow) a Spark driver's log.")
     parser.add_argument("target", help="[namespace:]driver-pod")
     parser.add_argument("-f", "--follow", action="store_true")
     parser.add_argument("--tail", type=int, help="only the last N lines")
     parser.add_argument("--since", type=float, help="only lines newer than N seconds")
-    parser.add_argument("--executor", help="an executor's log instead (its spark-exec-id)")
+    parser.add_argument(
+        "--executor", help=f"an executor's log instead (its {_core.EXECUTOR_ID_LABEL} label)"
+    )
     parser.add_argument("--timestamps", action="store_true")
     ns = parser.parse_args(args)
     ref = _one_pod(ns.target)

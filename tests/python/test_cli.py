@@ -103,6 +103,8 @@ def test_no_wait_prints_the_handle_and_status_and_kill_find_it(kubesim: Kubesim)
         (["--conf", "spark.executor.instances=0"], "spark.executor.instances"),
         (["--conf", "spark.kubernetes.driver.label.spark-role=x"], "reserved for Spark"),
         (["--conf", "novalue"], "--conf"),
+        (["--conf", "spark.kubernetes.report.interval=1.5s"], "spark.kubernetes.report.interval"),
+        (["--conf", "spark.kubernetes.report.interval=0"], "positive time value"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_sends_nothing(

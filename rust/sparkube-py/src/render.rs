@@ -161,3 +161,13 @@ pub(crate) fn submit_args_conf(args: Vec<String>) -> PyResult<HashMap<String, St
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect())
 }
+
+/// The value of a Spark time conf (`1s`, `500ms`, `2min`, a bare number of milliseconds) in
+/// milliseconds, read as Spark reads it; `ConfigError` naming `key` with Spark's message when
+/// it is not a time.
+#[pyfunction]
+pub(crate) fn time_conf_ms(key: &str, value: &str) -> PyResult<i64> {
+    sparkube::conf::parse_time_ms(value).map_err(|message| {
+        config_error(&sparkube::Error::invalid(key, format!("{key}: {message}")))
+    })
+}

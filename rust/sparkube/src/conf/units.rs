@@ -107,12 +107,36 @@ pub fn parse_bytes_as_mib(value: &str) -> Result<u64, String> {
 const TIME_FORMAT: &str = "Time must be specified as seconds (s), milliseconds (ms), \
 microseconds (us), minutes (m or min), hour (h), or day (d). E.g. 50s, 100ms, or 250us.";
 
+/// The unit a Spark time conf is declared in (`timeConf(TimeUnit.…)`): a bare number is read
+/// in it, and the value is given in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    /// Milliseconds (`spark.kubernetes.report.interval`, ...).
+    Millis,
+    /// Seconds (`spark.kubernetes.appKillPodDeletionGracePeriod`, ...).
+    Seconds,
+}
+
+impl TimeUnit {
+    fn micros(self) -> i64 {
+        match self {
+            TimeUnit::Millis => 1_000,
+            TimeUnit::Seconds => 1_000_000,
+        }
+    }
+}
+
 /// Parses a Spark time string into milliseconds, with milliseconds as the unit of a bare
-/// number, as Spark's `JavaUtils.timeStringAs(value, MILLISECONDS)` does (`timeConf`s such as
-/// `spark.kubernetes.report.interval`): lower-cased, trimmed, an optionally negative integer
-/// and an optional suffix (`us`, `ms`, `s`, `m`, `min`, `h`, `d`), truncated to whole
-/// milliseconds. The error is Spark's message, on one line.
+/// number: [`parse_time`] in [`TimeUnit::Millis`].
 pub fn parse_time_ms(value: &str) -> Result<i64, String> {
+    parse_time(value, TimeUnit::Millis)
+}
+
+/// Parses a Spark time string into `unit`s, with `unit` as the unit of a bare number, as
+/// Spark's `JavaUtils.timeStringAs(value, unit)` does: lower-cased, trimmed, an optionally
+/// negative integer and an optional suffix (`us`, `ms`, `s`, `m`, `min`, `h`, `d`), truncated
+/// to whole `unit`s. The error is Spark's message, on one line.
+pub fn parse_time(value: &str, unit: TimeUnit) -> Result<i64, String> {
     let lowered = value.to_lowercase();
     let lower = super::java_trim(&lowered);
     let sign_len = usize::from(lower.starts_with('-'));
@@ -128,16 +152,17 @@ pub fn parse_time_ms(value: &str) -> Result<i64, String> {
         .parse()
         .map_err(|_| fail(format!("For input string: \"{number}\"")))?;
     let micros: i64 = match suffix {
+        "" => unit.micros(),
         "us" => 1,
-        "" | "ms" => 1_000,
+        "ms" => 1_000,
         "s" => 1_000_000,
         "m" | "min" => 60_000_000,
         "h" => 3_600_000_000,
         "d" => 86_400_000_000,
         other => return Err(fail(format!("Invalid suffix: \"{other}\""))),
     };
-    let ms = i128::from(number) * i128::from(micros) / 1_000;
-    Ok(i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX }))
+    let converted = i128::from(number) * i128::from(micros) / i128::from(unit.micros());
+    Ok(i64::try_from(converted).unwrap_or(if converted < 0 { i64::MIN } else { i64::MAX }))
 }
 
 /// A double as Java's `Double.toString` writes it (`0.1`, `1.0`, `1.0E7`), for values
@@ -310,6 +335,9 @@ mod tests {
         for (value, expected) in table {
             assert_eq!(parse_time_ms(value).ok(), *expected, "{value:?}");
         }
+        assert_eq!(parse_time("5", TimeUnit::Seconds), Ok(5));
+        assert_eq!(parse_time("1500ms", TimeUnit::Seconds), Ok(1));
+        assert_eq!(parse_time("2m", TimeUnit::Seconds), Ok(120));
         let err = parse_time_ms("1y").err().unwrap_or_default();
         assert!(err.starts_with("Time must be specified"), "{err}");
         assert!(err.ends_with("Invalid suffix: \"y\""), "{err}");

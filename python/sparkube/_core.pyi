@@ -10,7 +10,7 @@ runtime.
 import builtins
 import datetime
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
-from typing import Any, TypedDict, final
+from typing import Any, Literal, TypedDict, final
 
 from typing_extensions import Self
 
@@ -75,8 +75,8 @@ def split_tool_args(
 def submit_args_conf(args: list[str]) -> dict[str, str]:
     """The `--conf`/`-c` pairs of a spark-submit argument list, up to the primary resource."""
 
-def time_conf_ms(key: str, value: str) -> int:
-    """A Spark time conf's value (`1s`, `500ms`, `2min`, bare milliseconds) in milliseconds, as
+def time_conf(key: str, value: str, unit: Literal["ms", "s"]) -> int:
+    """A Spark time conf's value (`1s`, `500ms`, `2min`, a bare number in `unit`) in `unit`, as
     Spark reads it; raises `sparkube.ConfigError` naming `key` when it is not a time."""
 
 def spec_fields() -> dict[str, list[str]]:

@@ -132,7 +132,7 @@ def _report_interval(conf: Mapping[str, str]) -> float:
     value = conf.get(key)
     if value is None:
         return 1.0
-    ms = _core.time_conf_ms(key, value)
+    ms = _core.time_conf(key, value, "ms")
     if ms <= 0:
         raise UsageError(f"{key}: Logging interval must be a positive time value, not {value!r}")
     return ms / 1000
@@ -157,7 +157,7 @@ def _submit(args: Sequence[str]) -> int:
         return _usage(EXIT_OK)
     client = _client(kubeconfig, conf)
     if action == "kill" and target is not None:
-        return _kill_targets(client, target, conf, wait=False)
+        return _kill_targets(client, target, _grace_period(conf), wait=False)
     if action == "status" and target is not None:
         return _print_statuses(client, target, None)
     output = _output_format(tool, default=None)
@@ -261,9 +261,18 @@ def _follow(
     return code
 
 
-def _kill_targets(client: Client, target: str, conf: Mapping[str, str], *, wait: bool) -> int:
-    grace = conf.get("spark.kubernetes.appKillPodDeletionGracePeriod")
-    killed = client._core.kill_matching(target, float(grace) if grace else None, wait)
+def _grace_period(conf: Mapping[str, str]) -> float | None:
+    """`spark.kubernetes.appKillPodDeletionGracePeriod` in seconds, read by the core as Spark
+    reads it (a bare number is seconds); None when unset."""
+    from sparkube import _core
+
+    key = "spark.kubernetes.appKillPodDeletionGracePeriod"
+    value = conf.get(key)
+    return None if value is None else float(_core.time_conf(key, value, "s"))
+
+
+def _kill_targets(client: Client, target: str, grace: float | None, *, wait: bool) -> int:
+    killed = client._core.kill_matching(target, grace, wait)
     if not killed:
         print(f"sparkube: no Spark driver pod matches {target!r}", file=sys.stderr)
         return EXIT_APP_FAILED
@@ -371,10 +380,7 @@ def _kill(args: Sequence[str]) -> int:
     parser.add_argument("--grace-period", type=float, help="seconds before the driver is killed")
     parser.add_argument("--wait", action="store_true", help="return once everything is gone")
     ns = parser.parse_args(args)
-    conf = {}
-    if ns.grace_period is not None:
-        conf["spark.kubernetes.appKillPodDeletionGracePeriod"] = str(ns.grace_period)
-    return _kill_targets(_connect(ns), ns.target, conf, wait=ns.wait)
+    return _kill_targets(_connect(ns), ns.target, ns.grace_period, wait=ns.wait)
 
 
 def _wait(args: Sequence[str]) -> int:

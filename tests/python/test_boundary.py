@@ -46,6 +46,17 @@ def test_label_names_come_from_the_core() -> None:
     assert _core.SUBMISSION_ID_LABEL.startswith(_core.LABEL_PREFIX)
 
 
+def test_every_app_state_is_a_state_of_the_core() -> None:
+    for state in sparkube.AppState:
+        status = sparkube.AppStatus.from_dict(
+            {"state": state.value, "namespace": "ns", "driver_pod": "pod"}
+        )
+        assert status.state is state
+        assert status.is_final == state.is_final
+    with pytest.raises(sparkube.ConfigError, match="invalid AppStatus"):
+        sparkube.AppStatus.from_dict({"state": "Sleeping", "namespace": "ns", "driver_pod": "p"})
+
+
 def test_exceptions_sit_where_they_are_raised() -> None:
     # An API error can come from any call, not only from submitting.
     assert not issubclass(sparkube.KubernetesApiError, sparkube.SubmissionError)

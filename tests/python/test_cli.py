@@ -90,7 +90,9 @@ def test_no_wait_prints_the_handle_and_status_and_kill_find_it(kubesim: Kubesim)
     assert status.returncode == 0, status.stderr
     assert handle["app_id"] in status.stdout
 
-    killed = run("submit", "--kill", "default:cli-bg*", kubesim=kubesim)
+    # The grace period is a Spark time conf: a suffix is read as spark-submit reads it.
+    grace = "spark.kubernetes.appKillPodDeletionGracePeriod=0s"
+    killed = run("submit", "--kill", "default:cli-bg*", "--conf", grace, kubesim=kubesim)
     assert killed.returncode == 0, killed.stderr
     assert f"Deleted driver pod default/{pod}" in killed.stderr
     assert run("kill", "default:cli-bg*", kubesim=kubesim).returncode == 1
@@ -105,6 +107,7 @@ def test_no_wait_prints_the_handle_and_status_and_kill_find_it(kubesim: Kubesim)
         (["--conf", "novalue"], "--conf"),
         (["--conf", "spark.kubernetes.report.interval=1.5s"], "spark.kubernetes.report.interval"),
         (["--conf", "spark.kubernetes.report.interval=0"], "positive time value"),
+        (["--kill", "x", "--conf", "spark.kubernetes.appKillPodDeletionGracePeriod=1.5"], "Grace"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_sends_nothing(

@@ -33,7 +33,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(render::parse_command, m)?)?;
     m.add_function(wrap_pyfunction!(render::split_tool_args, m)?)?;
     m.add_function(wrap_pyfunction!(render::submit_args_conf, m)?)?;
-    m.add_function(wrap_pyfunction!(render::time_conf_ms, m)?)?;
+    m.add_function(wrap_pyfunction!(render::time_conf, m)?)?;
     m.add_function(wrap_pyfunction!(types::spec_fields, m)?)?;
     m.add_class::<types::PyAppStatus>()?;
     m.add_class::<types::PyProgress>()?;

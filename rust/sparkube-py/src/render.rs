@@ -162,12 +162,23 @@ pub(crate) fn submit_args_conf(args: Vec<String>) -> PyResult<HashMap<String, St
         .collect())
 }
 
-/// The value of a Spark time conf (`1s`, `500ms`, `2min`, a bare number of milliseconds) in
-/// milliseconds, read as Spark reads it; `ConfigError` naming `key` with Spark's message when
-/// it is not a time.
+/// The value of a Spark time conf declared in `unit` (`"ms"` or `"s"`), in that unit (a bare
+/// number is in it too), read as Spark reads it; `ConfigError` naming `key` with Spark's
+/// message when it is not a time.
 #[pyfunction]
-pub(crate) fn time_conf_ms(key: &str, value: &str) -> PyResult<i64> {
-    sparkube::conf::parse_time_ms(value).map_err(|message| {
+pub(crate) fn time_conf(key: &str, value: &str, unit: &str) -> PyResult<i64> {
+    use sparkube::conf::TimeUnit;
+
+    let unit = match unit {
+        "ms" => TimeUnit::Millis,
+        "s" => TimeUnit::Seconds,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unit must be \"ms\" or \"s\", not {other:?}"
+            )));
+        }
+    };
+    sparkube::conf::parse_time(value, unit).map_err(|message| {
         config_error(&sparkube::Error::invalid(key, format!("{key}: {message}")))
     })
 }

@@ -1,15 +1,35 @@
 """The native core of sparkube (Rust, via PyO3). Use the public API in `sparkube` instead.
 
-Statuses cross this boundary as dicts in the core's shape; `sparkube.AppStatus.from_core`
-turns them into objects. Blocking methods release the GIL; `*_async` methods return
-awaitables driven by the core's shared tokio runtime.
+Statuses, progress and pod references cross this boundary as frozen classes made by the core
+(`AppStatus`, `Progress`, `PodRef`); specs and rendered objects as plain data. The core owns
+every grammar (spark-submit's arguments, `[ns:]pod`) and label name Python needs. Blocking
+methods release the GIL; `*_async` methods return awaitables driven by the core's shared tokio
+runtime.
 """
 
 import builtins
+import datetime
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
-from typing import Any, final
+from typing import Any, Literal, TypedDict, final
+
+from typing_extensions import Self
+
+from sparkube.client import AppState
 
 __version__: str
+
+APP_ID_LABEL: str
+"""`spark-app-selector`: the Spark application id, on every pod and service of an app."""
+APP_NAME_LABEL: str
+"""`spark-app-name`: the sanitised application name."""
+ROLE_LABEL: str
+"""`spark-role`: `driver` or `executor`."""
+EXECUTOR_ID_LABEL: str
+"""`spark-exec-id`: an executor pod's id."""
+SUBMISSION_ID_LABEL: str
+"""`sparkube.io/submission-id`: one submission across retries."""
+LABEL_PREFIX: str
+"""`sparkube.io/`: the prefix of sparkube's own label and annotation keys."""
 
 def render_args(
     args: list[str], ids: Mapping[str, Any] | None = None, show_secrets: bool = False
@@ -38,8 +58,214 @@ def reset_log_cache() -> None:
 def to_yaml(obj: Any) -> str:
     """A Python object (dicts, lists, scalars) as a YAML document."""
 
-def parse_command(args: list[str]) -> dict[str, Any]:
-    """What a spark-submit command line asks for: action, target and conf."""
+def parse_command(args: list[str]) -> tuple[str, str | None, dict[str, str]]:
+    """What a spark-submit command line asks for: `(action, target, conf)`.
+
+    `action` is `submit`, `kill`, `status`, `version` or `help`; `target` the `[ns:]pod` of
+    `kill` and `status`; `conf` the resolved conf of a submission, else the given `--conf`s
+    and `--master`. Raises `sparkube.ConfigError` naming the option for bad input.
+    """
+
+def split_tool_args(
+    args: list[str], value_options: list[str], switches: list[str]
+) -> tuple[dict[str, str], list[str], list[str]]:
+    """A tool's own options taken out of a spark-submit argument list with spark-submit's
+    grammar, up to the primary resource: `(values, switches given, the other arguments)`."""
+
+def submit_args_conf(args: list[str]) -> dict[str, str]:
+    """The `--conf`/`-c` pairs of a spark-submit argument list, up to the primary resource."""
+
+def time_conf(key: str, value: str, unit: Literal["ms", "s"]) -> int:
+    """A Spark time conf's value (`1s`, `500ms`, `2min`, a bare number in `unit`) in `unit`, as
+    Spark reads it; raises `sparkube.ConfigError` naming `key` when it is not a time."""
+
+def spec_fields() -> dict[str, list[str]]:
+    """The field names the core's spec types read (`AppSpec`, `RoleSpec`, `Deps`, ...), from
+    their serde definitions."""
+
+class AppStatusDict(TypedDict):
+    """`AppStatus.to_dict()`: JSON-safe, keyed by `AppStatus`'s attribute names (type only)."""
+
+    state: str
+    namespace: str
+    driver_pod: str
+    app_id: str | None
+    submission_id: str | None
+    reason: str | None
+    message: str | None
+    exit_code: int | None
+    phase: str | None
+    node: str | None
+    labels: dict[str, str]
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    last_log_lines: list[str]
+
+class ProgressDict(TypedDict):
+    """`Progress.to_dict()`: keyed by `Progress`'s attribute names (type only)."""
+
+    app_id: str
+    jobs_total: int
+    jobs_succeeded: int
+    jobs_running: int
+    jobs_failed: int
+    stages_total: int
+    stages_completed: int
+    stages_active: int
+    stages_pending: int
+    stages_skipped: int
+    stages_failed: int
+    tasks_total: int
+    tasks_completed: int
+    tasks_active: int
+    tasks_failed: int
+    tasks_skipped: int
+    fraction: float | None
+
+@final
+class AppStatus:
+    """The state of one application, from its driver pod."""
+
+    @property
+    def state(self) -> AppState: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def driver_pod(self) -> str: ...
+    @property
+    def app_id(self) -> str | None: ...
+    @property
+    def submission_id(self) -> str | None: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def message(self) -> str | None: ...
+    @property
+    def exit_code(self) -> int | None: ...
+    @property
+    def phase(self) -> str | None: ...
+    @property
+    def node(self) -> str | None: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
+    @property
+    def created_at(self) -> datetime.datetime | None: ...
+    @property
+    def started_at(self) -> datetime.datetime | None: ...
+    @property
+    def finished_at(self) -> datetime.datetime | None: ...
+    @property
+    def last_log_lines(self) -> tuple[str, ...]: ...
+    @property
+    def is_final(self) -> bool:
+        """Whether the application has ended."""
+    @property
+    def succeeded(self) -> bool:
+        """Whether the application ended successfully."""
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from the driver's start to its end (or to now while it runs)."""
+    def summary(self) -> str:
+        """One line: state, reason, exit code and message."""
+    def to_dict(self) -> AppStatusDict:
+        """JSON-safe data (for XCom and trigger events); `from_dict` reads it back."""
+    @staticmethod
+    def from_dict(data: Mapping[str, object]) -> AppStatus:
+        """The status `to_dict` produced."""
+    def __reduce__(self) -> tuple[Any, tuple[AppStatusDict]]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def _repr_html_(self) -> str: ...
+
+@final
+class Progress:
+    """How far a running application is, as its driver's Spark UI counts it."""
+
+    def __new__(
+        cls,
+        app_id: str,
+        *,
+        jobs_total: int = 0,
+        jobs_succeeded: int = 0,
+        jobs_running: int = 0,
+        jobs_failed: int = 0,
+        stages_total: int = 0,
+        stages_completed: int = 0,
+        stages_active: int = 0,
+        stages_pending: int = 0,
+        stages_skipped: int = 0,
+        stages_failed: int = 0,
+        tasks_total: int = 0,
+        tasks_completed: int = 0,
+        tasks_active: int = 0,
+        tasks_failed: int = 0,
+        tasks_skipped: int = 0,
+        fraction: float | None = None,
+    ) -> Self: ...
+    @property
+    def app_id(self) -> str: ...
+    @property
+    def jobs_total(self) -> int: ...
+    @property
+    def jobs_succeeded(self) -> int: ...
+    @property
+    def jobs_running(self) -> int: ...
+    @property
+    def jobs_failed(self) -> int: ...
+    @property
+    def stages_total(self) -> int: ...
+    @property
+    def stages_completed(self) -> int: ...
+    @property
+    def stages_active(self) -> int: ...
+    @property
+    def stages_pending(self) -> int: ...
+    @property
+    def stages_skipped(self) -> int: ...
+    @property
+    def stages_failed(self) -> int: ...
+    @property
+    def tasks_total(self) -> int: ...
+    @property
+    def tasks_completed(self) -> int: ...
+    @property
+    def tasks_active(self) -> int: ...
+    @property
+    def tasks_failed(self) -> int: ...
+    @property
+    def tasks_skipped(self) -> int: ...
+    @property
+    def fraction(self) -> float | None:
+        """`tasks_completed / tasks_total`; None while there are no tasks."""
+    @property
+    def percent(self) -> int | None:
+        """The completed percentage, rounded down (100 only when every task is done)."""
+    def summary(self) -> str:
+        """One line: `3/4 jobs, 120/200 tasks (60%)`, with failed task attempts if any."""
+    def to_dict(self) -> ProgressDict:
+        """JSON-safe data; `from_dict` reads it back."""
+    @staticmethod
+    def from_dict(data: Mapping[str, object]) -> Progress:
+        """The progress `to_dict` produced."""
+    def __reduce__(self) -> tuple[Any, tuple[ProgressDict]]: ...
+    def __eq__(self, value: object, /) -> bool: ...
+
+@final
+class PodRef:
+    """A `[namespace:]pod` target; a trailing `*` matches a name prefix."""
+
+    @staticmethod
+    def parse(target: str) -> PodRef:
+        """Reads `target`; raises `sparkube.ConfigError` (option `target`) when it is not one."""
+    @property
+    def namespace(self) -> str | None: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def glob(self) -> bool: ...
+    def matches(self, pod: str) -> bool:
+        """Whether a pod of this name is selected."""
+    def __eq__(self, value: object, /) -> bool: ...
 
 @final
 class Client:
@@ -62,13 +288,15 @@ class Client:
     ) -> Awaitable[AppHandle]: ...
     def list(
         self, namespace: str | None = None, selector: str | None = None
-    ) -> builtins.list[dict[str, Any]]: ...
+    ) -> builtins.list[AppStatus]: ...
     def list_async(
         self, namespace: str | None = None, selector: str | None = None
-    ) -> Awaitable[builtins.list[dict[str, Any]]]: ...
+    ) -> Awaitable[builtins.list[AppStatus]]: ...
     def kill_matching(
         self, target: str, grace_period: float | None = None, wait: bool = False
-    ) -> builtins.list[dict[str, Any]]: ...
+    ) -> builtins.list[tuple[str, str, str | None]]:
+        """Deletes the drivers a `--kill` target selects; `(namespace, driver_pod, app_id)` of
+        each one deleted."""
 
 @final
 class AppHandle:
@@ -84,30 +312,62 @@ class AppHandle:
     def submission_id(self) -> str | None: ...
     @property
     def adopted(self) -> bool: ...
-    def status(self) -> dict[str, Any]: ...
-    def status_async(self) -> Awaitable[dict[str, Any]]: ...
-    def progress(self) -> dict[str, Any] | None:
+    def status(self) -> AppStatus: ...
+    def status_async(self) -> Awaitable[AppStatus]: ...
+    def progress(self) -> Progress | None:
         """Jobs, stages and tasks from the driver's Spark UI (through the API server's service
         proxy), or None while the UI cannot answer."""
-    def progress_async(self) -> Awaitable[dict[str, Any] | None]: ...
-    def wait(self, options: Mapping[str, Any] | None = None) -> dict[str, Any]: ...
-    def wait_async(self, options: Mapping[str, Any] | None = None) -> Awaitable[dict[str, Any]]: ...
+    def progress_async(self) -> Awaitable[Progress | None]: ...
+    def wait(
+        self,
+        *,
+        timeout: float | None = None,
+        startup_timeout: float | None = None,
+        kill_on_timeout: bool = False,
+        kill_grace_period: float | None = None,
+    ) -> AppStatus: ...
+    def wait_async(
+        self,
+        *,
+        timeout: float | None = None,
+        startup_timeout: float | None = None,
+        kill_on_timeout: bool = False,
+        kill_grace_period: float | None = None,
+    ) -> Awaitable[AppStatus]: ...
     def updates(self) -> StatusUpdates: ...
-    def logs(self, options: Mapping[str, Any] | None = None) -> LogLines: ...
-    def logs_async(self, options: Mapping[str, Any] | None = None) -> Awaitable[LogLines]: ...
+    def logs(
+        self,
+        *,
+        follow: bool = False,
+        since: float | None = None,
+        tail: int | None = None,
+        executor: str | None = None,
+        container: str | None = None,
+        timestamps: bool = False,
+    ) -> LogLines: ...
+    def logs_async(
+        self,
+        *,
+        follow: bool = False,
+        since: float | None = None,
+        tail: int | None = None,
+        executor: str | None = None,
+        container: str | None = None,
+        timestamps: bool = False,
+    ) -> Awaitable[LogLines]: ...
     def kill(self, grace_period: float | None = None, wait: bool = False) -> bool: ...
     def kill_async(
         self, grace_period: float | None = None, wait: bool = False
     ) -> Awaitable[bool]: ...
 
 @final
-class StatusUpdates(Iterator[dict[str, Any]], AsyncIterator[dict[str, Any]]):
+class StatusUpdates(Iterator[AppStatus], AsyncIterator[AppStatus]):
     """Status changes of one app, ending with the final status."""
 
     def __iter__(self) -> StatusUpdates: ...
-    def __next__(self) -> dict[str, Any]: ...
+    def __next__(self) -> AppStatus: ...
     def __aiter__(self) -> StatusUpdates: ...
-    def __anext__(self) -> Awaitable[dict[str, Any]]: ...
+    def __anext__(self) -> Awaitable[AppStatus]: ...
 
 @final
 class LogLines(Iterator[str]):

@@ -2,7 +2,8 @@
 
 `sparkube submit` and `sparkube render` take spark-submit's own arguments, so an existing
 spark-submit command line works with `spark-submit` replaced by `sparkube submit`. sparkube's
-own options (such as `-o yaml`) may stand anywhere before the primary resource.
+own options (such as `-o yaml`) may stand anywhere before the primary resource. Every grammar
+(spark-submit's arguments, `[ns:]pod`) is read by the core (`sparkube._core`), never here.
 
 Exit codes: 0 success, 1 the application failed, 2 usage or configuration error, 3 timeout.
 """
@@ -12,24 +13,20 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
+    from sparkube import _core
     from sparkube.client import AppStatus, Client, SparkAppHandle
 
 EXIT_OK = 0
 EXIT_APP_FAILED = 1
 EXIT_USAGE = 2
 EXIT_TIMEOUT = 3
-
-# spark-submit options that take no value; every other option takes one (as in Spark's parser).
-_SPARK_SUBMIT_SWITCHES = frozenset(
-    {"--verbose", "-v", "--supervise", "--help", "-h", "--version", "--usage-error"}
-)
 
 USAGE = """\
 usage: sparkube <command> [options] [spark-submit arguments]
@@ -56,61 +53,32 @@ class UsageError(Exception):
     """A command line that cannot be understood."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ToolOptions:
-    """sparkube's own options, taken out of a spark-submit argument list."""
+    """sparkube's own options, taken out of a spark-submit argument list by the core."""
 
-    values: dict[str, str] = field(default_factory=dict)
-    flags: set[str] = field(default_factory=set)
+    values: Mapping[str, str]
+    flags: frozenset[str]
+    spark_args: list[str]
 
+    @classmethod
+    def split(
+        cls, args: Sequence[str], with_value: Iterable[str], flags: Iterable[str]
+    ) -> ToolOptions:
+        """Separate sparkube's options from spark-submit's, up to the primary resource, with
+        spark-submit's own grammar; options after the primary resource are the application's."""
+        from sparkube import _core
 
-def split_tool_options(
-    args: Sequence[str], with_value: frozenset[str], flags: frozenset[str]
-) -> tuple[ToolOptions, list[str]]:
-    """Separate sparkube's options from spark-submit's, up to the primary resource.
-
-    Options after the primary resource belong to the application and are left alone.
-    """
-    tool = ToolOptions()
-    rest: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        name, eq, inline = arg.partition("=")
-        if name in with_value:
-            if eq:
-                tool.values[name] = inline
-                i += 1
-            elif i + 1 < len(args):
-                tool.values[name] = args[i + 1]
-                i += 2
-            else:
-                raise UsageError(f"option {name} needs a value")
-            continue
-        if arg in flags:
-            tool.flags.add(arg)
-            i += 1
-            continue
-        if not arg.startswith("-") or arg == "-":
-            rest.extend(args[i:])
-            break
-        if eq or arg in _SPARK_SUBMIT_SWITCHES:
-            rest.append(arg)
-            i += 1
-        else:
-            rest.extend(args[i : i + 2])
-            i += 2
-    return tool, rest
+        values, given, rest = _core.split_tool_args(list(args), list(with_value), list(flags))
+        return cls(values, frozenset(given), rest)
 
 
 def _render(args: Sequence[str]) -> int:
     from sparkube import _core
 
-    tool, spark_args = split_tool_options(
-        args, frozenset({"-o", "--output"}), frozenset({"--show-secrets"})
-    )
+    tool = ToolOptions.split(args, ("-o", "--output"), ("--show-secrets",))
     output = _output_format(tool, default="json")
-    items = _core.render_args(spark_args, None, "--show-secrets" in tool.flags)
+    items = _core.render_args(tool.spark_args, None, "--show-secrets" in tool.flags)
     listing = {"apiVersion": "v1", "kind": "List", "items": items}
     _print_data(listing, output)
     return EXIT_OK
@@ -145,27 +113,29 @@ def _seconds(tool: ToolOptions, name: str) -> float | None:
     return seconds
 
 
-def _pod_ref(target: str) -> tuple[str | None, str]:
-    """spark-submit's `[namespace:]pod` form."""
-    namespace, sep, pod = target.rpartition(":")
-    if not pod:
-        raise UsageError(f"expected [namespace:]driver-pod, not {target!r}")
-    return (namespace or None) if sep else None, pod
+def _one_pod(target: str) -> _core.PodRef:
+    """spark-submit's `[namespace:]pod` form, naming one pod (no trailing `*`)."""
+    from sparkube import _core
+
+    ref = _core.PodRef.parse(target)
+    if ref.glob:
+        raise UsageError(f"expected one driver pod, not the pattern {target!r}")
+    return ref
 
 
-def _conf_seconds(conf: Mapping[str, str], key: str, default: float) -> float:
-    """A Spark time conf (`1s`, `500ms`, `2m`, or plain seconds) in seconds."""
+def _report_interval(conf: Mapping[str, str]) -> float:
+    """`spark.kubernetes.report.interval` in seconds (1 by default), read by the core as Spark
+    reads it; like spark-submit, a non-positive interval is refused."""
+    from sparkube import _core
+
+    key = "spark.kubernetes.report.interval"
     value = conf.get(key)
     if value is None:
-        return default
-    value = value.strip().lower()
-    for suffix, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("min", 60.0), ("h", 3600.0)):
-        if value.endswith(suffix) and value[: -len(suffix)].replace(".", "", 1).isdigit():
-            return float(value[: -len(suffix)]) * scale
-    try:
-        return float(value)
-    except ValueError:
-        raise UsageError(f"{key} must be a duration such as 1s, not {value!r}") from None
+        return 1.0
+    ms = _core.time_conf(key, value, "ms")
+    if ms <= 0:
+        raise UsageError(f"{key}: Logging interval must be a positive time value, not {value!r}")
+    return ms / 1000
 
 
 SUBMIT_VALUES = frozenset({"-o", "--output", "--timeout", "--startup-timeout", "--kubeconfig"})
@@ -175,22 +145,24 @@ SUBMIT_FLAGS = frozenset({"--no-wait", "--logs"})
 def _submit(args: Sequence[str]) -> int:
     from sparkube import _core
 
-    tool, spark_args = split_tool_options(args, SUBMIT_VALUES, SUBMIT_FLAGS)
+    tool = ToolOptions.split(args, SUBMIT_VALUES, SUBMIT_FLAGS)
     kubeconfig = tool.values.get("--kubeconfig")
     if kubeconfig is not None:
         # The same as KUBECONFIG=PATH: the default master is read from it too.
         os.environ["KUBECONFIG"] = kubeconfig
-    plan = _core.parse_command(spark_args)
-    conf: dict[str, str] = plan["conf"]
+    action, target, conf = _core.parse_command(tool.spark_args)
+    if action == "version":
+        return _version([])
+    if action == "help":
+        return _usage(EXIT_OK)
     client = _client(kubeconfig, conf)
-    if plan["action"] == "kill":
-        return _kill_targets(client, plan["target"], conf, wait=False)
-    if plan["action"] == "status":
-        return _print_statuses(client, plan["target"], None)
-    if plan["action"] in ("version", "help"):
-        return _version([]) if plan["action"] == "version" else _usage(EXIT_OK)
+    if action == "kill" and target is not None:
+        return _kill_targets(client, target, _grace_period(conf), wait=False)
+    if action == "status" and target is not None:
+        return _print_statuses(client, target, None)
     output = _output_format(tool, default=None)
-    handle = client.submit(spark_args)
+    interval = _report_interval(conf)
+    handle = client.submit(tool.spark_args)
     verb = "Adopted running" if handle.adopted else "Submitted"
     print(
         f"{verb} application {handle.app_id} as driver pod {handle.namespace}/{handle.driver_pod}",
@@ -209,7 +181,6 @@ def _submit(args: Sequence[str]) -> int:
                 output,
             )
         return EXIT_OK
-    interval = _conf_seconds(conf, "spark.kubernetes.report.interval", 1.0)
     return _follow(
         handle,
         interval=interval,
@@ -266,6 +237,7 @@ def _follow(
         threads.append(threading.Thread(target=stream_logs, daemon=True))
     for thread in threads:
         thread.start()
+    final: AppStatus | None
     try:
         final = handle.wait(timeout=timeout, startup_timeout=startup_timeout)
         code = EXIT_OK
@@ -289,25 +261,34 @@ def _follow(
     return code
 
 
-def _kill_targets(client: Client, target: str, conf: Mapping[str, str], *, wait: bool) -> int:
-    grace = conf.get("spark.kubernetes.appKillPodDeletionGracePeriod")
-    killed = client._core.kill_matching(target, float(grace) if grace else None, wait)
+def _grace_period(conf: Mapping[str, str]) -> float | None:
+    """`spark.kubernetes.appKillPodDeletionGracePeriod` in seconds, read by the core as Spark
+    reads it (a bare number is seconds); None when unset."""
+    from sparkube import _core
+
+    key = "spark.kubernetes.appKillPodDeletionGracePeriod"
+    value = conf.get(key)
+    return None if value is None else float(_core.time_conf(key, value, "s"))
+
+
+def _kill_targets(client: Client, target: str, grace: float | None, *, wait: bool) -> int:
+    killed = client._core.kill_matching(target, grace, wait)
     if not killed:
         print(f"sparkube: no Spark driver pod matches {target!r}", file=sys.stderr)
         return EXIT_APP_FAILED
-    for app in killed:
-        print(f"Deleted driver pod {app['namespace']}/{app['driver_pod']}", file=sys.stderr)
+    for namespace, driver_pod, _app_id in killed:
+        print(f"Deleted driver pod {namespace}/{driver_pod}", file=sys.stderr)
     return EXIT_OK
 
 
 def _print_statuses(client: Client, target: str, output: str | None) -> int:
-    namespace, pod = _pod_ref(target)
-    if pod.endswith("*"):
-        statuses = [
-            s for s in client.list(namespace) if s.driver_pod.startswith(pod.removesuffix("*"))
-        ]
+    from sparkube import _core
+
+    ref = _core.PodRef.parse(target)
+    if ref.glob:
+        statuses = [s for s in client.list(ref.namespace) if ref.matches(s.driver_pod)]
     else:
-        statuses = [client.attach(pod, namespace).status()]
+        statuses = [client.attach(ref.name, ref.namespace).status()]
     if not statuses:
         print(f"sparkube: no Spark driver pod matches {target!r}", file=sys.stderr)
         return EXIT_APP_FAILED
@@ -366,16 +347,20 @@ def _list(args: Sequence[str]) -> int:
 
 
 def _logs(args: Sequence[str]) -> int:
+    from sparkube import _core
+
     parser = _connection_parser("logs", "Print (or follow) a Spark driver's log.")
     parser.add_argument("target", help="[namespace:]driver-pod")
     parser.add_argument("-f", "--follow", action="store_true")
     parser.add_argument("--tail", type=int, help="only the last N lines")
     parser.add_argument("--since", type=float, help="only lines newer than N seconds")
-    parser.add_argument("--executor", help="an executor's log instead (its spark-exec-id)")
+    parser.add_argument(
+        "--executor", help=f"an executor's log instead (its {_core.EXECUTOR_ID_LABEL} label)"
+    )
     parser.add_argument("--timestamps", action="store_true")
     ns = parser.parse_args(args)
-    namespace, pod = _pod_ref(ns.target)
-    handle = _connect(ns).attach(pod, namespace)
+    ref = _one_pod(ns.target)
+    handle = _connect(ns).attach(ref.name, ref.namespace)
     for line in handle.logs(
         follow=ns.follow,
         since=ns.since,
@@ -395,10 +380,7 @@ def _kill(args: Sequence[str]) -> int:
     parser.add_argument("--grace-period", type=float, help="seconds before the driver is killed")
     parser.add_argument("--wait", action="store_true", help="return once everything is gone")
     ns = parser.parse_args(args)
-    conf = {}
-    if ns.grace_period is not None:
-        conf["spark.kubernetes.appKillPodDeletionGracePeriod"] = str(ns.grace_period)
-    return _kill_targets(_connect(ns), ns.target, conf, wait=ns.wait)
+    return _kill_targets(_connect(ns), ns.target, ns.grace_period, wait=ns.wait)
 
 
 def _wait(args: Sequence[str]) -> int:
@@ -409,8 +391,8 @@ def _wait(args: Sequence[str]) -> int:
     parser.add_argument("--logs", action="store_true", help="follow the driver log meanwhile")
     parser.add_argument("-o", "--output", choices=("json", "yaml"))
     ns = parser.parse_args(args)
-    namespace, pod = _pod_ref(ns.target)
-    handle = _connect(ns).attach(pod, namespace)
+    ref = _one_pod(ns.target)
+    handle = _connect(ns).attach(ref.name, ref.namespace)
     return _follow(
         handle,
         interval=1.0,

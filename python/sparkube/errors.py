@@ -1,12 +1,27 @@
 """The exceptions sparkube raises, all rooted in `SparkubeError`.
 
 They carry structured fields (the offending option, the HTTP status, the final app status) so
-callers can act on them without parsing messages. The native core raises these same classes.
+callers can act on them without parsing messages. The native core raises these same classes
+(it binds each one once, by name). The hierarchy follows where they are raised: bad input
+(`ConfigError`) and a failed API call (`KubernetesApiError`, from any call: submit, status,
+wait, logs, kill) can come from anywhere; `SubmissionError` only from submitting;
+`AppFailed`, `StartupTimeout` and `WaitTimeout` only from waiting.
+
+    SparkubeError
+    ├── ConfigError (also a ValueError)
+    ├── KubernetesApiError
+    ├── SubmissionError
+    ├── AppFailed
+    ├── StartupTimeout
+    └── WaitTimeout
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sparkube._core import AppStatus
 
 
 class SparkubeError(Exception):
@@ -30,10 +45,11 @@ class ConfigError(SparkubeError, ValueError):
 
 
 class SubmissionError(SparkubeError):
-    """Submitting failed; anything created before the failure has been deleted."""
+    """Submitting failed other than by an API error; anything created before the failure has
+    been deleted."""
 
 
-class KubernetesApiError(SubmissionError):
+class KubernetesApiError(SparkubeError):
     """The Kubernetes API answered with an error, or could not be reached.
 
     `status` is the HTTP status code, `reason` the `Status.reason` (`Unauthorized`,
@@ -50,7 +66,7 @@ class KubernetesApiError(SubmissionError):
 class AppFailed(SparkubeError):
     """The application ended without succeeding; `status` is its final status."""
 
-    def __init__(self, message: str, status: Any = None) -> None:
+    def __init__(self, message: str, status: AppStatus | None = None) -> None:
         super().__init__(message)
         self.status = status
 
@@ -58,7 +74,7 @@ class AppFailed(SparkubeError):
 class StartupTimeout(SparkubeError):
     """The driver did not start running within the startup timeout."""
 
-    def __init__(self, message: str, status: Any = None) -> None:
+    def __init__(self, message: str, status: AppStatus | None = None) -> None:
         super().__init__(message)
         self.status = status
 
@@ -66,6 +82,6 @@ class StartupTimeout(SparkubeError):
 class WaitTimeout(SparkubeError):
     """The application did not finish within the wait timeout."""
 
-    def __init__(self, message: str, status: Any = None) -> None:
+    def __init__(self, message: str, status: AppStatus | None = None) -> None:
         super().__init__(message)
         self.status = status

@@ -129,10 +129,21 @@ def test_arguments_must_be_a_list() -> None:
         (["-c", "spark.kubernetes.namespace=a", "--conf", "spark.kubernetes.namespace=c"], "c"),
         (["--conf", "spark.kubernetes.namespaces=x", PI], None),
         ([PI, "--conf"], None),
+        # The application's own arguments are not read, even when they look like a --conf.
+        ([PI, "--conf", "spark.kubernetes.namespace=x"], None),
+        (["--conf", "spark.kubernetes.namespace=a", PI, "-c", "spark.kubernetes.namespace=x"], "a"),
+        # A switch takes no value: the --conf after it is read.
+        (["--load-spark-defaults", "--conf", "spark.kubernetes.namespace=d", PI], "d"),
     ],
 )
 def test_namespace_of_spark_submit_args(args: list[str], expected: str | None) -> None:
     assert args_namespace(args) == expected
+
+
+def test_namespace_of_invalid_spark_submit_args_names_the_option() -> None:
+    with pytest.raises(ConfigError, match="--bogus") as err:
+        args_namespace(["--bogus", PI])
+    assert err.value.option == "--bogus"
 
 
 def test_spark_submit_args_get_the_namespace_when_they_lack_one() -> None:

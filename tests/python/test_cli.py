@@ -18,8 +18,10 @@ SPARKUBE = str(Path(sys.executable).with_name("sparkube"))
 PI = "local:///opt/spark/examples/src/main/python/pi.py"
 
 
-def run(*args: str, kubesim: Kubesim | None = None) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+def run(
+    *args: str, kubesim: Kubesim | None = None, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", **extra_env}
     if kubesim is not None:
         env["KUBECONFIG"] = str(kubesim.kubeconfig)
     return subprocess.run(
@@ -88,7 +90,9 @@ def test_no_wait_prints_the_handle_and_status_and_kill_find_it(kubesim: Kubesim)
     assert status.returncode == 0, status.stderr
     assert handle["app_id"] in status.stdout
 
-    killed = run("submit", "--kill", "default:cli-bg*", kubesim=kubesim)
+    # The grace period is a Spark time conf: a suffix is read as spark-submit reads it.
+    grace = "spark.kubernetes.appKillPodDeletionGracePeriod=0s"
+    killed = run("submit", "--kill", "default:cli-bg*", "--conf", grace, kubesim=kubesim)
     assert killed.returncode == 0, killed.stderr
     assert f"Deleted driver pod default/{pod}" in killed.stderr
     assert run("kill", "default:cli-bg*", kubesim=kubesim).returncode == 1
@@ -101,6 +105,9 @@ def test_no_wait_prints_the_handle_and_status_and_kill_find_it(kubesim: Kubesim)
         (["--conf", "spark.executor.instances=0"], "spark.executor.instances"),
         (["--conf", "spark.kubernetes.driver.label.spark-role=x"], "reserved for Spark"),
         (["--conf", "novalue"], "--conf"),
+        (["--conf", "spark.kubernetes.report.interval=1.5s"], "spark.kubernetes.report.interval"),
+        (["--conf", "spark.kubernetes.report.interval=0"], "positive time value"),
+        (["--kill", "x", "--conf", "spark.kubernetes.appKillPodDeletionGracePeriod=1.5"], "Grace"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_sends_nothing(
@@ -132,6 +139,64 @@ def test_render_yaml_and_json_agree() -> None:
     assert [i["metadata"]["name"] for i in parsed_yaml["items"]] == [
         i["metadata"]["name"] for i in parsed_json["items"]
     ]
+
+
+def test_render_takes_its_options_after_spark_submit_switches(tmp_path: Path) -> None:
+    """`--load-spark-defaults` takes no value: the `-o yaml` after it is sparkube's."""
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    (conf_dir / "spark-defaults.conf").write_text("spark.executor.memory 3g\n")
+    props = tmp_path / "job.conf"
+    props.write_text("spark.driver.memory 2g\n")
+    result = run(
+        "render",
+        "--master",
+        "k8s://https://example:6443",
+        "--properties-file",
+        str(props),
+        "--load-spark-defaults",
+        "-o",
+        "yaml",
+        *submit_args("defaults"),
+        SPARK_CONF_DIR=str(conf_dir),
+    )
+    assert result.returncode == 0, result.stderr
+    items = yaml.safe_load(result.stdout)["items"]
+    properties = next(i for i in items if i["kind"] == "ConfigMap")["data"]["spark.properties"]
+    # Both files were read: the properties file and, asked for, spark-defaults.conf.
+    assert "spark.driver.memory=2g" in properties
+    assert "spark.executor.memory=3g" in properties
+
+
+def test_status_and_kill_read_an_empty_namespace_as_the_default_one(kubesim: Kubesim) -> None:
+    """`:pod` is one grammar, read by the core for every command: the default namespace."""
+    submitted = run(
+        "submit",
+        "--no-wait",
+        "-o",
+        "json",
+        *submit_args("cli-colon", run_seconds="600"),
+        kubesim=kubesim,
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    pod = json.loads(submitted.stdout)["driver_pod"]
+
+    status = run("status", f":{pod}", kubesim=kubesim)
+    assert status.returncode == 0, status.stderr
+    assert status.stdout.startswith(f"default/{pod}\t"), status.stdout
+
+    killed = run("kill", f":{pod}", kubesim=kubesim)
+    assert killed.returncode == 0, killed.stderr
+    assert f"Deleted driver pod default/{pod}" in killed.stderr
+    assert run("kill", f":{pod}", kubesim=kubesim).returncode == 1
+
+
+@pytest.mark.parametrize("target", ["a:b:c", "ns:", "po*d"])
+def test_a_malformed_pod_reference_is_a_usage_error(kubesim: Kubesim, target: str) -> None:
+    for command in ("status", "kill", "logs"):
+        result = run(command, target, kubesim=kubesim)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "invalid submission id" in result.stderr, (command, result.stderr)
 
 
 def test_unreachable_api_server_is_one_line_and_exit_1(tmp_path: Path) -> None:

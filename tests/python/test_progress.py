@@ -12,6 +12,7 @@ stages), checked against Spark's own status tracker where it has them.
 from __future__ import annotations
 
 import asyncio
+import pickle
 import secrets
 import threading
 import time
@@ -381,19 +382,26 @@ def test_airflow_wait_logs_progress_lines_when_they_change(
 
 
 def test_the_summary_of_progress_from_the_core() -> None:
-    progress = Progress.from_core(
-        {
-            "app_id": "spark-1",
-            "jobs_total": 4,
-            "jobs_succeeded": 3,
-            "jobs_running": 1,
-            "tasks_total": 200,
-            "tasks_completed": 120,
-            "tasks_failed": 2,
-            "fraction": 0.6,
-        }
+    progress = Progress(
+        "spark-1",
+        jobs_total=4,
+        jobs_succeeded=3,
+        jobs_running=1,
+        tasks_total=200,
+        tasks_completed=120,
+        tasks_failed=2,
+        fraction=0.6,
     )
     assert progress.percent == 60
     assert str(progress) == "spark-1: 3/4 jobs, 120/200 tasks (60%), 2 failed"
     assert Progress(app_id="a").summary() == "0/0 jobs, 0/0 tasks"
     assert Progress(app_id="a").percent is None
+
+
+def test_progress_is_a_frozen_value_with_a_dict_form() -> None:
+    progress = Progress("spark-1", jobs_total=2, tasks_total=10, tasks_completed=5, fraction=0.5)
+    assert Progress.from_dict(progress.to_dict()) == progress
+    assert pickle.loads(pickle.dumps(progress)) == progress
+    assert progress.to_dict()["tasks_completed"] == 5
+    with pytest.raises(AttributeError):
+        progress.tasks_total = 3  # type: ignore[misc]

@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-PREFIX = "sparkube.io/"
+from sparkube._core import LABEL_PREFIX as PREFIX
+
 DAG_ID = PREFIX + "dag-id"
 TASK_ID = PREFIX + "task-id"
 RUN_ID = PREFIX + "run-id"

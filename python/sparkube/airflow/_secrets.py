@@ -44,19 +44,11 @@ def env_secrets(env: Mapping[str, str]) -> list[str]:
 
 
 def args_conf(args: Sequence[str]) -> dict[str, str]:
-    """The `--conf k=v` pairs of a spark-submit argument list."""
-    conf: dict[str, str] = {}
-    for i, arg in enumerate(args):
-        if arg in ("--conf", "-c") and i + 1 < len(args):
-            pair = args[i + 1]
-        elif arg.startswith("--conf="):
-            pair = arg[len("--conf=") :]
-        else:
-            continue
-        key, sep, value = pair.partition("=")
-        if sep:
-            conf[key.strip()] = value
-    return conf
+    """The `--conf k=v` pairs of a spark-submit argument list, as the core reads them (up to
+    the primary resource). Raises `ConfigError` for a list spark-submit would refuse."""
+    from sparkube import _core
+
+    return _core.submit_args_conf(list(args))
 
 
 def kubeconfig_secrets(kubeconfig: Mapping[str, Any]) -> list[str]:

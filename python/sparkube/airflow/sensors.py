@@ -8,6 +8,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from sparkube._core import APP_ID_LABEL
 from sparkube.airflow import _watch
 from sparkube.airflow._compat import (
     AirflowFailException,
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
     import sparkube
     from sparkube.airflow._compat import Context
-
-APP_ID_LABEL = "spark-app-selector"
 
 
 class SparkAppSensor(BaseSensorOperator):

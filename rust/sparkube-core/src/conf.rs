@@ -12,10 +12,11 @@ mod units;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-pub use args::{Action, SubmitArgs, parse_submit_args};
+pub use args::{Action, SubmitArgs, ToolArgs, parse_submit_args, split_tool_args};
 pub use properties::{parse_properties, write_properties};
 pub use units::{
-    ByteUnit, is_kubernetes_quantity, java_double_string, parse_bytes, parse_bytes_as_mib,
+    ByteUnit, TimeUnit, is_kubernetes_quantity, java_double_string, parse_bytes,
+    parse_bytes_as_mib, parse_time, parse_time_ms,
 };
 
 /// An ordered Spark configuration: key → value, with Spark's own keys.

@@ -4,14 +4,17 @@ use std::collections::HashMap;
 
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use pythonize::{depythonize, pythonize};
+use pythonize::depythonize;
 use sparkube::build::Object;
 use sparkube::{AppSpec, Client, ConnectOptions, Ids, KillOptions, SubmitRequest};
 
 use crate::awaitable::awaitable;
-use crate::errors::{client_error, config_error, kill_error, raise, submit_error, track_error};
+use crate::errors::{
+    client_error, config_error, invalid_input, kill_error, submit_error, track_error,
+};
 use crate::handle::PyAppHandle;
 use crate::runtime::{block_on, runtime};
+use crate::types::{PyAppStatus, statuses};
 
 /// A connection to a Kubernetes cluster (see `sparkube.Client`).
 #[pyclass(module = "sparkube._core", name = "Client", frozen)]
@@ -21,7 +24,6 @@ pub(crate) struct PyClient {
 
 /// What to submit: a spark-submit argument list or a `SparkApp.to_dict()` spec.
 pub(crate) fn submit_request(
-    py: Python<'_>,
     app: &Bound<'_, PyAny>,
     default_namespace: &str,
 ) -> PyResult<SubmitRequest> {
@@ -29,11 +31,11 @@ pub(crate) fn submit_request(
         let args: Vec<String> = app.extract()?;
         sparkube::parse_submit_args(&args).and_then(sparkube::local::resolve_args)
     } else {
-        let spec: AppSpec = depythonize(app)
-            .map_err(|e| raise(py, "ConfigError", (format!("invalid SparkApp: {e}"),)))?;
+        let spec: AppSpec =
+            depythonize(app).map_err(|e| invalid_input(format!("invalid SparkApp: {e}")))?;
         sparkube::local::resolve_spec(spec)
     };
-    let mut request = request.map_err(|e| config_error(py, &e))?;
+    let mut request = request.map_err(|e| config_error(&e))?;
     request
         .conf
         .set_if_missing("spark.kubernetes.namespace", default_namespace);
@@ -42,11 +44,11 @@ pub(crate) fn submit_request(
 
 impl PyClient {
     /// The objects to submit for `app`, in API order, with ids derived from its submission id.
-    fn objects(&self, py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<Vec<Object>> {
-        let request = submit_request(py, app, self.client.default_namespace())?;
+    fn objects(&self, app: &Bound<'_, PyAny>) -> PyResult<Vec<Object>> {
+        let request = submit_request(app, self.client.default_namespace())?;
         request.log_warnings();
         let ids = Ids::for_submission(request.submission_id.as_deref());
-        let resources = sparkube::build(&request, &ids).map_err(|e| config_error(py, &e))?;
+        let resources = sparkube::build(&request, &ids).map_err(|e| config_error(&e))?;
         Ok(resources.in_api_order())
     }
 }
@@ -62,17 +64,12 @@ impl PyClient {
         options: &Bound<'_, PyAny>,
         conf: Option<HashMap<String, String>>,
     ) -> PyResult<Self> {
-        let mut options: ConnectOptions = depythonize(options).map_err(|e| {
-            raise(
-                py,
-                "ConfigError",
-                (format!("invalid connection options: {e}"),),
-            )
-        })?;
+        let mut options: ConnectOptions = depythonize(options)
+            .map_err(|e| invalid_input(format!("invalid connection options: {e}")))?;
         if let Some(conf) = conf {
             options.apply_spark_conf(|key| conf.get(key).cloned());
         }
-        let client = block_on(py, Client::connect(&options))?.map_err(|e| client_error(py, &e))?;
+        let client = block_on(py, Client::connect(&options))?.map_err(|e| client_error(&e))?;
         Ok(Self { client })
     }
 
@@ -96,9 +93,9 @@ impl PyClient {
 
     /// Builds and submits an application; returns its handle.
     fn submit(&self, py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<PyAppHandle> {
-        let objects = self.objects(py, app)?;
-        let handle = block_on(py, self.client.submit_objects(&objects))?
-            .map_err(|e| submit_error(py, &e))?;
+        let objects = self.objects(app)?;
+        let handle =
+            block_on(py, self.client.submit_objects(&objects))?.map_err(|e| submit_error(&e))?;
         Ok(PyAppHandle::new(self.client.clone(), handle))
     }
 
@@ -108,12 +105,12 @@ impl PyClient {
         py: Python<'py>,
         app: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let objects = self.objects(py, app)?;
+        let objects = self.objects(app)?;
         let client = self.client.clone();
         awaitable(py, async move {
             let handle = client.submit_objects(&objects).await;
-            move |py: Python<'_>| {
-                let handle = handle.map_err(|e| submit_error(py, &e))?;
+            move |_: Python<'_>| {
+                let handle = handle.map_err(|e| submit_error(&e))?;
                 Ok(PyAppHandle::new(client, handle))
             }
         })
@@ -128,7 +125,7 @@ impl PyClient {
         namespace: Option<String>,
     ) -> PyResult<PyAppHandle> {
         let handle = block_on(py, self.client.attach(namespace.as_deref(), &driver_pod))?
-            .map_err(|e| track_error(py, &e))?;
+            .map_err(|e| track_error(&e))?;
         Ok(PyAppHandle::new(self.client.clone(), handle))
     }
 
@@ -143,8 +140,8 @@ impl PyClient {
         let client = self.client.clone();
         awaitable(py, async move {
             let handle = client.attach(namespace.as_deref(), &driver_pod).await;
-            move |py: Python<'_>| {
-                let handle = handle.map_err(|e| track_error(py, &e))?;
+            move |_: Python<'_>| {
+                let handle = handle.map_err(|e| track_error(&e))?;
                 Ok(PyAppHandle::new(client, handle))
             }
         })
@@ -157,13 +154,13 @@ impl PyClient {
         py: Python<'_>,
         namespace: Option<String>,
         selector: Option<String>,
-    ) -> PyResult<Py<PyAny>> {
-        let statuses = block_on(
+    ) -> PyResult<Vec<PyAppStatus>> {
+        let list = block_on(
             py,
             self.client.list(namespace.as_deref(), selector.as_deref()),
         )?
-        .map_err(|e| track_error(py, &e))?;
-        Ok(pythonize(py, &statuses)?.unbind())
+        .map_err(|e| track_error(&e))?;
+        Ok(statuses(list))
     }
 
     /// `list` as an awaitable.
@@ -177,14 +174,16 @@ impl PyClient {
         let client = self.client.clone();
         awaitable(py, async move {
             let statuses = client.list(namespace.as_deref(), selector.as_deref()).await;
-            move |py: Python<'_>| {
-                let statuses = statuses.map_err(|e| track_error(py, &e))?;
-                Ok(pythonize(py, &statuses)?.unbind())
+            move |_: Python<'_>| {
+                statuses
+                    .map(crate::types::statuses)
+                    .map_err(|e| track_error(&e))
             }
         })
     }
 
-    /// Deletes the drivers matching spark-submit's `--kill` target (`[ns:]pod`, trailing `*`).
+    /// Deletes the drivers matching spark-submit's `--kill` target (`[ns:]pod`, trailing `*`);
+    /// returns `(namespace, driver_pod, app_id)` of each one deleted.
     #[pyo3(signature = (target, grace_period=None, wait=false))]
     fn kill_matching(
         &self,
@@ -192,15 +191,18 @@ impl PyClient {
         target: String,
         grace_period: Option<f64>,
         wait: bool,
-    ) -> PyResult<Py<PyAny>> {
+    ) -> PyResult<Vec<(String, String, Option<String>)>> {
         let options = KillOptions {
             grace_period: crate::handle::seconds(grace_period)?,
             wait,
             ..KillOptions::default()
         };
         let killed = block_on(py, self.client.kill_matching(&target, &options))?
-            .map_err(|e| kill_error(py, &e))?;
-        Ok(pythonize(py, &killed)?.unbind())
+            .map_err(|e| kill_error(&e))?;
+        Ok(killed
+            .into_iter()
+            .map(|k| (k.namespace, k.driver_pod, k.app_id))
+            .collect())
     }
 
     fn __repr__(&self) -> String {

@@ -1,89 +1,88 @@
-//! Mapping of library errors onto the exception classes of `sparkube.errors`.
+//! Library errors as the exception classes of `sparkube.errors`, bound once each with
+//! `import_exception!`: Python code catches the same types whatever layer raised them, and a
+//! class renamed in Python fails the build of every use here rather than a lookup at runtime.
 
-use pyo3::call::PyCallArgs;
 use pyo3::prelude::*;
-use pythonize::pythonize;
-use sparkube::{AppStatus, ClientError, KillError, LogError, SubmitError, TrackError};
+use sparkube::{ClientError, KillError, LogError, SubmitError, TrackError};
 
-/// Instantiates `sparkube.errors.<class>` with `args` as a Python exception.
-pub(crate) fn raise<'py, A>(py: Python<'py>, class: &str, args: A) -> PyErr
-where
-    A: PyCallArgs<'py>,
-{
-    let made = py
-        .import("sparkube.errors")
-        .and_then(|module| module.getattr(class))
-        .and_then(|cls| cls.call1(args));
-    match made {
-        Ok(instance) => PyErr::from_value(instance),
-        Err(err) => err,
-    }
+use crate::types::PyAppStatus;
+
+pyo3::import_exception!(sparkube.errors, SparkubeError);
+pyo3::import_exception!(sparkube.errors, ConfigError);
+pyo3::import_exception!(sparkube.errors, SubmissionError);
+pyo3::import_exception!(sparkube.errors, KubernetesApiError);
+pyo3::import_exception!(sparkube.errors, AppFailed);
+pyo3::import_exception!(sparkube.errors, StartupTimeout);
+pyo3::import_exception!(sparkube.errors, WaitTimeout);
+
+/// A `KubernetesApiError`: the HTTP status and `Status.reason` when the API server answered.
+fn api_error(message: String, code: Option<u16>, reason: Option<&str>) -> PyErr {
+    KubernetesApiError::new_err((message, code, reason.map(str::to_owned)))
 }
 
-/// A status as a Python dict (`None` if it cannot be converted, which never hides the error).
-fn status_object<'py>(py: Python<'py>, status: &AppStatus) -> Option<Bound<'py, PyAny>> {
-    pythonize(py, status).ok()
+/// A configuration error: bad input, refused before anything was sent; `option` names the
+/// spark-submit flag, conf key or spec field at fault.
+pub(crate) fn config_error(err: &sparkube::Error) -> PyErr {
+    ConfigError::new_err((err.to_string(), err.option().to_owned()))
 }
 
-fn api_error(py: Python<'_>, message: String, code: Option<u16>, reason: Option<&str>) -> PyErr {
-    raise(py, "KubernetesApiError", (message, code, reason))
-}
-
-/// A configuration error: bad input, refused before anything was sent.
-pub(crate) fn config_error(py: Python<'_>, err: &sparkube::Error) -> PyErr {
-    raise(py, "ConfigError", (err.to_string(), err.option()))
+/// A `ConfigError` without an option to name (a value of the wrong shape from Python).
+pub(crate) fn invalid_input(message: String) -> PyErr {
+    ConfigError::new_err((message,))
 }
 
 /// A connection that could not be set up is a configuration problem of the caller's; `option`
 /// names the connection option at fault (`kubeconfig`, `context`, `master`, ...).
-pub(crate) fn client_error(py: Python<'_>, err: &ClientError) -> PyErr {
-    raise(py, "ConfigError", (err.to_string(), err.option()))
+pub(crate) fn client_error(err: &ClientError) -> PyErr {
+    ConfigError::new_err((err.to_string(), err.option()))
 }
 
 /// Submission failures of an API call are `KubernetesApiError`s (with the HTTP status and
 /// reason when the API server answered, without when it could not be reached), as for every
 /// other call; other ones are `SubmissionError`s.
-pub(crate) fn submit_error(py: Python<'_>, err: &SubmitError) -> PyErr {
+pub(crate) fn submit_error(err: &SubmitError) -> PyErr {
     match (err.status_code(), err.api_error()) {
-        (Some(code), _) => api_error(py, err.to_string(), Some(code), err.reason()),
-        (None, Some(_)) => api_error(py, err.to_string(), None, None),
-        (None, None) => raise(py, "SubmissionError", (err.to_string(),)),
+        (Some(code), _) => api_error(err.to_string(), Some(code), err.reason()),
+        (None, Some(_)) => api_error(err.to_string(), None, None),
+        (None, None) => SubmissionError::new_err((err.to_string(),)),
     }
 }
 
-/// Tracking failures: the app's own outcome, a timeout, or an API error.
-pub(crate) fn track_error(py: Python<'_>, err: &TrackError) -> PyErr {
+/// Tracking failures: the app's own outcome (with its last status), a timeout, or an API
+/// error.
+pub(crate) fn track_error(err: &TrackError) -> PyErr {
     let message = err.to_string();
+    let status = |s: &sparkube::AppStatus| PyAppStatus::from(s.clone());
     match err {
-        TrackError::AppFailed { status } => {
-            raise(py, "AppFailed", (message, status_object(py, status)))
+        TrackError::AppFailed { status: s } => AppFailed::new_err((message, status(s))),
+        TrackError::StartupTimeout { status: s, .. } => {
+            StartupTimeout::new_err((message, status(s)))
         }
-        TrackError::StartupTimeout { status, .. } => {
-            raise(py, "StartupTimeout", (message, status_object(py, status)))
-        }
-        TrackError::Timeout { status, .. } => {
-            raise(py, "WaitTimeout", (message, status_object(py, status)))
-        }
+        TrackError::Timeout { status: s, .. } => WaitTimeout::new_err((message, status(s))),
         other => {
             let reason = match other {
                 TrackError::NotFound { .. } => Some("NotFound"),
                 TrackError::Api(api) => api.reason(),
                 _ => None,
             };
-            api_error(py, message, other.status_code(), reason)
+            api_error(message, other.status_code(), reason)
         }
     }
 }
 
-/// Kill failures.
-pub(crate) fn kill_error(py: Python<'_>, err: &KillError) -> PyErr {
-    match err.status_code() {
-        Some(code) => api_error(py, err.to_string(), Some(code), None),
-        None => raise(py, "SparkubeError", (err.to_string(),)),
+/// Kill failures: a target that is not `[ns:]pod[*]` is bad input, a failed API call a
+/// `KubernetesApiError`, objects left after waiting a `SparkubeError`.
+pub(crate) fn kill_error(err: &KillError) -> PyErr {
+    match err {
+        KillError::InvalidTarget { .. } => {
+            ConfigError::new_err((err.to_string(), "target".to_owned()))
+        }
+        KillError::Api(api) => api_error(err.to_string(), api.status_code(), api.reason()),
+        KillError::WaitTimeout { .. } => SparkubeError::new_err((err.to_string(),)),
     }
 }
 
 /// Log failures.
-pub(crate) fn log_error(py: Python<'_>, err: &LogError) -> PyErr {
-    api_error(py, err.to_string(), err.status_code(), None)
+pub(crate) fn log_error(err: &LogError) -> PyErr {
+    api_error(err.to_string(), err.status_code(), None)
 }

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
-use pythonize::{depythonize, pythonize};
 use sparkube::{
     AppHandle, AppStatus, AppWatch, Client, KillOptions, LogOptions, LogStream, WaitOptions,
 };
@@ -13,8 +12,9 @@ use tokio::sync::Mutex;
 
 use crate::awaitable::awaitable;
 use crate::client::enter_runtime;
-use crate::errors::{kill_error, log_error, raise, track_error};
+use crate::errors::{kill_error, log_error, track_error};
 use crate::runtime::block_on;
+use crate::types::{PyAppStatus, PyProgress};
 
 /// Most log lines one `next_batch_async` hands to Python.
 const LOG_BATCH: usize = 1024;
@@ -42,20 +42,40 @@ impl PyAppHandle {
     }
 }
 
-fn wait_options(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyResult<WaitOptions> {
-    match options {
-        Some(obj) if !obj.is_none() => depythonize(obj)
-            .map_err(|e| raise(py, "ConfigError", (format!("invalid wait options: {e}"),))),
-        _ => Ok(WaitOptions::default()),
-    }
+/// `wait`'s keyword arguments as the library's options.
+fn wait_options(
+    timeout: Option<f64>,
+    startup_timeout: Option<f64>,
+    kill_on_timeout: bool,
+    kill_grace_period: Option<f64>,
+) -> PyResult<WaitOptions> {
+    Ok(WaitOptions {
+        timeout: seconds(timeout)?,
+        startup_timeout: seconds(startup_timeout)?,
+        kill_on_timeout,
+        kill_grace_period: seconds(kill_grace_period)?,
+        ..WaitOptions::default()
+    })
 }
 
-fn log_options(py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyResult<LogOptions> {
-    match options {
-        Some(obj) if !obj.is_none() => depythonize(obj)
-            .map_err(|e| raise(py, "ConfigError", (format!("invalid log options: {e}"),))),
-        _ => Ok(LogOptions::default()),
-    }
+/// `logs`'s keyword arguments as the library's options.
+fn log_options(
+    follow: bool,
+    since: Option<f64>,
+    tail: Option<u64>,
+    executor: Option<String>,
+    container: Option<String>,
+    timestamps: bool,
+) -> PyResult<LogOptions> {
+    Ok(LogOptions {
+        follow,
+        since: seconds(since)?,
+        tail,
+        executor,
+        container,
+        timestamps,
+        ..LogOptions::default()
+    })
 }
 
 #[pymethods]
@@ -91,14 +111,14 @@ impl PyAppHandle {
     }
 
     /// The current status (one GET).
-    fn status(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let status = block_on(
+    fn status(&self, py: Python<'_>) -> PyResult<PyAppStatus> {
+        block_on(
             py,
             self.client
                 .status(&self.handle.namespace, &self.handle.driver_pod),
         )?
-        .map_err(|e| track_error(py, &e))?;
-        Ok(pythonize(py, &status)?.unbind())
+        .map(PyAppStatus::from)
+        .map_err(|e| track_error(&e))
     }
 
     /// `status` as an awaitable.
@@ -107,21 +127,16 @@ impl PyAppHandle {
         let handle = self.handle.clone();
         awaitable(py, async move {
             let status = client.status(&handle.namespace, &handle.driver_pod).await;
-            move |py: Python<'_>| {
-                let status = status.map_err(|e| track_error(py, &e))?;
-                Ok(pythonize(py, &status)?.unbind())
-            }
+            move |_: Python<'_>| status.map(PyAppStatus::from).map_err(|e| track_error(&e))
         })
     }
 
     /// The progress from the driver's Spark UI (two GETs through the API server's service
     /// proxy), or `None` while the UI cannot answer.
-    fn progress(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    fn progress(&self, py: Python<'_>) -> PyResult<Option<PyProgress>> {
         let progress =
-            block_on(py, self.client.progress(&self.handle))?.map_err(|e| track_error(py, &e))?;
-        progress
-            .map(|p| Ok(pythonize(py, &p)?.unbind()))
-            .transpose()
+            block_on(py, self.client.progress(&self.handle))?.map_err(|e| track_error(&e))?;
+        Ok(progress.map(PyProgress::from))
     }
 
     /// `progress` as an awaitable.
@@ -130,34 +145,45 @@ impl PyAppHandle {
         let handle = self.handle.clone();
         awaitable(py, async move {
             let progress = client.progress(&handle).await;
-            move |py: Python<'_>| {
-                let progress = progress.map_err(|e| track_error(py, &e))?;
+            move |_: Python<'_>| {
                 progress
-                    .map(|p| Ok::<_, PyErr>(pythonize(py, &p)?.unbind()))
-                    .transpose()
+                    .map(|p| p.map(PyProgress::from))
+                    .map_err(|e| track_error(&e))
             }
         })
     }
 
     /// Waits on the shared watch until the app ends; returns its final status if it succeeded,
     /// raises `AppFailed` (with the status and the driver's last log lines) if not.
-    #[pyo3(signature = (options=None))]
-    fn wait(&self, py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-        let options = wait_options(py, options)?;
-        let status = block_on(py, self.client.wait(&self.handle, &options))?
+    #[pyo3(signature = (*, timeout=None, startup_timeout=None, kill_on_timeout=false,
+        kill_grace_period=None))]
+    fn wait(
+        &self,
+        py: Python<'_>,
+        timeout: Option<f64>,
+        startup_timeout: Option<f64>,
+        kill_on_timeout: bool,
+        kill_grace_period: Option<f64>,
+    ) -> PyResult<PyAppStatus> {
+        let options = wait_options(timeout, startup_timeout, kill_on_timeout, kill_grace_period)?;
+        block_on(py, self.client.wait(&self.handle, &options))?
             .and_then(AppStatus::ensure_success)
-            .map_err(|e| track_error(py, &e))?;
-        Ok(pythonize(py, &status)?.unbind())
+            .map(PyAppStatus::from)
+            .map_err(|e| track_error(&e))
     }
 
     /// `wait` as an awaitable.
-    #[pyo3(signature = (options=None))]
+    #[pyo3(signature = (*, timeout=None, startup_timeout=None, kill_on_timeout=false,
+        kill_grace_period=None))]
     fn wait_async<'py>(
         &self,
         py: Python<'py>,
-        options: Option<&Bound<'py, PyAny>>,
+        timeout: Option<f64>,
+        startup_timeout: Option<f64>,
+        kill_on_timeout: bool,
+        kill_grace_period: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let options = wait_options(py, options)?;
+        let options = wait_options(timeout, startup_timeout, kill_on_timeout, kill_grace_period)?;
         let client = self.client.clone();
         let handle = self.handle.clone();
         awaitable(py, async move {
@@ -165,10 +191,7 @@ impl PyAppHandle {
                 .wait(&handle, &options)
                 .await
                 .and_then(AppStatus::ensure_success);
-            move |py: Python<'_>| {
-                let status = status.map_err(|e| track_error(py, &e))?;
-                Ok(pythonize(py, &status)?.unbind())
-            }
+            move |_: Python<'_>| status.map(PyAppStatus::from).map_err(|e| track_error(&e))
         })
     }
 
@@ -181,9 +204,20 @@ impl PyAppHandle {
     }
 
     /// The driver log (or an executor's) as lines; resumes after disconnects when following.
-    #[pyo3(signature = (options=None))]
-    fn logs(&self, py: Python<'_>, options: Option<&Bound<'_, PyAny>>) -> PyResult<LogLines> {
-        let options = log_options(py, options)?;
+    #[pyo3(signature = (*, follow=false, since=None, tail=None, executor=None, container=None,
+        timestamps=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn logs(
+        &self,
+        py: Python<'_>,
+        follow: bool,
+        since: Option<f64>,
+        tail: Option<u64>,
+        executor: Option<String>,
+        container: Option<String>,
+        timestamps: bool,
+    ) -> PyResult<LogLines> {
+        let options = log_options(follow, since, tail, executor, container, timestamps)?;
         let client = self.client.clone();
         let handle = self.handle.clone();
         let stream = block_on(py, async move {
@@ -191,28 +225,35 @@ impl PyAppHandle {
                 .logs(Some(&handle.namespace), &handle.driver_pod, &options)
                 .await
         })?
-        .map_err(|e| log_error(py, &e))?;
+        .map_err(|e| log_error(&e))?;
         Ok(LogLines {
             stream: Arc::new(Mutex::new(stream)),
         })
     }
 
     /// `logs` as an awaitable that gives an async iterator.
-    #[pyo3(signature = (options=None))]
+    #[pyo3(signature = (*, follow=false, since=None, tail=None, executor=None, container=None,
+        timestamps=false))]
+    #[allow(clippy::too_many_arguments)]
     fn logs_async<'py>(
         &self,
         py: Python<'py>,
-        options: Option<&Bound<'py, PyAny>>,
+        follow: bool,
+        since: Option<f64>,
+        tail: Option<u64>,
+        executor: Option<String>,
+        container: Option<String>,
+        timestamps: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let options = log_options(py, options)?;
+        let options = log_options(follow, since, tail, executor, container, timestamps)?;
         let client = self.client.clone();
         let handle = self.handle.clone();
         awaitable(py, async move {
             let stream = client
                 .logs(Some(&handle.namespace), &handle.driver_pod, &options)
                 .await;
-            move |py: Python<'_>| {
-                let stream = stream.map_err(|e| log_error(py, &e))?;
+            move |_: Python<'_>| {
+                let stream = stream.map_err(|e| log_error(&e))?;
                 Ok(LogLines {
                     stream: Arc::new(Mutex::new(stream)),
                 })
@@ -237,7 +278,7 @@ impl PyAppHandle {
                 &options,
             ),
         )?
-        .map_err(|e| kill_error(py, &e))
+        .map_err(|e| kill_error(&e))
     }
 
     /// `kill` as an awaitable.
@@ -259,7 +300,7 @@ impl PyAppHandle {
             let killed = client
                 .kill(Some(&handle.namespace), &handle.driver_pod, &options)
                 .await;
-            move |py: Python<'_>| killed.map_err(|e| kill_error(py, &e))
+            move |_: Python<'_>| killed.map_err(|e| kill_error(&e))
         })
     }
 
@@ -283,11 +324,10 @@ impl StatusUpdates {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyAppStatus>> {
         let watch = self.watch.clone();
         let next = block_on(py, async move { watch.lock().await.next().await })?;
-        next.map(|status| Ok(pythonize(py, &status)?.unbind()))
-            .transpose()
+        Ok(next.map(PyAppStatus::from))
     }
 
     fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
@@ -298,8 +338,8 @@ impl StatusUpdates {
         let watch = self.watch.clone();
         awaitable(py, async move {
             let next = watch.lock().await.next().await;
-            move |py: Python<'_>| match next {
-                Some(status) => Ok(pythonize(py, &status)?.unbind()),
+            move |_: Python<'_>| match next {
+                Some(status) => Ok(PyAppStatus::from(status)),
                 None => Err(PyStopAsyncIteration::new_err(())),
             }
         })
@@ -322,7 +362,7 @@ impl LogLines {
         let stream = self.stream.clone();
         match block_on(py, async move { stream.lock().await.next_line().await })? {
             Some(Ok(line)) => Ok(Some(line)),
-            Some(Err(e)) => Err(log_error(py, &e)),
+            Some(Err(e)) => Err(log_error(&e)),
             None => Ok(None),
         }
     }
@@ -333,9 +373,9 @@ impl LogLines {
         let stream = self.stream.clone();
         awaitable(py, async move {
             let next = stream.lock().await.next_lines(LOG_BATCH).await;
-            move |py: Python<'_>| match next {
+            move |_: Python<'_>| match next {
                 Some(Ok(lines)) => Ok(lines),
-                Some(Err(e)) => Err(log_error(py, &e)),
+                Some(Err(e)) => Err(log_error(&e)),
                 None => Ok(Vec::new()),
             }
         })

@@ -1,7 +1,9 @@
 //! The `sparkube._core` extension module: glue between Python and the sparkube library.
 //!
-//! Conversion goes through `pythonize`; errors become the exception classes defined in
-//! `sparkube.errors`, so Python code catches the same types whatever layer raised them.
+//! Statuses, progress and pod references cross as frozen classes (`types`); specs and
+//! rendered objects as plain data through `pythonize`; errors become the exception classes
+//! defined in `sparkube.errors`, so Python code catches the same types whatever layer raised
+//! them. Every grammar and label name Python needs comes from here, never a copy of its own.
 //! Blocking calls release the GIL; their `_async` twins run on the one shared tokio runtime.
 
 mod awaitable;
@@ -11,6 +13,7 @@ mod handle;
 mod logging;
 mod render;
 mod runtime;
+mod types;
 
 use pyo3::prelude::*;
 
@@ -28,5 +31,18 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(render::is_secret_key, m)?)?;
     m.add_function(wrap_pyfunction!(logging::reset_log_cache, m)?)?;
     m.add_function(wrap_pyfunction!(render::parse_command, m)?)?;
+    m.add_function(wrap_pyfunction!(render::split_tool_args, m)?)?;
+    m.add_function(wrap_pyfunction!(render::submit_args_conf, m)?)?;
+    m.add_function(wrap_pyfunction!(render::time_conf, m)?)?;
+    m.add_function(wrap_pyfunction!(types::spec_fields, m)?)?;
+    m.add_class::<types::PyAppStatus>()?;
+    m.add_class::<types::PyProgress>()?;
+    m.add_class::<types::PyPodRef>()?;
+    m.add("APP_ID_LABEL", sparkube::build::labels::APP_ID_LABEL)?;
+    m.add("APP_NAME_LABEL", sparkube::build::labels::APP_NAME_LABEL)?;
+    m.add("ROLE_LABEL", sparkube::build::labels::ROLE_LABEL)?;
+    m.add("EXECUTOR_ID_LABEL", sparkube::logs::EXECUTOR_ID_LABEL)?;
+    m.add("SUBMISSION_ID_LABEL", sparkube::build::SUBMISSION_ID_LABEL)?;
+    m.add("LABEL_PREFIX", sparkube::build::labels::LABEL_PREFIX)?;
     Ok(())
 }

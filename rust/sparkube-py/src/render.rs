@@ -1,12 +1,16 @@
 //! `render_args`, `render_spec` and `to_yaml`: objects a submission would create, as data;
-//! `is_secret_key`: which conf keys they show redacted.
+//! `is_secret_key`: which conf keys they show redacted; the spark-submit command line as the
+//! core reads it (`parse_command`, `split_tool_args`, `submit_args_conf`), for the CLI and the
+//! Airflow operator, which have no parser of their own.
+
+use std::collections::HashMap;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pythonize::{depythonize, pythonize};
 use sparkube::{AppSpec, Ids, SubmitRequest};
 
-use crate::errors::config_error;
+use crate::errors::{config_error, invalid_input};
 
 /// Fixed ids from Python (for reproducible output), else the ids a submission would get.
 fn ids_for(ids: Option<&Bound<'_, PyAny>>, request: &SubmitRequest) -> PyResult<Ids> {
@@ -27,7 +31,7 @@ fn render_request(
 ) -> PyResult<Py<PyAny>> {
     let ids = ids_for(ids, request)?;
     request.log_warnings();
-    let resources = sparkube::build(request, &ids).map_err(|e| config_error(py, &e))?;
+    let resources = sparkube::build(request, &ids).map_err(|e| config_error(&e))?;
     let mut objects = resources.to_json().map_err(|e| {
         PyValueError::new_err(format!("the objects cannot be written as JSON: {e}"))
     })?;
@@ -49,7 +53,7 @@ pub(crate) fn render_args(
 ) -> PyResult<Py<PyAny>> {
     let request = sparkube::parse_submit_args(&args)
         .and_then(sparkube::local::resolve_args)
-        .map_err(|e| config_error(py, &e))?;
+        .map_err(|e| config_error(&e))?;
     render_request(py, &request, ids, show_secrets)
 }
 
@@ -63,10 +67,9 @@ pub(crate) fn render_spec(
     ids: Option<&Bound<'_, PyAny>>,
     show_secrets: bool,
 ) -> PyResult<Py<PyAny>> {
-    let spec: AppSpec = depythonize(spec).map_err(|e| {
-        crate::errors::raise(py, "ConfigError", (format!("invalid SparkApp: {e}"),))
-    })?;
-    let request = sparkube::local::resolve_spec(spec).map_err(|e| config_error(py, &e))?;
+    let spec: AppSpec =
+        depythonize(spec).map_err(|e| invalid_input(format!("invalid SparkApp: {e}")))?;
+    let request = sparkube::local::resolve_spec(spec).map_err(|e| config_error(&e))?;
     render_request(py, &request, ids, show_secrets)
 }
 
@@ -89,15 +92,18 @@ pub(crate) fn to_yaml(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     serde_norway::to_string(&value).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
-/// What a spark-submit command line asks for, for the CLI: `{"action": "submit" | "kill" |
-/// "status" | "version" | "help", "target": ..., "conf": {...}}`. For a submission, `conf` is
-/// the resolved conf (flags over properties file over defaults); otherwise the given `--conf`s
-/// and `--master`, which is all the connection needs.
+/// What a spark-submit command line asks for, for the CLI: `(action, target, conf)`, the
+/// action one of `submit`, `kill`, `status`, `version`, `help`, the target the `[ns:]pod` of
+/// `kill` and `status`. For a submission, `conf` is the resolved conf (flags over properties
+/// file over defaults); otherwise the given `--conf`s and `--master`, which is all the
+/// connection needs.
 #[pyfunction]
-pub(crate) fn parse_command(py: Python<'_>, args: Vec<String>) -> PyResult<Py<PyAny>> {
+pub(crate) fn parse_command(
+    args: Vec<String>,
+) -> PyResult<(&'static str, Option<String>, HashMap<String, String>)> {
     use sparkube::conf::Action;
 
-    let parsed = sparkube::parse_submit_args(&args).map_err(|e| config_error(py, &e))?;
+    let parsed = sparkube::parse_submit_args(&args).map_err(|e| config_error(&e))?;
     let (action, target) = match &parsed.action {
         Action::Submit => ("submit", None),
         Action::Kill(target) => ("kill", Some(target.clone())),
@@ -105,20 +111,76 @@ pub(crate) fn parse_command(py: Python<'_>, args: Vec<String>) -> PyResult<Py<Py
         Action::PrintVersion => ("version", None),
         Action::PrintUsage => ("help", None),
     };
-    let conf: serde_json::Map<String, serde_json::Value> = if action == "submit" {
-        let request = sparkube::local::resolve_args(parsed).map_err(|e| config_error(py, &e))?;
-        request
+    let conf = if action == "submit" {
+        sparkube::local::resolve_args(parsed)
+            .map_err(|e| config_error(&e))?
             .conf
-            .iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect()
     } else {
         let mut conf = parsed.conf.clone();
         if let Some(master) = &parsed.master {
             conf.set("spark.master", master.clone());
         }
-        conf.iter().map(|(k, v)| (k.into(), v.into())).collect()
+        conf
     };
-    let plan = serde_json::json!({"action": action, "target": target, "conf": conf});
-    Ok(pythonize(py, &plan)?.unbind())
+    let conf = conf
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    Ok((action, target, conf))
+}
+
+/// What `split_tool_args` returns: the tool's option values, its switches given, and the
+/// spark-submit arguments left.
+type ToolSplit = (HashMap<String, String>, Vec<String>, Vec<String>);
+
+/// A tool's own options (`value_options` take a value, `switches` none) taken out of a
+/// spark-submit argument list with spark-submit's grammar: `(values, switches, rest)`.
+#[pyfunction]
+pub(crate) fn split_tool_args(
+    args: Vec<String>,
+    value_options: Vec<String>,
+    switches: Vec<String>,
+) -> PyResult<ToolSplit> {
+    let value_options: Vec<&str> = value_options.iter().map(String::as_str).collect();
+    let switches: Vec<&str> = switches.iter().map(String::as_str).collect();
+    let tool = sparkube::conf::split_tool_args(&args, &value_options, &switches)
+        .map_err(|e| config_error(&e))?;
+    Ok((
+        tool.values.into_iter().collect(),
+        tool.switches,
+        tool.submit_args,
+    ))
+}
+
+/// The `--conf`/`-c` pairs a spark-submit argument list gives (a later pair for a key wins),
+/// before the primary resource only: the application's own arguments are not read.
+#[pyfunction]
+pub(crate) fn submit_args_conf(args: Vec<String>) -> PyResult<HashMap<String, String>> {
+    let parsed = sparkube::parse_submit_args(&args).map_err(|e| config_error(&e))?;
+    Ok(parsed
+        .conf
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}
+
+/// The value of a Spark time conf declared in `unit` (`"ms"` or `"s"`), in that unit (a bare
+/// number is in it too), read as Spark reads it; `ConfigError` naming `key` with Spark's
+/// message when it is not a time.
+#[pyfunction]
+pub(crate) fn time_conf(key: &str, value: &str, unit: &str) -> PyResult<i64> {
+    use sparkube::conf::TimeUnit;
+
+    let unit = match unit {
+        "ms" => TimeUnit::Millis,
+        "s" => TimeUnit::Seconds,
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "unit must be \"ms\" or \"s\", not {other:?}"
+            )));
+        }
+    };
+    sparkube::conf::parse_time(value, unit).map_err(|message| {
+        config_error(&sparkube::Error::invalid(key, format!("{key}: {message}")))
+    })
 }

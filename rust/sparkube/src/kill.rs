@@ -98,19 +98,17 @@ pub struct PodRef {
 }
 
 impl PodRef {
-    /// Parses spark-submit's submission id syntax.
+    /// Parses spark-submit's submission id syntax. An empty namespace (`:pod`) is the
+    /// default one, for every command alike.
     pub fn parse(target: &str) -> Result<Self> {
         let invalid = |reason: &str| KillError::InvalidTarget {
             target: target.to_string(),
             reason: reason.to_string(),
         };
         let (namespace, name) = match target.split_once(':') {
-            Some((ns, name)) => (Some(ns), name),
+            Some((ns, name)) => ((!ns.is_empty()).then_some(ns), name),
             None => (None, target),
         };
-        if namespace.is_some_and(str::is_empty) {
-            return Err(invalid("empty namespace before ':'"));
-        }
         let (name, glob) = match name.strip_suffix('*') {
             Some(prefix) => (prefix, true),
             None => (name, false),
@@ -406,7 +404,8 @@ mod tests {
             ("spark-*", Some((None, "spark-", true))),
             ("*", Some((None, "", true))),
             ("jobs:*", Some((Some("jobs"), "", true))),
-            (":pod", None),
+            (":pod", Some((None, "pod", false))),
+            (":pod*", Some((None, "pod", true))),
             ("", None),
             ("jobs:", None),
             ("a*b", None),

@@ -17,6 +17,9 @@ pub const APP_NAME_LABEL: &str = "spark-app-name";
 pub const ROLE_LABEL: &str = "spark-role";
 /// `spark-version`.
 pub const VERSION_LABEL: &str = "spark-version";
+/// The prefix of sparkube's own label and annotation keys: the submission id, and the task
+/// identity the Airflow provider puts on drivers (`sparkube.io/dag-id`, ...).
+pub const LABEL_PREFIX: &str = "sparkube.io/";
 
 /// Label keys Spark (or sparkube) sets itself, refused as user labels of either role.
 pub const RESERVED_LABELS: [&str; 8] = [
@@ -147,6 +150,11 @@ mod tests {
 
     fn conf(pairs: &[(&str, &str)]) -> SparkConf {
         pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn submission_id_label_has_sparkubes_prefix() {
+        assert!(SUBMISSION_ID_LABEL.starts_with(LABEL_PREFIX));
     }
 
     #[test]

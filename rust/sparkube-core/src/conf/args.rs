@@ -265,6 +265,71 @@ pub fn parse_submit_args<S: AsRef<str>>(args: &[S]) -> Result<SubmitArgs> {
     Ok(parsed)
 }
 
+/// A command line of a tool that wraps spark-submit: the tool's own options (sparkube's
+/// `-o yaml`, `--no-wait`), and the spark-submit arguments left for [`parse_submit_args`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolArgs {
+    /// The tool's options that take a value, in order (a later one for a name wins).
+    pub values: Vec<(String, String)>,
+    /// The tool's switches that were given.
+    pub switches: Vec<String>,
+    /// Everything else, in order.
+    pub submit_args: Vec<String>,
+}
+
+/// Takes a tool's own options (`value_options` take a value, `switches` none) out of a
+/// spark-submit argument list, reading it with spark-submit's grammar so that the two cannot
+/// disagree: a flag's value is never mistaken for a tool option (`--name -o`), a switch
+/// (`--load-spark-defaults`) never swallows the next argument, and nothing after the primary
+/// resource is touched (it belongs to the application). Unknown flags are left in place for
+/// [`parse_submit_args`] to report.
+pub fn split_tool_args<S: AsRef<str>>(
+    args: &[S],
+    value_options: &[&str],
+    switches: &[&str],
+) -> Result<ToolArgs> {
+    let mut tool = ToolArgs::default();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_ref();
+        if let Some((name, value)) = arg.split_once('=')
+            && value_options.contains(&name)
+        {
+            tool.values.push((name.to_owned(), value.to_owned()));
+            i += 1;
+            continue;
+        }
+        if value_options.contains(&arg) {
+            let Some(value) = args.get(i + 1) else {
+                return Err(Error::invalid(
+                    arg,
+                    format!("Missing argument for option '{arg}'."),
+                ));
+            };
+            tool.values
+                .push((arg.to_owned(), value.as_ref().to_owned()));
+            i += 2;
+            continue;
+        }
+        if switches.contains(&arg) {
+            tool.switches.push(arg.to_owned());
+            i += 1;
+            continue;
+        }
+        let taken = if !arg.starts_with('-') {
+            args.len() - i
+        } else if VALUE_FLAGS.contains(&arg) {
+            2.min(args.len() - i)
+        } else {
+            1
+        };
+        tool.submit_args
+            .extend(args[i..i + taken].iter().map(|a| a.as_ref().to_owned()));
+        i += taken;
+    }
+    Ok(tool)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,5 +498,103 @@ mod tests {
             assert_eq!(err.option(), *option, "{args:?}");
             assert!(err.to_string().starts_with(message), "{args:?}: {err}");
         }
+    }
+
+    /// sparkube's own options come out wherever they stand before the primary resource,
+    /// read with spark-submit's grammar.
+    #[test]
+    fn tool_options_split_with_spark_submits_grammar() {
+        type Case<'a> = (
+            &'a [&'a str],
+            &'a [(&'a str, &'a str)],
+            &'a [&'a str],
+            &'a [&'a str],
+        );
+        let table: &[Case<'_>] = &[
+            (
+                &["-o", "yaml", "app.py"],
+                &[("-o", "yaml")],
+                &[],
+                &["app.py"],
+            ),
+            (
+                &["--output=yaml", "app.py"],
+                &[("--output", "yaml")],
+                &[],
+                &["app.py"],
+            ),
+            (
+                &["--load-spark-defaults", "-o", "yaml", "app.py"],
+                &[("-o", "yaml")],
+                &[],
+                &["--load-spark-defaults", "app.py"],
+            ),
+            (
+                &[
+                    "--name",
+                    "pi",
+                    "-o",
+                    "yaml",
+                    "--verbose",
+                    "app.py",
+                    "-o",
+                    "x",
+                ],
+                &[("-o", "yaml")],
+                &[],
+                &["--name", "pi", "--verbose", "app.py", "-o", "x"],
+            ),
+            (
+                &[
+                    "--conf",
+                    "a=b",
+                    "--no-wait",
+                    "--class",
+                    "M",
+                    "app.jar",
+                    "--no-wait",
+                ],
+                &[],
+                &["--no-wait"],
+                &["--conf", "a=b", "--class", "M", "app.jar", "--no-wait"],
+            ),
+            // A value that looks like a tool option belongs to the spark-submit flag.
+            (
+                &["--name", "-o", "app.py"],
+                &[],
+                &[],
+                &["--name", "-o", "app.py"],
+            ),
+            (
+                &["--conf=x=1", "-v", "app.py"],
+                &[],
+                &[],
+                &["--conf=x=1", "-v", "app.py"],
+            ),
+            (
+                &["--bogus", "-o", "json"],
+                &[("-o", "json")],
+                &[],
+                &["--bogus"],
+            ),
+        ];
+        for (args, values, switches, rest) in table {
+            let tool = match split_tool_args(args, &["-o", "--output"], &["--no-wait"]) {
+                Ok(tool) => tool,
+                Err(err) => panic!("{args:?}: {err}"),
+            };
+            let values: Vec<(String, String)> = values
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(tool.values, values, "{args:?}");
+            assert_eq!(tool.switches, *switches, "{args:?}");
+            assert_eq!(tool.submit_args, *rest, "{args:?}");
+        }
+        let err = match split_tool_args(&["--name", "pi", "-o"], &["-o"], &[]) {
+            Ok(tool) => panic!("parsed to {tool:?}"),
+            Err(err) => err,
+        };
+        assert_eq!(err.option(), "-o");
     }
 }

@@ -104,6 +104,67 @@ pub fn parse_bytes_as_mib(value: &str) -> Result<u64, String> {
     parse_bytes(value, ByteUnit::MiB, ByteUnit::MiB)
 }
 
+const TIME_FORMAT: &str = "Time must be specified as seconds (s), milliseconds (ms), \
+microseconds (us), minutes (m or min), hour (h), or day (d). E.g. 50s, 100ms, or 250us.";
+
+/// The unit a Spark time conf is declared in (`timeConf(TimeUnit.…)`): a bare number is read
+/// in it, and the value is given in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeUnit {
+    /// Milliseconds (`spark.kubernetes.report.interval`, ...).
+    Millis,
+    /// Seconds (`spark.kubernetes.appKillPodDeletionGracePeriod`, ...).
+    Seconds,
+}
+
+impl TimeUnit {
+    fn micros(self) -> i64 {
+        match self {
+            TimeUnit::Millis => 1_000,
+            TimeUnit::Seconds => 1_000_000,
+        }
+    }
+}
+
+/// Parses a Spark time string into milliseconds, with milliseconds as the unit of a bare
+/// number: [`parse_time`] in [`TimeUnit::Millis`].
+pub fn parse_time_ms(value: &str) -> Result<i64, String> {
+    parse_time(value, TimeUnit::Millis)
+}
+
+/// Parses a Spark time string into `unit`s, with `unit` as the unit of a bare number, as
+/// Spark's `JavaUtils.timeStringAs(value, unit)` does: lower-cased, trimmed, an optionally
+/// negative integer and an optional suffix (`us`, `ms`, `s`, `m`, `min`, `h`, `d`), truncated
+/// to whole `unit`s. The error is Spark's message, on one line.
+pub fn parse_time(value: &str, unit: TimeUnit) -> Result<i64, String> {
+    let lowered = value.to_lowercase();
+    let lower = super::java_trim(&lowered);
+    let sign_len = usize::from(lower.starts_with('-'));
+    let digits_end = lower[sign_len..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(lower.len(), |i| i + sign_len);
+    let (number, suffix) = lower.split_at(digits_end);
+    let fail = |why: String| format!("{TIME_FORMAT} {why}");
+    if number.len() == sign_len || !suffix.chars().all(|c| c.is_ascii_lowercase()) {
+        return Err(fail(format!("Failed to parse time string: {value}")));
+    }
+    let number: i64 = number
+        .parse()
+        .map_err(|_| fail(format!("For input string: \"{number}\"")))?;
+    let micros: i64 = match suffix {
+        "" => unit.micros(),
+        "us" => 1,
+        "ms" => 1_000,
+        "s" => 1_000_000,
+        "m" | "min" => 60_000_000,
+        "h" => 3_600_000_000,
+        "d" => 86_400_000_000,
+        other => return Err(fail(format!("Invalid suffix: \"{other}\""))),
+    };
+    let converted = i128::from(number) * i128::from(micros) / i128::from(unit.micros());
+    Ok(i64::try_from(converted).unwrap_or(if converted < 0 { i64::MIN } else { i64::MAX }))
+}
+
 /// A double as Java's `Double.toString` writes it (`0.1`, `1.0`, `1.0E7`), for values
 /// spark-submit writes back into the conf.
 pub fn java_double_string(value: f64) -> String {
@@ -248,5 +309,37 @@ mod tests {
         for (value, valid) in table {
             assert_eq!(is_kubernetes_quantity(value), valid, "{value:?}");
         }
+    }
+
+    /// Spark's `timeStringAs(_, MILLISECONDS)`, case by case.
+    #[test]
+    fn time_strings_in_milliseconds() {
+        let table: &[(&str, Option<i64>)] = &[
+            ("1s", Some(1_000)),
+            ("500", Some(500)),
+            ("500ms", Some(500)),
+            (" 2M ", Some(120_000)),
+            ("2min", Some(120_000)),
+            ("1h", Some(3_600_000)),
+            ("1d", Some(86_400_000)),
+            ("1500us", Some(1)),
+            ("-1s", Some(-1_000)),
+            ("0", Some(0)),
+            ("1.5s", None),
+            ("s", None),
+            ("", None),
+            ("1x", None),
+            ("1 s", None),
+            ("99999999999999999999", None),
+        ];
+        for (value, expected) in table {
+            assert_eq!(parse_time_ms(value).ok(), *expected, "{value:?}");
+        }
+        assert_eq!(parse_time("5", TimeUnit::Seconds), Ok(5));
+        assert_eq!(parse_time("1500ms", TimeUnit::Seconds), Ok(1));
+        assert_eq!(parse_time("2m", TimeUnit::Seconds), Ok(120));
+        let err = parse_time_ms("1y").err().unwrap_or_default();
+        assert!(err.starts_with("Time must be specified"), "{err}");
+        assert!(err.ends_with("Invalid suffix: \"y\""), "{err}");
     }
 }

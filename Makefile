@@ -10,12 +10,15 @@ CARGO     ?= cargo
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test lint setup build build-rust build-python build-release rust-test py-test bench fmt clean
+.PHONY: demo test lint setup build build-rust build-python build-release rust-test py-test bench fmt clean \
+	dist dist-check dist-check-sdist
 
 demo: build
 	$(PY) scripts/demo.py
 
-test: lint rust-test py-test
+test: lint dist-check rust-test py-test
+# `make test` builds and checks this machine's wheel only.
+test: DIST_ARCH ?= $(shell uname -m)
 
 setup: $(VENV)/.deps-installed
 
@@ -53,6 +56,21 @@ rust-test: setup
 
 py-test: build
 	$(PY) -m pytest
+
+# Release artefacts (scripts/dist.py): manylinux2014 abi3 wheels linked with zig, and the sdist.
+# DIST_ARCH=aarch64 builds only that architecture (and fails if its Rust target is missing).
+dist: setup
+	$(PY) scripts/dist.py $(if $(DIST_ARCH),--arch $(DIST_ARCH))
+
+# What would ship, checked (scripts/dist_check.py); the wheel is also tried under the Pythons in
+# DIST_CHECK_PYTHONS (here: 3.10, the oldest the abi3 wheel claims, when pyenv has it).
+DIST_CHECK_PYTHONS ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10))
+dist-check: dist
+	DIST_CHECK_PYTHONS="$(DIST_CHECK_PYTHONS)" $(PY) scripts/dist_check.py dist
+
+# As dist-check, and compile the sdist with pip in a fresh virtualenv, cargo offline.
+dist-check-sdist: dist
+	DIST_CHECK_PYTHONS="$(DIST_CHECK_PYTHONS)" $(PY) scripts/dist_check.py dist --build-sdist
 
 fmt:
 	$(CARGO) fmt --all

@@ -162,7 +162,6 @@ def test_every_image_has_a_dockerfile() -> None:
         "spark-app-example",
         "spark-ui-proxy",
         "sparkube",
-        "wheel",
     }
 
 
@@ -183,7 +182,40 @@ def test_sparkube_version_matches_the_workspace() -> None:
     for name in ("airflow", "sparkube"):
         _, args = parse((DEPLOYMENT / f"images/{name}/Dockerfile").read_text())
         assert args["SPARKUBE_VERSION"] == WORKSPACE_VERSION
-        assert args["WHEEL_IMAGE"] == f"sparkube/wheel:{WORKSPACE_VERSION}"
+
+
+@pytest.mark.parametrize("name", ["airflow", "sparkube"])
+def test_images_install_the_wheel_from_dist_and_build_nothing(name: str) -> None:
+    """The image gets the artefact `make dist` built and `make dist-check` checked."""
+    text = (DEPLOYMENT / f"images/{name}/Dockerfile").read_text()
+    stages, args = parse(text)
+    assert len(stages) == 1
+    runs = [rest for word, rest in stages[0].instructions if word == "RUN"]
+    assert len(runs) == 1
+    assert runs[0].startswith("--mount=type=bind,source=dist,target=/tmp/dist ")
+    assert re.search(
+        r"pip install --no-cache-dir --no-index --find-links /tmp/dist\s+\"sparkube", runs[0]
+    )
+    assert not re.search(r"\b(maturin|cargo|rustup|setup\.py)\b", text)
+    assert not [
+        rest for word, rest in stages[0].instructions if word in ("COPY", "ADD") and "dist" in rest
+    ]
+    # Only the wheels (and the DAGs) are sent as the build context.
+    ignore = (DEPLOYMENT / f"images/{name}/Dockerfile.dockerignore").read_text().splitlines()
+    assert next(line for line in ignore if not line.startswith("#")) == "*"
+    assert "!dist/*.whl" in ignore
+    # sparkube's own dependencies are installed first, pinned as requirements-dev.txt pins them,
+    # since the wheel is installed with --no-index.
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pins = dict(
+        line.split("==")
+        for line in (REPO / "requirements-dev.txt").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    )
+    for requirement in pyproject["dependencies"]:
+        dep = re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0]
+        assert args[f"{dep.upper()}_VERSION"] == pins[dep], dep
+        assert f'pip install --no-cache-dir "{dep}=={pins[dep]}"' in runs[0], dep
 
 
 def test_airflow_image_installs_the_provider_from_the_wheel_only() -> None:

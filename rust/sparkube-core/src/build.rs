@@ -24,7 +24,7 @@ pub mod template;
 pub mod volumes;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, PersistentVolumeClaim, Pod, Secret, Service,
+    ConfigMap, Container, PersistentVolumeClaim, Pod, Secret, Service, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -113,6 +113,22 @@ pub struct SparkPod {
     pub pod: Pod,
     /// The driver container.
     pub container: Container,
+}
+
+impl SparkPod {
+    /// Adds a volume to the pod and mounts it in the driver container.
+    pub fn mount(&mut self, volume: Volume, mount: VolumeMount) {
+        self.pod
+            .spec
+            .get_or_insert_with(Default::default)
+            .volumes
+            .get_or_insert_with(Vec::new)
+            .push(volume);
+        self.container
+            .volume_mounts
+            .get_or_insert_with(Vec::new)
+            .push(mount);
+    }
 }
 
 /// What every step needs: the request, the ids, and the names derived from them.

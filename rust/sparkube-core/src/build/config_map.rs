@@ -68,13 +68,8 @@ pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod, props: &SparkConf)
             mode: Some(420),
         })
         .collect();
-    spark_pod
-        .pod
-        .spec
-        .get_or_insert_with(Default::default)
-        .volumes
-        .get_or_insert_with(Vec::new)
-        .push(Volume {
+    spark_pod.mount(
+        Volume {
             name: CONF_VOLUME.to_owned(),
             config_map: Some(ConfigMapVolumeSource {
                 name: name.clone(),
@@ -82,16 +77,13 @@ pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod, props: &SparkConf)
                 ..Default::default()
             }),
             ..Default::default()
-        });
-    spark_pod
-        .container
-        .volume_mounts
-        .get_or_insert_with(Vec::new)
-        .push(VolumeMount {
+        },
+        VolumeMount {
             name: CONF_VOLUME.to_owned(),
             mount_path: SPARK_CONF_DIR.to_owned(),
             ..Default::default()
-        });
+        },
+    );
     spark_pod
         .container
         .env

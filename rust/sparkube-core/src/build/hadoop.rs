@@ -41,46 +41,34 @@ pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod) -> Result<()> {
         ));
     }
     if let Some(config_map) = conf.get(HADOOP_CONFIG_MAP) {
-        spark_pod
-            .pod
-            .spec
-            .get_or_insert_with(Default::default)
-            .volumes
-            .get_or_insert_with(Vec::new)
-            .push(config_map_volume("hadoop-properties", config_map));
-        let container = &mut spark_pod.container;
-        container
-            .volume_mounts
-            .get_or_insert_with(Vec::new)
-            .push(VolumeMount {
+        spark_pod.mount(
+            config_map_volume("hadoop-properties", config_map),
+            VolumeMount {
                 name: "hadoop-properties".to_owned(),
                 mount_path: HADOOP_CONF_DIR.to_owned(),
                 ..Default::default()
-            });
-        container.env.get_or_insert_with(Vec::new).push(EnvVar {
-            name: "HADOOP_CONF_DIR".to_owned(),
-            value: Some(HADOOP_CONF_DIR.to_owned()),
-            value_from: None,
-        });
-    }
-    if let Some(config_map) = conf.get(KRB5_CONFIG_MAP) {
-        spark_pod
-            .pod
-            .spec
-            .get_or_insert_with(Default::default)
-            .volumes
-            .get_or_insert_with(Vec::new)
-            .push(config_map_volume("krb5-file", config_map));
+            },
+        );
         spark_pod
             .container
-            .volume_mounts
+            .env
             .get_or_insert_with(Vec::new)
-            .push(VolumeMount {
+            .push(EnvVar {
+                name: "HADOOP_CONF_DIR".to_owned(),
+                value: Some(HADOOP_CONF_DIR.to_owned()),
+                value_from: None,
+            });
+    }
+    if let Some(config_map) = conf.get(KRB5_CONFIG_MAP) {
+        spark_pod.mount(
+            config_map_volume("krb5-file", config_map),
+            VolumeMount {
                 name: "krb5-file".to_owned(),
                 mount_path: "/etc/krb5.conf".to_owned(),
                 sub_path: Some("krb5.conf".to_owned()),
                 ..Default::default()
-            });
+            },
+        );
     }
     Ok(())
 }

@@ -35,29 +35,21 @@ pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod) -> Result<()> {
                 ),
             ));
         }
-        spark_pod
-            .pod
-            .spec
-            .get_or_insert_with(Default::default)
-            .volumes
-            .get_or_insert_with(Vec::new)
-            .push(Volume {
+        spark_pod.mount(
+            Volume {
                 name: volume.clone(),
                 secret: Some(SecretVolumeSource {
                     secret_name: Some(secret.to_owned()),
                     ..Default::default()
                 }),
                 ..Default::default()
-            });
-        spark_pod
-            .container
-            .volume_mounts
-            .get_or_insert_with(Vec::new)
-            .push(VolumeMount {
+            },
+            VolumeMount {
                 name: volume,
                 mount_path: path.to_owned(),
                 ..Default::default()
-            });
+            },
+        );
     }
     for (var, reference) in conf.with_prefix(keys::DRIVER_SECRET_KEY_REF_PREFIX) {
         let option = format!("{}{var}", keys::DRIVER_SECRET_KEY_REF_PREFIX);

@@ -38,13 +38,8 @@ pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod) -> Option<ConfigMa
         .enumerate()
         .map(|(index, file)| (key(index), ByteString(file.contents.clone())))
         .collect();
-    spark_pod
-        .pod
-        .spec
-        .get_or_insert_with(Default::default)
-        .volumes
-        .get_or_insert_with(Vec::new)
-        .push(Volume {
+    spark_pod.mount(
+        Volume {
             name: VOLUME.to_owned(),
             config_map: Some(ConfigMapVolumeSource {
                 name: name.clone(),
@@ -52,17 +47,14 @@ pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod) -> Option<ConfigMa
                 ..Default::default()
             }),
             ..Default::default()
-        });
-    spark_pod
-        .container
-        .volume_mounts
-        .get_or_insert_with(Vec::new)
-        .push(VolumeMount {
+        },
+        VolumeMount {
             name: VOLUME.to_owned(),
             mount_path: LOCAL_FILES_DIR.to_owned(),
             read_only: Some(true),
             ..Default::default()
-        });
+        },
+    );
     Some(ConfigMap {
         metadata: ctx.owned_meta(name),
         binary_data: Some(data),

@@ -75,22 +75,14 @@ pub fn executor_template(
         }),
         ..Default::default()
     };
-    spark_pod
-        .pod
-        .spec
-        .get_or_insert_with(Default::default)
-        .volumes
-        .get_or_insert_with(Vec::new)
-        .push(volume);
-    spark_pod
-        .container
-        .volume_mounts
-        .get_or_insert_with(Vec::new)
-        .push(VolumeMount {
+    spark_pod.mount(
+        volume,
+        VolumeMount {
             name: EXECUTOR_TEMPLATE_VOLUME.to_owned(),
             mount_path: EXECUTOR_TEMPLATE_DIR.to_owned(),
             ..Default::default()
-        });
+        },
+    );
     props.set(
         keys::EXECUTOR_POD_TEMPLATE_FILE,
         format!("{EXECUTOR_TEMPLATE_DIR}/{EXECUTOR_TEMPLATE_FILE}"),

@@ -274,25 +274,17 @@ pub fn configure(
                 });
             }
         }
-        spark_pod
-            .pod
-            .spec
-            .get_or_insert_with(Default::default)
-            .volumes
-            .get_or_insert_with(Vec::new)
-            .push(volume);
-        spark_pod
-            .container
-            .volume_mounts
-            .get_or_insert_with(Vec::new)
-            .push(VolumeMount {
+        spark_pod.mount(
+            volume,
+            VolumeMount {
                 name: spec.name.clone(),
                 mount_path: spec.mount_path.clone(),
                 read_only: Some(spec.read_only),
                 sub_path: Some(spec.sub_path.clone()),
                 sub_path_expr: Some(spec.sub_path_expr.clone()),
                 ..Default::default()
-            });
+            },
+        );
     }
     Ok(claims)
 }

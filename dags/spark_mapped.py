@@ -2,9 +2,10 @@
 mapped task instance (and so its own driver, found again by its map index on retry).
 
 The mapped tasks are deferrable: however many run at once, the triggerer follows them on one
-shared watch per namespace. The application is `apps/daily_count.py` next to this file; give its
-location in the driver's image as the `application` param. With `{"simulate": true}` as the run
-conf, kubesim's simulated runtime decides the outcome (see `spark_pi`).
+shared watch per namespace. The application is `apps/daily_count.py` next to this file: a
+relative path resolves against the DAG's folder, and the script ships with each submission (no
+image to build); a `local://` path in the image works as well. With `{"simulate": true}` as the
+run conf, kubesim's simulated runtime decides the outcome (see `spark_pi`).
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ with DAG(
     params={
         "image": Param("apache/spark:4.0.1", type="string", description="Spark image"),
         "application": Param(
-            "local:///opt/spark/work-dir/apps/daily_count.py",
+            "apps/daily_count.py",
             type="string",
-            description="Where the driver finds apps/daily_count.py",
+            description="The application: beside the DAG, or local:// in the image",
         ),
         "days": Param(3, type="integer", minimum=1, maximum=31),
         "simulate": Param(

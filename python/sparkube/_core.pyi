@@ -9,6 +9,7 @@ runtime.
 
 import builtins
 import datetime
+import os
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
 from typing import Any, Literal, TypedDict, final
 
@@ -32,9 +33,13 @@ LABEL_PREFIX: str
 """`sparkube.io/`: the prefix of sparkube's own label and annotation keys."""
 
 def render_args(
-    args: list[str], ids: Mapping[str, Any] | None = None, show_secrets: bool = False
+    args: list[str],
+    ids: Mapping[str, Any] | None = None,
+    show_secrets: bool = False,
+    base_dir: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Objects a spark-submit argument list would create, in API call order.
+    """Objects a spark-submit argument list would create, in API call order; relative local
+    paths resolve against `base_dir`, else the working directory.
 
     Secret-looking conf values, environment values and Secret data are shown as
     `*********(redacted)` unless `show_secrets`. Raises `sparkube.ConfigError` naming the
@@ -42,7 +47,10 @@ def render_args(
     """
 
 def render_spec(
-    spec: Mapping[str, Any], ids: Mapping[str, Any] | None = None, show_secrets: bool = False
+    spec: Mapping[str, Any],
+    ids: Mapping[str, Any] | None = None,
+    show_secrets: bool = False,
+    base_dir: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Objects a `SparkApp.to_dict()` spec would create, in API call order (secrets
     redacted unless `show_secrets`)."""
@@ -280,8 +288,16 @@ class Client:
     def cluster_url(self) -> str: ...
     @property
     def active_watches(self) -> int: ...
-    def submit(self, app: list[str] | Mapping[str, Any]) -> AppHandle: ...
-    def submit_async(self, app: list[str] | Mapping[str, Any]) -> Awaitable[AppHandle]: ...
+    def submit(
+        self,
+        app: list[str] | Mapping[str, Any],
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> AppHandle: ...
+    def submit_async(
+        self,
+        app: list[str] | Mapping[str, Any],
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> Awaitable[AppHandle]: ...
     def attach(self, driver_pod: str, namespace: str | None = None) -> AppHandle: ...
     def attach_async(
         self, driver_pod: str, namespace: str | None = None

@@ -10,7 +10,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import os
 
 VolumeType = Literal["hostPath", "emptyDir", "nfs", "persistentVolumeClaim"]
 
@@ -275,6 +278,7 @@ def render(
     *,
     ids: Mapping[str, Any] | None = None,
     show_secrets: bool = False,
+    base_dir: str | os.PathLike[str] | None = None,
 ) -> list[dict[str, Any]]:
     """The Kubernetes objects a submission creates, in API call order, without sending them.
 
@@ -285,12 +289,15 @@ def render(
     The values of conf keys that look secret (`*secret*`, `*password*`, `*token*`, `*.key`,
     ...) in the driver ConfigMap's `spark.properties`, of environment variables with such
     names and of Secrets are shown as `*********(redacted)`; `show_secrets=True` shows what
-    is really submitted.
+    is really submitted. Relative local paths resolve against `base_dir`, by default the
+    folder of the calling module (the working directory in a notebook).
     """
     from sparkube import _core
+    from sparkube.client import caller_dir
 
+    base = base_dir if base_dir is not None else caller_dir()
     if isinstance(app, SparkApp):
-        return _core.render_spec(app.to_dict(), ids, show_secrets)
+        return _core.render_spec(app.to_dict(), ids, show_secrets, base)
     if isinstance(app, str):
         raise TypeError("render() takes a SparkApp or a list of spark-submit arguments, not a str")
-    return _core.render_args(list(app), ids, show_secrets)
+    return _core.render_args(list(app), ids, show_secrets, base)

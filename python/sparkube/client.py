@@ -12,6 +12,7 @@ import enum
 import html
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -257,6 +258,22 @@ class SparkAppHandle:
         )
 
 
+def caller_dir() -> str | None:
+    """The folder of the module that called into sparkube, against which relative local paths
+    resolve; None (the working directory) for code without a file, such as a notebook cell."""
+    frame = sys._getframe(1)
+    package = os.path.dirname(os.path.abspath(__file__))
+    while frame is not None:
+        module_file = frame.f_globals.get("__file__")
+        if not isinstance(module_file, str):
+            return None
+        path = os.path.abspath(module_file)
+        if not path.startswith(package + os.sep):
+            return os.path.dirname(path)
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
 def _submission(
     app: SparkApp | Sequence[str],
     labels: Mapping[str, str] | None,
@@ -345,15 +362,19 @@ class Client:
         *,
         labels: Mapping[str, str] | None = None,
         annotations: Mapping[str, str] | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
     ) -> SparkAppHandle:
         """Submit `app` (a `SparkApp` or spark-submit arguments) and return its handle.
 
         Creates what spark-submit creates, in the same order; if any step fails, the driver
         pod is deleted and nothing is left behind. A repeated submission with the same
         `submission_id` adopts the driver it already created. `labels` and `annotations` go
-        on the driver pod.
+        on the driver pod. Local files ship with the application; relative paths resolve
+        against `base_dir`, by default the folder of the calling module (the working
+        directory in a notebook).
         """
-        return SparkAppHandle(self._core.submit(_submission(app, labels, annotations)))
+        base = base_dir if base_dir is not None else caller_dir()
+        return SparkAppHandle(self._core.submit(_submission(app, labels, annotations), base))
 
     async def submit_async(
         self,
@@ -361,9 +382,11 @@ class Client:
         *,
         labels: Mapping[str, str] | None = None,
         annotations: Mapping[str, str] | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
     ) -> SparkAppHandle:
         """`submit` for asyncio."""
-        core = await self._core.submit_async(_submission(app, labels, annotations))
+        base = base_dir if base_dir is not None else caller_dir()
+        core = await self._core.submit_async(_submission(app, labels, annotations), base)
         return SparkAppHandle(core)
 
     def attach(self, driver_pod: str, namespace: str | None = None) -> SparkAppHandle:

@@ -168,6 +168,8 @@ def test_mapped_over_days(airflow_k8s: AirflowCli, kube: Kube) -> None:
     assert len({r["driver_pod"] for r in results}) == 3
     assert all(r["state"] == "Succeeded" for r in results)
     assert run.state_of("daily_count", 3) is None
+    # The script beside the DAG shipped with each submission.
+    assert run.output.count("apps/daily_count.py (") >= 3, run.output
 
 
 @pytest.mark.slow

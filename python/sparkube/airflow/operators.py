@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -491,7 +492,15 @@ class SparkAppOperator(BaseOperator):
                 )
                 return handle
         spec = self.build(namespace)
-        handle = client.submit(spec, labels=identity.labels(), annotations=identity.annotations())
+        # Local files of the DAG (a script beside it) resolve against the DAG's folder.
+        dag = context.get("dag")
+        fileloc = getattr(dag, "fileloc", None)
+        handle = client.submit(
+            spec,
+            labels=identity.labels(),
+            annotations=identity.annotations(),
+            base_dir=os.path.dirname(fileloc) if fileloc else None,
+        )
         self.log.info(
             "Submitted Spark application %s: driver pod %s/%s",
             handle.app_id,

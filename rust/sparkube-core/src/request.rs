@@ -781,10 +781,20 @@ impl SubmitRequest {
         })
     }
 
-    /// Logs [`SubmitRequest::warnings`] (once per submission or render).
+    /// Logs [`SubmitRequest::warnings`] (once per submission or render), and which local
+    /// files ship with the application.
     pub fn log_warnings(&self) {
         for warning in &self.warnings {
             log::warn!("{warning}");
+        }
+        for (index, file) in self.local_files.iter().enumerate() {
+            log::info!(
+                "shipping {} ({} bytes, {}) as {}",
+                file.path.display(),
+                file.contents.len(),
+                file.option,
+                file.driver_path(index)
+            );
         }
     }
 }

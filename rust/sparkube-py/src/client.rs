@@ -1,6 +1,7 @@
 //! `sparkube._core.Client`: a connection to one cluster, shared by every handle made from it.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -23,17 +24,20 @@ pub(crate) struct PyClient {
 }
 
 /// What to submit: a spark-submit argument list or a `SparkApp.to_dict()` spec.
+/// Relative local paths resolve against `base_dir`, else the working directory.
 pub(crate) fn submit_request(
     app: &Bound<'_, PyAny>,
     default_namespace: &str,
+    base_dir: Option<&Path>,
 ) -> PyResult<SubmitRequest> {
     let request = if app.is_instance_of::<PyList>() {
         let args: Vec<String> = app.extract()?;
-        sparkube::parse_submit_args(&args).and_then(sparkube::local::resolve_args)
+        sparkube::parse_submit_args(&args)
+            .and_then(|args| sparkube::local::resolve_args(args, base_dir))
     } else {
         let spec: AppSpec =
             depythonize(app).map_err(|e| invalid_input(format!("invalid SparkApp: {e}")))?;
-        sparkube::local::resolve_spec(spec)
+        sparkube::local::resolve_spec(spec, base_dir)
     };
     let mut request = request.map_err(|e| config_error(&e))?;
     request
@@ -44,8 +48,8 @@ pub(crate) fn submit_request(
 
 impl PyClient {
     /// The objects to submit for `app`, in API order, with ids derived from its submission id.
-    fn objects(&self, app: &Bound<'_, PyAny>) -> PyResult<Vec<Object>> {
-        let request = submit_request(app, self.client.default_namespace())?;
+    fn objects(&self, app: &Bound<'_, PyAny>, base_dir: Option<&Path>) -> PyResult<Vec<Object>> {
+        let request = submit_request(app, self.client.default_namespace(), base_dir)?;
         request.log_warnings();
         let ids = Ids::for_submission(request.submission_id.as_deref());
         let resources = sparkube::build(&request, &ids).map_err(|e| config_error(&e))?;
@@ -91,21 +95,30 @@ impl PyClient {
         self.client.active_watches()
     }
 
-    /// Builds and submits an application; returns its handle.
-    fn submit(&self, py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<PyAppHandle> {
-        let objects = self.objects(app)?;
+    /// Builds and submits an application; returns its handle. Relative local paths resolve
+    /// against `base_dir`, else the working directory.
+    #[pyo3(signature = (app, base_dir=None))]
+    fn submit(
+        &self,
+        py: Python<'_>,
+        app: &Bound<'_, PyAny>,
+        base_dir: Option<PathBuf>,
+    ) -> PyResult<PyAppHandle> {
+        let objects = self.objects(app, base_dir.as_deref())?;
         let handle =
             block_on(py, self.client.submit_objects(&objects))?.map_err(|e| submit_error(&e))?;
         Ok(PyAppHandle::new(self.client.clone(), handle))
     }
 
     /// `submit` as an awaitable.
+    #[pyo3(signature = (app, base_dir=None))]
     fn submit_async<'py>(
         &self,
         py: Python<'py>,
         app: &Bound<'py, PyAny>,
+        base_dir: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let objects = self.objects(app)?;
+        let objects = self.objects(app, base_dir.as_deref())?;
         let client = self.client.clone();
         awaitable(py, async move {
             let handle = client.submit_objects(&objects).await;

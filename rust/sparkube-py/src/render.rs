@@ -4,6 +4,7 @@
 //! Airflow operator, which have no parser of their own.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -44,15 +45,16 @@ fn render_request(
 /// Objects for a spark-submit argument list, in API call order; secret values are redacted
 /// unless `show_secrets`.
 #[pyfunction]
-#[pyo3(signature = (args, ids=None, show_secrets=false))]
+#[pyo3(signature = (args, ids=None, show_secrets=false, base_dir=None))]
 pub(crate) fn render_args(
     py: Python<'_>,
     args: Vec<String>,
     ids: Option<&Bound<'_, PyAny>>,
     show_secrets: bool,
+    base_dir: Option<PathBuf>,
 ) -> PyResult<Py<PyAny>> {
     let request = sparkube::parse_submit_args(&args)
-        .and_then(sparkube::local::resolve_args)
+        .and_then(|args| sparkube::local::resolve_args(args, base_dir.as_deref()))
         .map_err(|e| config_error(&e))?;
     render_request(py, &request, ids, show_secrets)
 }
@@ -60,16 +62,18 @@ pub(crate) fn render_args(
 /// Objects for a `SparkApp` spec (as produced by `SparkApp.to_dict()`), in API call order;
 /// secret values are redacted unless `show_secrets`.
 #[pyfunction]
-#[pyo3(signature = (spec, ids=None, show_secrets=false))]
+#[pyo3(signature = (spec, ids=None, show_secrets=false, base_dir=None))]
 pub(crate) fn render_spec(
     py: Python<'_>,
     spec: &Bound<'_, PyAny>,
     ids: Option<&Bound<'_, PyAny>>,
     show_secrets: bool,
+    base_dir: Option<PathBuf>,
 ) -> PyResult<Py<PyAny>> {
     let spec: AppSpec =
         depythonize(spec).map_err(|e| invalid_input(format!("invalid SparkApp: {e}")))?;
-    let request = sparkube::local::resolve_spec(spec).map_err(|e| config_error(&e))?;
+    let request =
+        sparkube::local::resolve_spec(spec, base_dir.as_deref()).map_err(|e| config_error(&e))?;
     render_request(py, &request, ids, show_secrets)
 }
 
@@ -112,7 +116,7 @@ pub(crate) fn parse_command(
         Action::PrintUsage => ("help", None),
     };
     let conf = if action == "submit" {
-        sparkube::local::resolve_args(parsed)
+        sparkube::local::resolve_args(parsed, None)
             .map_err(|e| config_error(&e))?
             .conf
     } else {

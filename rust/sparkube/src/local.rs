@@ -41,24 +41,28 @@ fn files_under_on_disk(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// This process's environment variables and file system.
-pub fn environment() -> Environment<'static> {
+/// This process's environment variables and file system, with relative paths of local files
+/// resolving against `base_dir`, else the working directory.
+pub fn environment(base_dir: Option<&Path>) -> Environment<'static> {
+    let cwd = std::env::current_dir().unwrap_or_default();
     Environment {
         vars: std::env::vars().collect(),
         read: &read_from_disk,
         list: &list_from_disk,
         files_under: &files_under_on_disk,
-        cwd: std::env::current_dir().unwrap_or_default(),
+        cwd: base_dir.map_or(cwd.clone(), |dir| cwd.join(dir)),
     }
 }
 
 /// Resolves parsed spark-submit arguments here, as spark-submit would on this machine (see
-/// [`SubmitRequest::resolve`]).
-pub fn resolve_args(args: SubmitArgs) -> Result<SubmitRequest> {
-    SubmitRequest::resolve(args, &environment())
+/// [`SubmitRequest::resolve`]); relative local paths resolve against `base_dir`, else the
+/// working directory.
+pub fn resolve_args(args: SubmitArgs, base_dir: Option<&Path>) -> Result<SubmitRequest> {
+    SubmitRequest::resolve(args, &environment(base_dir))
 }
 
-/// Resolves a `SparkApp` spec here (see [`SubmitRequest::from_spec`]).
-pub fn resolve_spec(spec: AppSpec) -> Result<SubmitRequest> {
-    SubmitRequest::from_spec(spec, &environment())
+/// Resolves a `SparkApp` spec here (see [`SubmitRequest::from_spec`]), relative local paths
+/// against `base_dir`, else the working directory.
+pub fn resolve_spec(spec: AppSpec, base_dir: Option<&Path>) -> Result<SubmitRequest> {
+    SubmitRequest::from_spec(spec, &environment(base_dir))
 }

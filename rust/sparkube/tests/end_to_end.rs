@@ -36,7 +36,7 @@ async fn spark_pi_from_a_spark_submit_command_line() {
             "100",
         ];
         let request = sparkube::parse_submit_args(&args)
-            .and_then(sparkube::local::resolve_args)
+            .and_then(|args| sparkube::local::resolve_args(args, None))
             .unwrap_or_else(|e| panic!("{e}"));
         let resources = sparkube::build(&request, &Ids::random()).unwrap_or_else(|e| panic!("{e}"));
         let handle = client
@@ -119,7 +119,7 @@ async fn a_retried_named_submission_adopts_its_driver() {
             "local:///opt/app/etl.py",
         ];
         let request = sparkube::parse_submit_args(&args)
-            .and_then(sparkube::local::resolve_args)
+            .and_then(|args| sparkube::local::resolve_args(args, None))
             .unwrap_or_else(|e| panic!("{e}"));
         let submit = |millis: i64| {
             let mut ids = Ids::for_submission(Some("etl-2025-01-01-try"));

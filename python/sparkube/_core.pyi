@@ -11,7 +11,7 @@ import builtins
 import datetime
 import os
 from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping
-from typing import Any, Literal, TypedDict, final
+from typing import Any, Literal, NotRequired, TypedDict, final
 
 from typing_extensions import Self
 
@@ -109,6 +109,7 @@ class AppStatusDict(TypedDict):
     started_at: str | None
     finished_at: str | None
     last_log_lines: list[str]
+    result: NotRequired[Any]
 
 class ProgressDict(TypedDict):
     """`Progress.to_dict()`: keyed by `Progress`'s attribute names (type only)."""
@@ -149,6 +150,10 @@ class AppStatus:
     def reason(self) -> str | None: ...
     @property
     def message(self) -> str | None: ...
+    @property
+    def result(self) -> Any:
+        """What the application returned: once it succeeded, its driver's termination
+        message parsed as JSON, if it is JSON (else None)."""
     @property
     def exit_code(self) -> int | None: ...
     @property

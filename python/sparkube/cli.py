@@ -162,7 +162,8 @@ def _submit(args: Sequence[str]) -> int:
         return _print_statuses(client, target, None)
     output = _output_format(tool, default=None)
     interval = _report_interval(conf)
-    handle = client.submit(tool.spark_args)
+    # Local paths on the command line are relative to the working directory.
+    handle = client.submit(tool.spark_args, base_dir=os.getcwd())
     verb = "Adopted running" if handle.adopted else "Submitted"
     print(
         f"{verb} application {handle.app_id} as driver pod {handle.namespace}/{handle.driver_pod}",

@@ -108,6 +108,20 @@ def test_spark_pi(airflow_k8s: AirflowCli, kube: Kube) -> None:
 
 
 @pytest.mark.slow
+def test_the_drivers_json_termination_message_is_the_result_in_xcom(
+    airflow_k8s: AirflowCli,
+) -> None:
+    simulation = {
+        "kubesim.io/run-seconds": "1",
+        "kubesim.io/log": "Pi is roughly 3.14",
+        "kubesim.io/termination-message": '{"pi": 3.14, "slices": 10}',
+    }
+    run = airflow_k8s.dags_test("spark_pi", {"simulate": True, "simulation": simulation})
+    assert run.state_of("spark_pi") == "success", run.output
+    assert run.xcom("spark_pi")["result"] == {"pi": 3.14, "slices": 10}
+
+
+@pytest.mark.slow
 def test_spark_pi_failure_reports_exit_code_and_last_log_lines(
     airflow_k8s: AirflowCli, kube: Kube
 ) -> None:

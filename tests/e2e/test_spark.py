@@ -213,6 +213,9 @@ def test_a_local_script_and_package_ship_in_a_config_map(
         "total = spark.sparkContext.parallelize(range(100), 4).map(square).sum()\n"
         "print(f'sum of squares: {total}')\n"
         "spark.stop()\n"
+        "import json\n"
+        "with open('/dev/termination-log', 'w') as out:\n"
+        "    json.dump({'sum_of_squares': total}, out)\n"
     )
     (tmp_path / "shapes").mkdir()
     (tmp_path / "shapes" / "__init__.py").write_text("def square(x):\n    return x * x\n")
@@ -227,6 +230,10 @@ def test_a_local_script_and_package_ship_in_a_config_map(
     uid = driver["metadata"]["uid"]
     logs = spark_cluster.sparkube("logs", driver["metadata"]["name"])
     assert "sum of squares: 328350" in logs.stdout, logs.stdout[-2000:]
+    # What the driver wrote to its termination message comes back as the result.
+    client = sparkube.Client(kubeconfig=spark_cluster.kubesim.kubeconfig)
+    status = client.attach(driver["metadata"]["name"]).status()
+    assert status.result == {"sum_of_squares": 328350}, status
     shipped = [
         name for name in owned_by(spark_cluster, "configmaps", uid) if name.endswith("-local-files")
     ]

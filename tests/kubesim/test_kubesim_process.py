@@ -650,6 +650,27 @@ def test_exit_codes_and_reasons(ks: Kubesim, core: client.CoreV1Api, ns: str) ->
         assert state.finished_at is not None
 
 
+def test_termination_messages_as_a_kubelet_reports_them(
+    ks: Kubesim, core: client.CoreV1Api, ns: str
+) -> None:
+    written = sh("printf '{\"rows\": 3}' > /dev/termination-log")
+    custom = {**sh("echo done > /tmp/result.json"), "terminationMessagePath": "/tmp/result.json"}
+    fallback = {
+        **sh("echo first; echo 'Error: no input'; exit 2"),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    silent = sh("echo only a log line; exit 2")
+    cases = {
+        "written": (written, '{"rows": 3}'),
+        "custom-path": (custom, "done\n"),
+        "fallback": (fallback, "first\nError: no input"),
+        "silent": (silent, None),
+    }
+    apply(ks, *(pod(name, ns, [container]) for name, (container, _) in cases.items()))
+    for name, (_, message) in cases.items():
+        assert finished(core, ns, name).terminated().message == message, name
+
+
 def test_on_failure_restarts_a_failing_container(
     ks: Kubesim, core: client.CoreV1Api, ns: str
 ) -> None:

@@ -144,6 +144,8 @@ def app_result(
         "exit_code": app.get("exit_code"),
         "spark_ui_url": SparkUILink().url(info) or None,
         "duration_s": duration_seconds(app),
+        # What the driver wrote to /dev/termination-log, when it is JSON.
+        "result": app.get("result"),
     }
 
 

@@ -74,6 +74,9 @@ struct StatusRecord {
     started_at: Option<String>,
     finished_at: Option<String>,
     last_log_lines: Option<Vec<String>>,
+    /// Computed from `message` (see `AppStatus::result`); never read back.
+    #[serde(default, skip_deserializing)]
+    result: Option<serde_json::Value>,
 }
 
 fn parse_time(field: &str, value: Option<String>) -> PyResult<Option<DateTime<Utc>>> {
@@ -123,6 +126,7 @@ impl PyAppStatus {
             started_at: s.started_at.as_ref().map(iso),
             finished_at: s.finished_at.as_ref().map(iso),
             last_log_lines: Some(s.log_tail.clone()),
+            result: s.result(),
         }
     }
 
@@ -194,6 +198,16 @@ impl PyAppStatus {
     #[getter]
     fn message(&self) -> Option<&str> {
         self.0.message.as_deref()
+    }
+
+    /// What the application returned: once it succeeded, its driver's termination message
+    /// parsed as JSON, if it is JSON.
+    #[getter]
+    fn result<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        Ok(match self.0.result() {
+            Some(value) => Some(pythonize(py, &value)?),
+            None => None,
+        })
     }
 
     /// The driver container's exit code, once it ended.

@@ -3,7 +3,8 @@
 //! `kubesim.io/<key>.<container>`:
 //! `start-delay-seconds`, `run-seconds` (default 1; `inf` or negative: never exits),
 //! `exit-code` (default 0), `log` (lines), `log-interval-ms`, `oom` (`"true"`: OOMKilled, 137),
-//! `termination-seconds` (time to stop after SIGTERM). `kubesim.io/sidecar-run-seconds` sets
+//! `termination-seconds` (time to stop after SIGTERM), `termination-message` (what the
+//! container leaves in its termination message file). `kubesim.io/sidecar-run-seconds` sets
 //! `run-seconds` for every container but the first. An image reference containing
 //! `does-not-exist` fails to pull.
 
@@ -55,6 +56,8 @@ pub struct Behaviour {
     pub log_interval: Duration,
     /// Seconds it takes to stop after SIGTERM.
     pub termination_seconds: f64,
+    /// The termination message it leaves when it exits by itself.
+    pub termination_message: Option<String>,
 }
 
 /// Reads a container's behaviour from the pod's annotations.
@@ -93,6 +96,7 @@ pub fn behaviour(pod: &Value, container: &str, first_main: bool) -> Behaviour {
         termination_seconds: get("termination-seconds")
             .and_then(|s| s.parse().ok())
             .unwrap_or(0.0),
+        termination_message: get("termination-message").map(str::to_owned),
     }
 }
 
@@ -247,7 +251,7 @@ async fn simulate(
             if b.oom {
                 Exit { code: 137, reason: "OOMKilled".into(), message: None }
             } else {
-                Exit::with_code(b.exit_code)
+                Exit { message: b.termination_message.clone(), ..Exit::with_code(b.exit_code) }
             }
         }
         grace = &mut stop_rx => {

@@ -132,6 +132,15 @@ impl AppStatus {
         }
     }
 
+    /// What the application returned: once it succeeded, its driver's termination message
+    /// when that is JSON (a driver writes it to `/dev/termination-log`, at most 4 KiB).
+    pub fn result(&self) -> Option<serde_json::Value> {
+        self.message
+            .as_deref()
+            .filter(|_| self.is_success())
+            .and_then(|m| serde_json::from_str(m.trim()).ok())
+    }
+
     /// True when the application finished successfully.
     pub fn is_success(&self) -> bool {
         self.state == AppState::Succeeded
@@ -463,6 +472,37 @@ pub fn status_after_deletion(namespace: &str, driver_pod: &str, last: Option<&Po
         "driver pod {namespace}/{driver_pod} no longer exists"
     ));
     st
+}
+
+#[cfg(test)]
+mod result_tests {
+    use super::*;
+
+    #[test]
+    fn the_result_is_a_succeeded_drivers_json_termination_message() {
+        let status = |state: AppState, message: Option<&str>| AppStatus {
+            message: message.map(str::to_owned),
+            ..AppStatus::new("ns", "drv", state)
+        };
+        let table = [
+            (
+                AppState::Succeeded,
+                Some("{\"rows\": 3}\n"),
+                Some(serde_json::json!({"rows": 3})),
+            ),
+            (AppState::Succeeded, Some("42"), Some(serde_json::json!(42))),
+            (AppState::Succeeded, Some("done, no JSON"), None),
+            (AppState::Succeeded, None, None),
+            (AppState::Failed, Some("{\"rows\": 3}"), None),
+        ];
+        for (state, message, expected) in table {
+            assert_eq!(
+                status(state, message).result(),
+                expected,
+                "{state:?} {message:?}"
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ pub mod volumes;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -598,7 +598,11 @@ impl Runtime for ProcessRuntime {
         let prepared = self.command(&spec);
         let groups = self.groups.clone();
         async move {
-            let (mut command, cgroup) = prepared?;
+            let Prepared {
+                mut command,
+                cgroup,
+                termination,
+            } = prepared?;
             if spec.resumed_from.is_some() {
                 // The processes ended with the kubesim that started them.
                 return Ok(Box::new(Gone) as Box<dyn Container>);
@@ -625,6 +629,8 @@ impl Runtime for ProcessRuntime {
                 groups,
                 cgroup,
                 exit: None,
+                termination,
+                log,
             }) as Box<dyn Container>)
         }
         .boxed()
@@ -658,10 +664,7 @@ impl Runtime for ProcessRuntime {
 
 impl ProcessRuntime {
     /// Builds the bubblewrap command for a container (no I/O besides creating its directories).
-    fn command(
-        &self,
-        spec: &ContainerSpec,
-    ) -> std::result::Result<(tokio::process::Command, Option<cgroup::Group>), StartError> {
+    fn command(&self, spec: &ContainerSpec) -> std::result::Result<Prepared, StartError> {
         let pod = &spec.pod;
         let c = &spec.container;
         let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
@@ -736,6 +739,13 @@ impl ProcessRuntime {
             source: Source::Host(sandbox.dir.join("hosts")),
             read_only: true,
         });
+        // The file the container may leave its termination message in, as a kubelet mounts it.
+        let termination = TerminationMessage::of(c, &run_dir)?;
+        mounts.push(Mount {
+            target: termination.target.clone(),
+            source: Source::Host(termination.file.clone()),
+            read_only: false,
+        });
         let volume_mounts = volumes::mounts(c, &sandbox.volumes)
             .map_err(|e| start_error("CreateContainerConfigError", e))?;
         mounts.extend(volume_mounts);
@@ -801,7 +811,78 @@ impl ProcessRuntime {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(false);
-        Ok((command, group))
+        Ok(Prepared {
+            command,
+            cgroup: group,
+            termination,
+        })
+    }
+}
+
+/// A container ready to start.
+struct Prepared {
+    command: tokio::process::Command,
+    cgroup: Option<cgroup::Group>,
+    termination: TerminationMessage,
+}
+
+/// Where a container's termination message is written, and what the kubelet reports when it
+/// is empty (`terminationMessagePolicy`).
+struct TerminationMessage {
+    /// `terminationMessagePath` in the container.
+    target: PathBuf,
+    /// The host file behind it.
+    file: PathBuf,
+    /// `FallbackToLogsOnError`: an empty message of a failed container is its log's tail.
+    fallback_to_logs: bool,
+}
+
+/// The most of a termination message a kubelet reports.
+const TERMINATION_MESSAGE_BYTES: usize = 4096;
+/// The log tail reported instead, at most.
+const FALLBACK_LOG_LINES: usize = 80;
+const FALLBACK_LOG_BYTES: usize = 2048;
+
+impl TerminationMessage {
+    fn of(container: &Value, run_dir: &Path) -> std::result::Result<Self, StartError> {
+        let target = container["terminationMessagePath"]
+            .as_str()
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/dev/termination-log");
+        let file = run_dir.join("termination-log");
+        std::fs::create_dir_all(run_dir)
+            .and_then(|()| std::fs::write(&file, b""))
+            .map_err(|e| start_error("RunContainerError", e))?;
+        Ok(TerminationMessage {
+            target: PathBuf::from(target),
+            file,
+            fallback_to_logs: container["terminationMessagePolicy"] == "FallbackToLogsOnError",
+        })
+    }
+
+    /// The message to report for an exit with `code`, if any.
+    fn read(&self, code: i32, log: &LogBuffer) -> Option<String> {
+        let mut bytes = std::fs::read(&self.file).unwrap_or_default();
+        bytes.truncate(TERMINATION_MESSAGE_BYTES);
+        let message = String::from_utf8_lossy(&bytes).into_owned();
+        if !message.is_empty() {
+            return Some(message);
+        }
+        if !self.fallback_to_logs || code == 0 {
+            return None;
+        }
+        let (lines, _) = log.lines_from(0);
+        let start = lines.len().saturating_sub(FALLBACK_LOG_LINES);
+        let tail: Vec<String> = lines[start..]
+            .iter()
+            .map(|(_, l)| String::from_utf8_lossy(l).trim_end().to_string())
+            .collect();
+        let text = tail.join("\n");
+        let cut = text.len().saturating_sub(FALLBACK_LOG_BYTES);
+        let cut = (cut..=text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        Some(text[cut..].to_string()).filter(|t| !t.is_empty())
     }
 }
 
@@ -890,6 +971,8 @@ struct Process {
     groups: Arc<Mutex<HashMap<i32, ()>>>,
     cgroup: Option<cgroup::Group>,
     exit: Option<Exit>,
+    termination: TerminationMessage,
+    log: Arc<LogBuffer>,
 }
 
 impl Process {
@@ -912,7 +995,7 @@ impl Process {
         if let Some(g) = self.cgroup.take() {
             g.remove();
         }
-        let exit = if oom && code == 137 {
+        let mut exit = if oom && code == 137 {
             Exit {
                 code,
                 reason: "OOMKilled".into(),
@@ -921,6 +1004,7 @@ impl Process {
         } else {
             Exit::with_code(code)
         };
+        exit.message = self.termination.read(code, &self.log);
         self.exit = Some(exit.clone());
         exit
     }

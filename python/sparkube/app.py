@@ -8,7 +8,7 @@ command line, so a `SparkApp` and the equivalent `spark-submit` flags produce id
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -224,6 +224,29 @@ class SparkApp:
     tolerations: Sequence[Mapping[str, Any]] = ()
     affinity: Mapping[str, Any] | None = None
     submission_id: str | None = None
+
+    @classmethod
+    def from_function(
+        cls,
+        fn: Callable[..., Any],
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> SparkApp:
+        """An application whose driver calls `fn(spark, *args, **kwargs)`.
+
+        `fn`'s source (with imports for the modules and importable objects it uses) becomes
+        the driver's program and ships with the submission, so no image holds it; its return
+        value, when JSON and at most 4 KiB, comes back as the final status's `result`. The
+        other `SparkApp` fields are given as keywords (`image=`, `executor=`, ...); `name`
+        defaults to the function's. A lambda, a closure, or arguments that are not JSON are
+        refused with a `ConfigError` before anything is sent.
+        """
+        from sparkube.function import function_program, write_program
+
+        program = write_program(fn, function_program(fn, args, kwargs))
+        fields.setdefault("name", getattr(fn, "__name__", "function"))
+        return cls(application=str(program), **fields)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data, in the shape the Rust core reads.

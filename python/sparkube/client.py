@@ -13,7 +13,7 @@ import html
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -388,6 +388,24 @@ class Client:
         base = base_dir if base_dir is not None else caller_dir()
         core = await self._core.submit_async(_submission(app, labels, annotations), base)
         return SparkAppHandle(core)
+
+    def run(
+        self,
+        fn: Callable[..., Any],
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        **fields: Any,
+    ) -> Any:
+        """Run `fn(spark, *args, **kwargs)` as a Spark application and return its result.
+
+        The application is `SparkApp.from_function(fn, args, kwargs, **fields)`; this waits
+        for it (raising `AppFailed` when it fails, with the driver log's last lines) and
+        returns what `fn` returned, or None when it returned nothing.
+        """
+        app = SparkApp.from_function(fn, args, kwargs, **fields)
+        return self.submit(app).wait(timeout=timeout).result
 
     def attach(self, driver_pod: str, namespace: str | None = None) -> SparkAppHandle:
         """A handle for an existing driver pod (submitted by sparkube or spark-submit)."""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
+from operator import add
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 import sparkube
-from tests.e2e.conftest import APPS
+from tests.e2e.conftest import APPS, IMAGE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -245,3 +247,32 @@ def test_a_local_script_and_package_ship_in_a_config_map(
         if pod["metadata"]["labels"]["spark-app-selector"] == app_id
     ]
     assert len(ran) == 2, sorted(executors.seen)
+
+
+def word_lengths(spark: Any, words: list[str]) -> dict[str, Any]:
+    counts = (
+        spark.sparkContext.parallelize(words, 2)
+        .map(lambda w: (len(w), 1))
+        .reduceByKey(add)
+        .collectAsMap()
+    )
+    return {"by_length": {str(k): v for k, v in sorted(counts.items())}, "total": len(words)}
+
+
+def test_a_python_function_runs_as_the_driver_and_returns_its_result(
+    spark_cluster: SparkCluster,
+) -> None:
+    client = sparkube.Client(kubeconfig=spark_cluster.kubesim.kubeconfig)
+    args = spark_cluster.submit_args("function", executors=2)
+    conf = dict(v.split("=", 1) for f, v in itertools.pairwise(args) if f == "--conf")
+    words = ["spark", "on", "kubernetes", "from", "a", "function"]
+    # The function's source, with `add` imported again, is the driver's whole program.
+    result = client.run(
+        word_lengths,
+        [words],
+        timeout=300,
+        image=IMAGE,
+        master=args[args.index("--master") + 1],
+        conf=conf,
+    )
+    assert result == {"by_length": {"1": 1, "2": 1, "4": 1, "5": 1, "8": 1, "10": 1}, "total": 6}

@@ -132,7 +132,16 @@ def test_drop_watches_ends_open_watches_and_gauges_follow(kubesim: Kubesim) -> N
 
 def test_compact_ends_watches_with_410(kubesim: Kubesim) -> None:
     ns = ns_of(kubesim)
-    _, listing = kubesim.request("GET", f"/api/v1/namespaces/{ns}/configmaps")
+
+    def listed_with_root_ca() -> dict[str, Any] | None:
+        _, listing = kubesim.request("GET", f"/api/v1/namespaces/{ns}/configmaps")
+        return listing if listing["items"] else None
+
+    # A new namespace gets its kube-root-ca.crt from a controller, a moment later: list after
+    # it, or the watch's first event is that ADDED rather than the 410 this test is about.
+    wait_for(lambda: listed_with_root_ca() is not None)
+    listing = listed_with_root_ca()
+    assert listing is not None
     rv = listing["metadata"]["resourceVersion"]
     with open_watch(
         kubesim, f"/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion={rv}"

@@ -217,5 +217,8 @@ def test_result_shape() -> None:
         "exit_code": 0,
         "spark_ui_url": None,
         "duration_s": 90.5,
+        "result": None,
     }
+    # The driver's JSON termination message, as AppStatus.to_dict() carries it.
+    assert app_result({**app, "result": {"rows": 3}})["result"] == {"rows": 3}
     assert duration_seconds({"started_at": None}) is None

@@ -111,7 +111,7 @@ pub struct SubmitRequest {
     /// `--verbose`.
     pub verbose: bool,
     /// What spark-submit would warn about (ignored keys, files not shipped, credentials in
-    /// plain conf), for the caller to show once; see [`SubmitRequest::log_warnings`].
+    /// plain conf), for the caller to show once; see [`SubmitRequest::log_notices`].
     /// They name keys, never values.
     pub warnings: Vec<String>,
 }
@@ -783,7 +783,7 @@ impl SubmitRequest {
 
     /// Logs [`SubmitRequest::warnings`] (once per submission or render), and which local
     /// files ship with the application.
-    pub fn log_warnings(&self) {
+    pub fn log_notices(&self) {
         for warning in &self.warnings {
             log::warn!("{warning}");
         }

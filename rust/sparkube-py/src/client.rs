@@ -50,7 +50,7 @@ impl PyClient {
     /// The objects to submit for `app`, in API order, with ids derived from its submission id.
     fn objects(&self, app: &Bound<'_, PyAny>, base_dir: Option<&Path>) -> PyResult<Vec<Object>> {
         let request = submit_request(app, self.client.default_namespace(), base_dir)?;
-        request.log_warnings();
+        request.log_notices();
         let ids = Ids::for_submission(request.submission_id.as_deref());
         let resources = sparkube::build(&request, &ids).map_err(|e| config_error(&e))?;
         Ok(resources.in_api_order())

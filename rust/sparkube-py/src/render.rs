@@ -31,7 +31,7 @@ fn render_request(
     show_secrets: bool,
 ) -> PyResult<Py<PyAny>> {
     let ids = ids_for(ids, request)?;
-    request.log_warnings();
+    request.log_notices();
     let resources = sparkube::build(request, &ids).map_err(|e| config_error(&e))?;
     let mut objects = resources.to_json().map_err(|e| {
         PyValueError::new_err(format!("the objects cannot be written as JSON: {e}"))

@@ -2,18 +2,24 @@
 with the submission like any local file, and its JSON return value comes back through the
 driver container's termination message (`AppStatus.result`).
 
-The function takes the `SparkSession` first, then the arguments given. Its source must stand
-alone: modules and importable objects it uses from its module's globals are imported again in
-the driver; a lambda, a closure, or a global that is neither is refused before anything is sent.
+The function takes the `SparkSession` first, then the arguments given. When its source stands
+alone (the modules and importable objects it uses from its module's globals are imported again in
+the driver), the source is the program, readable in the ConfigMap. When it does not (a closure, a
+module constant, a helper defined in a notebook), the function is pickled by value with the
+`cloudpickle` that pyspark and pyspark-client carry, and the program unpickles it; that needs the
+driver's Python to be the caller's minor version, which the program checks first. A lambda, a
+coroutine function, or state that cannot be pickled is refused before anything is sent.
 """
 
 from __future__ import annotations
 
+import base64
 import builtins
 import dis
 import hashlib
 import inspect
 import json
+import sys
 import tempfile
 import textwrap
 import types
@@ -62,8 +68,27 @@ if __name__ == "__main__":
 """
 
 
+_PICKLED = """
+import base64 as _base64
+import pickle as _pickle
+import sys as _sys
+
+if "%d.%d" % _sys.version_info[:2] != {version!r}:
+    raise SystemExit(
+        "sparkube: {name} was sent pickled by Python {version}, and the driver runs Python "
+        + "%d.%d" % _sys.version_info[:2]
+        + ": use an image with Python {version}, or make {name} stand alone ({reason})"
+    )
+{name} = _pickle.loads(_base64.b64decode({data!r}))
+"""
+
+
 def _refuse(message: str) -> ConfigError:
     return ConfigError(message, "function")
+
+
+class _NotStandalone(Exception):
+    """The function's source needs something only the submitting process has."""
 
 
 def _imports(fn: types.FunctionType) -> list[str]:
@@ -83,10 +108,7 @@ def _imports(fn: types.FunctionType) -> list[str]:
         if module and attr and module != "__main__" and "." not in attr and module != fn.__module__:
             lines.append(f"from {module} import {attr} as {global_name}")
             continue
-        raise _refuse(
-            f"{fn.__name__} uses the global {global_name!r}, which the driver cannot import: "
-            "import it inside the function, or pass it as an argument"
-        )
+        raise _NotStandalone(f"it uses the global {global_name!r}, which the driver cannot import")
     return lines
 
 
@@ -107,22 +129,7 @@ def function_program(
         raise _refuse(f"{fn!r} is not a function defined with def")
     if fn.__name__ == "<lambda>":
         raise _refuse("a lambda cannot be a Spark application: define the function with def")
-    if fn.__code__.co_freevars:
-        names = ", ".join(fn.__code__.co_freevars)
-        raise _refuse(
-            f"{fn.__name__} uses {names} from the function around it: define it at module "
-            "level and pass what it needs as arguments"
-        )
-    try:
-        source = textwrap.dedent(inspect.getsource(fn))
-    except (OSError, TypeError) as err:
-        raise _refuse(f"the source of {fn.__name__} cannot be read: {err}") from None
-    # Decorators (such as a task decorator) stay on the submitting side.
-    lines = source.splitlines()
-    start = next(
-        i for i, line in enumerate(lines) if line.lstrip().startswith(("def ", "async def "))
-    )
-    if lines[start].lstrip().startswith("async def "):
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
         raise _refuse(f"{fn.__name__} is a coroutine function: a Spark application runs plainly")
     try:
         call = json.dumps({"args": list(args), "kwargs": dict(kwargs or {})})
@@ -130,17 +137,69 @@ def function_program(
         raise ConfigError(
             f"the arguments of {fn.__name__} are not JSON: {err}", "arguments"
         ) from None
+    try:
+        definition = _source_definition(fn)
+    except _NotStandalone as reason:
+        definition = _pickled_definition(fn, str(reason))
+    main = _MAIN.format(call=call, name=fn.__name__, limit=RESULT_LIMIT)
+    return definition + "\n" + main
+
+
+def _source_definition(fn: types.FunctionType) -> str:
+    """`fn`'s own source, after the imports of the globals it uses."""
+    if fn.__code__.co_freevars:
+        names = ", ".join(fn.__code__.co_freevars)
+        raise _NotStandalone(f"it uses {names} from the function around it")
+    imports = _imports(fn)
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError) as err:
+        raise _NotStandalone(f"its source cannot be read: {err}") from None
+    # Decorators (such as a task decorator) stay on the submitting side.
+    lines = source.splitlines()
+    start = next(
+        i for i, line in enumerate(lines) if line.lstrip().startswith(("def ", "async def "))
+    )
     header = [
         f"# {fn.__module__}.{fn.__qualname__}, sent by sparkube",
         # Annotations stay text: the names in them need not exist in the driver.
         "from __future__ import annotations",
         "",
-        *_imports(fn),
+        *imports,
         "",
     ]
-    body = "\n".join(lines[start:])
-    main = _MAIN.format(call=call, name=fn.__name__, limit=RESULT_LIMIT)
-    return "\n".join(header) + "\n" + body + "\n" + main
+    return "\n".join(header) + "\n" + "\n".join(lines[start:]) + "\n"
+
+
+def _pickled_definition(fn: types.FunctionType, reason: str) -> str:
+    """`fn` pickled by value, with the module it comes from, and the lines that load it."""
+    try:
+        import pyspark.cloudpickle as pickler
+    except ImportError:
+        raise _refuse(
+            f"{fn.__name__} cannot be sent as source ({reason}): install pyspark-client so "
+            "sparkube can send it pickled, or make it stand alone"
+        ) from None
+    cloudpickle: Any = pickler
+    module = sys.modules.get(fn.__module__)
+    by_value = module is not None and fn.__module__ != "__main__"
+    if by_value:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        data = cloudpickle.dumps(fn, protocol=4)
+    except Exception as err:  # pickling raises whatever the captured state raises
+        raise _refuse(
+            f"{fn.__name__} cannot be sent as source ({reason}) nor pickled: {err}"
+        ) from None
+    finally:
+        if by_value:
+            cloudpickle.unregister_pickle_by_value(module)
+    version = "{}.{}".format(*sys.version_info[:2])
+    encoded = base64.b64encode(data).decode()
+    return (
+        f"# {fn.__module__}.{fn.__qualname__}, sent pickled by sparkube: {reason}\n"
+        + _PICKLED.format(name=fn.__name__, version=version, reason=reason, data=encoded)
+    )
 
 
 def write_program(fn: Callable[..., Any], program: str) -> Path:

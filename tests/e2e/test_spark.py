@@ -276,3 +276,29 @@ def test_a_python_function_runs_as_the_driver_and_returns_its_result(
         conf=conf,
     )
     assert result == {"by_length": {"1": 1, "2": 1, "4": 1, "5": 1, "8": 1, "10": 1}, "total": 6}
+
+
+def threshold_counter(minimum: int) -> Any:
+    """A closure: its source cannot stand alone, so it travels pickled."""
+
+    def longer_than(spark: Any, words: list[str]) -> int:
+        return int(
+            spark.sparkContext.parallelize(words, 2).filter(lambda w: len(w) > minimum).count()
+        )
+
+    return longer_than
+
+
+def test_a_closure_runs_as_the_driver_pickled(spark_cluster: SparkCluster) -> None:
+    client = sparkube.Client(kubeconfig=spark_cluster.kubesim.kubeconfig)
+    args = spark_cluster.submit_args("closure", executors=1)
+    conf = dict(v.split("=", 1) for f, v in itertools.pairwise(args) if f == "--conf")
+    result = client.run(
+        threshold_counter(4),
+        [["spark", "on", "kubernetes", "from", "a", "closure"]],
+        timeout=300,
+        image=IMAGE,
+        master=args[args.index("--master") + 1],
+        conf=conf,
+    )
+    assert result == 3

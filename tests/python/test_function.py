@@ -4,7 +4,11 @@ before anything is sent."""
 from __future__ import annotations
 
 import base64
+import json
 import math
+import subprocess
+import sys
+import threading
 from operator import add
 from typing import Any
 
@@ -81,6 +85,88 @@ def closure_maker() -> Any:
     return inner
 
 
+def scaled(spark: Any, n: int) -> list[int]:
+    return [uses_a_constant(spark) * i for i in range(n)]
+
+
+def run_in_a_fresh_interpreter(program: str, name: str, args: str, tmp_path: Any) -> Any:
+    """Load the program as the driver would (a new Python, this test module not importable)
+    and call the function with no session."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(program)
+    call = (
+        "import json, runpy, sys; "
+        f"ns = runpy.run_path({str(path)!r}, run_name='driver'); "
+        f"print(json.dumps(ns[{name!r}](None, *{args})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", call], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "expected", "reason"),
+    [
+        (closure_maker(), "()", 3, "it uses limit from the function around it"),
+        (uses_a_constant, "()", SCALE, "it uses the global 'SCALE'"),
+        # A module helper and the constant it reads travel by value with the function.
+        (scaled, "(3,)", [0, SCALE, 2 * SCALE], "it uses the global 'uses_a_constant'"),
+    ],
+    ids=["closure", "constant", "helper"],
+)
+def test_functions_whose_source_needs_the_caller_are_sent_pickled(
+    fn: Any, args: str, expected: Any, reason: str, tmp_path: Any
+) -> None:
+    program = function_program(fn)
+    assert f"sent pickled by sparkube: {reason}" in program
+    assert run_in_a_fresh_interpreter(program, fn.__name__, args, tmp_path) == expected
+
+
+def test_a_pickled_function_refuses_another_python(tmp_path: Any) -> None:
+    here = "{}.{}".format(*sys.version_info[:2])
+    # The program as a caller on Python 2.7 would write it (base64 has no dots).
+    program = (
+        function_program(closure_maker())
+        .replace(f"Python {here}", "Python 2.7")
+        .replace(repr(here), "'2.7'")
+    )
+    path = tmp_path / "inner.py"
+    path.write_text(program)
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"sparkube: inner was sent pickled by Python 2.7, and the driver runs Python {here}: "
+        "use an image with Python 2.7, or make inner stand alone (it uses limit from the "
+        "function around it)"
+    )
+
+
+def test_without_cloudpickle_a_function_that_needs_it_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark.cloudpickle", None)
+    with pytest.raises(sparkube.ConfigError) as raised:
+        SparkApp.from_function(uses_a_constant, image=IMAGE)
+    assert raised.value.option == "function"
+    assert str(raised.value) == (
+        "uses_a_constant cannot be sent as source (it uses the global 'SCALE', which "
+        "the driver cannot import): install pyspark-client so sparkube can send it pickled, or "
+        "make it stand alone"
+    )
+
+
+def lock_holder() -> Any:
+    lock = threading.Lock()
+
+    def guarded(spark: Any) -> bool:
+        with lock:
+            return True
+
+    return guarded
+
+
 async def coroutine(spark: Any) -> None:
     return None
 
@@ -89,13 +175,12 @@ async def coroutine(spark: Any) -> None:
     ("fn", "args", "option", "message"),
     [
         (lambda spark: 1, (), "function", "a lambda cannot be a Spark application"),
-        (closure_maker(), (), "function", "inner uses limit from the function around it"),
-        (uses_a_constant, (), "function", "uses the global 'SCALE', which the driver cannot"),
+        (lock_holder(), (), "function", "guarded cannot be sent as source (it uses lock from"),
         (coroutine, (), "function", "coroutine is a coroutine function"),
         (print, (), "function", "is not a function defined with def"),
         (total, (object(),), "arguments", "the arguments of total are not JSON"),
     ],
-    ids=["lambda", "closure", "constant", "coroutine", "builtin", "arguments"],
+    ids=["lambda", "unpicklable", "coroutine", "builtin", "arguments"],
 )
 def test_functions_that_cannot_run_in_the_driver_are_refused(
     fn: Any, args: tuple[Any, ...], option: str, message: str

@@ -133,7 +133,9 @@ class RoleSpec:
     `memory` and `memory_overhead` take Spark's size strings (`"512m"`, `"4g"`); `secret_env`
     maps an environment variable to `"secret-name:key"`; `secret_mounts` maps a secret name to
     the directory it is mounted at; `pod_template` is an inline Pod (a dict) used as the
-    starting point of the pod, as `spark.kubernetes.*.podTemplateFile` would be.
+    starting point of the pod, as `spark.kubernetes.*.podTemplateFile` would be. In the
+    Airflow operator's `app`, `pod_template` may also be the path of a YAML file beside the
+    DAG, which the operator renders with Jinja and reads into the Pod.
     """
 
     cores: float | None = None
@@ -146,7 +148,7 @@ class RoleSpec:
     secret_env: Mapping[str, str] = field(default_factory=dict)
     secret_mounts: Mapping[str, str] = field(default_factory=dict)
     volumes: Sequence[Volume] = ()
-    pod_template: Mapping[str, Any] | None = None
+    pod_template: Mapping[str, Any] | str | None = None
 
 
 @dataclass(kw_only=True)

@@ -35,6 +35,7 @@ SAMPLES: dict[str, Any] = {
     "Mapping[str, str]": {"sample.key": "sample-value"},
     "Sequence[str]": ["sample-item"],
     "Mapping[str, Any] | None": {"sample": {"nested": "value"}},
+    "Mapping[str, Any] | str | None": {"kind": "Pod", "metadata": {"labels": {"a": "b"}}},
     "Sequence[Mapping[str, Any]]": [{"key": "sample", "operator": "Exists"}],
     "Sequence[Volume]": [Volume.empty_dir("scratch", "/scratch", size_limit="1Gi")],
 }

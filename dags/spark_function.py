@@ -39,6 +39,7 @@ SIMULATION = {
     executor_instances=2,
     executor_memory="512m",
     annotations="{{ (params.simulation if params.simulate else {}) | tojson }}",
+    deferrable=True,  # wait in the triggerer; the result still becomes the XCom
 )
 def word_lengths(spark: Any, text: str, day: str) -> dict[str, Any]:
     """Count the words of `text` by length, on the executors."""

@@ -92,6 +92,7 @@ def test_the_function_is_the_application() -> None:
 def test_spark_is_not_passed_by_the_caller_and_the_other_arguments_are_checked() -> None:
     with dag():
         sparkube_task(image=IMAGE)(total)(3, scale=2)
+        sparkube_task(total)(3)  # @task.sparkube without parentheses
         with pytest.raises(TypeError, match="missing a required argument: 'n'"):
             sparkube_task(image=IMAGE)(total)()
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(900),
     pytest.mark.skipif(
         os.environ.get("SPARKUBE_AIRFLOW_SPARK") != "1",
         reason="real Spark drivers take minutes: make test-airflow-spark runs these",

@@ -20,6 +20,8 @@ from sparkube.errors import ConfigError
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from airflow_harness import Kube
+
 PI = "local:///opt/spark/examples/src/main/python/pi.py"
 
 # A value unlike the default for each field annotation of the spec. A field whose annotation is
@@ -178,6 +180,30 @@ def test_bad_app_fails_naming_the_field(app: Any, option: str, message: str) -> 
     assert err.value.option == option
     assert str(err.value).startswith(message)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_an_unknown_field_in_templated_json_fails_the_task_before_anything_is_sent(
+    kube_conn: Kube,
+) -> None:
+    import time
+
+    from test_operator_kubesim import TaskInstance
+
+    from sparkube.airflow._compat import AirflowFailException
+
+    task = SparkAppOperator(task_id="t", app="{{ params.app | tojson }}")
+    params = {"app": {"application": PI, "image": "spark:4", "drivr": {"memory": "1g"}}}
+    task.render_template_fields({"params": params})
+    ti = TaskInstance("spec", "t", f"manual__{time.time()}")
+    before = kube_conn.request_count("POST", "pods") + kube_conn.request_count("POST", "configmaps")
+    with pytest.raises(AirflowFailException) as err:
+        task.execute({"ti": ti})
+    assert str(err.value).startswith("Invalid Spark application: app: unknown field 'drivr' (a")
+    assert "\n" not in str(err.value)
+    after = kube_conn.request_count("POST", "pods") + kube_conn.request_count("POST", "configmaps")
+    assert after == before
+    assert kube_conn.drivers(dag_id="spec", run_id=ti.run_id) == []
 
 
 @pytest.mark.parametrize(

@@ -195,7 +195,11 @@ def test_streaming_app_is_stopped_by_its_timeout_and_deleted(
 def test_dynamic_allocation(airflow_k8s: AirflowCli) -> None:
     run = airflow_k8s.dags_test("spark_dynamic_allocation", SIMULATE)
     assert run.state_of("spark_pi_dynamic") == "success", run.output
-    assert run.xcom("spark_pi_dynamic")["state"] == "Succeeded"
+    result = run.xcom("spark_pi_dynamic")
+    assert result["state"] == "Succeeded"
+    # The app= form: the spec's name, and its rendered annotations (the simulation) applied.
+    assert result["driver_pod"].startswith("spark-pi-dynamic-")
+    assert "Requesting 2 new executors because tasks are backlogged" in run.output
 
 
 @pytest.mark.slow

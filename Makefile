@@ -11,6 +11,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: demo test lint setup build build-rust build-python build-release rust-test py-test bench fmt clean \
+	test-airflow-spark \
 	dist dist-check dist-check-sdist
 
 demo: build
@@ -56,6 +57,11 @@ rust-test: setup
 
 py-test: build
 	$(PY) -m pytest
+
+# `@task.sparkube` with real Spark drivers and executors (minutes on 2 cores, so not in `make
+# test`, whose kubesim runs stand in for the driver).
+test-airflow-spark: build
+	SPARKUBE_AIRFLOW_SPARK=1 $(PY) -m pytest tests/airflow/test_decorator_spark.py
 
 # Release artefacts (scripts/dist.py): manylinux2014 abi3 wheels linked with zig, and the sdist.
 # DIST_ARCH=aarch64 builds only that architecture (and fails if its Rust target is missing).

@@ -3,6 +3,10 @@
 Kubernetes has no external shuffle service, so shuffle tracking keeps executors holding shuffle
 data alive (`sparkube.DynamicAllocation` turns it on by default). With `{"simulate": true}` as
 the run conf, kubesim's simulated runtime decides the outcome (see `spark_pi`).
+
+The application is a `sparkube.SparkApp`, the operator's primary form: its strings are
+templates. The DAG renders templates as native objects, so that the `annotations` template
+gives a mapping.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
-from sparkube import DynamicAllocation
+from sparkube import DynamicAllocation, SparkApp
 from sparkube.airflow import SparkAppOperator
+from sparkube.app import Executor
 
 SIMULATION = {
     "kubesim.io/run-seconds": "3",
@@ -34,6 +39,7 @@ with DAG(
     start_date=datetime(2024, 1, 1),
     catchup=False,
     tags=["sparkube", "example"],
+    render_template_as_native_obj=True,
     params={
         "image": Param("apache/spark:4.0.1", type="string", description="Spark image"),
         "partitions": Param(200, type="integer", minimum=1, description="Pi's slices"),
@@ -47,17 +53,19 @@ with DAG(
 ):
     SparkAppOperator(
         task_id="spark_pi_dynamic",
-        name="spark-pi-dynamic",
-        application="local:///opt/spark/examples/src/main/python/pi.py",
-        arguments=["{{ params.partitions }}"],
-        image="{{ params.image }}",
-        executor_memory="512m",
-        dynamic_allocation=DynamicAllocation(
-            min_executors=0, initial_executors=1, max_executors=4, shuffle_tracking=True
+        app=SparkApp(
+            name="spark-pi-dynamic",
+            application="local:///opt/spark/examples/src/main/python/pi.py",
+            arguments=["{{ params.partitions }}"],
+            image="{{ params.image }}",
+            executor=Executor(memory="512m"),
+            dynamic_allocation=DynamicAllocation(
+                min_executors=0, initial_executors=1, max_executors=4, shuffle_tracking=True
+            ),
+            conf={
+                "spark.dynamicAllocation.executorIdleTimeout": "10s",
+                "spark.dynamicAllocation.schedulerBacklogTimeout": "1s",
+            },
+            annotations="{{ params.simulation if params.simulate else {} }}",  # type: ignore[arg-type]
         ),
-        conf={
-            "spark.dynamicAllocation.executorIdleTimeout": "10s",
-            "spark.dynamicAllocation.schedulerBacklogTimeout": "1s",
-        },
-        annotations="{{ (params.simulation if params.simulate else {}) | tojson }}",
     )

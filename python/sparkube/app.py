@@ -133,7 +133,9 @@ class RoleSpec:
     `memory` and `memory_overhead` take Spark's size strings (`"512m"`, `"4g"`); `secret_env`
     maps an environment variable to `"secret-name:key"`; `secret_mounts` maps a secret name to
     the directory it is mounted at; `pod_template` is an inline Pod (a dict) used as the
-    starting point of the pod, as `spark.kubernetes.*.podTemplateFile` would be.
+    starting point of the pod, as `spark.kubernetes.*.podTemplateFile` would be. In the
+    Airflow operator's `app`, `pod_template` may also be the path of a YAML file beside the
+    DAG, which the operator renders with Jinja and reads into the Pod.
     """
 
     cores: float | None = None
@@ -146,7 +148,7 @@ class RoleSpec:
     secret_env: Mapping[str, str] = field(default_factory=dict)
     secret_mounts: Mapping[str, str] = field(default_factory=dict)
     volumes: Sequence[Volume] = ()
-    pod_template: Mapping[str, Any] | None = None
+    pod_template: Mapping[str, Any] | str | None = None
 
 
 @dataclass(kw_only=True)
@@ -256,6 +258,20 @@ class SparkApp:
         """
         return _plain(self, "")  # type: ignore[no-any-return]
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SparkApp:
+        """The spec from plain data, the inverse of `to_dict` (as a JSON or YAML file, or a
+        rendered template, holds it).
+
+        Nested objects may be mappings or already the typed objects (`Driver`, `Volume`,
+        ...); values of string mappings (`conf`, `env`, ...) become Spark's strings
+        (`True` is `"true"`). Raises `sparkube.ConfigError` naming the field on an unknown
+        field (`driver.memroy`), a missing one, or a value of the wrong type.
+        """
+        app = _typed(cls, data, "")
+        app.to_dict()  # checks the scalar fields' types
+        return app  # type: ignore[no-any-return]
+
 
 # The scalar field annotations whose values are checked, and what they accept.
 _SCALARS: dict[str, tuple[tuple[type, ...], str]] = {
@@ -294,6 +310,79 @@ def _plain(value: Any, path: str) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v, f"{path}[{i}]") for i, v in enumerate(value)]
     return value
+
+
+def spark_text(value: Any) -> str:
+    """A conf, label, annotation or env value as the string Spark expects (`true`, not
+    `True`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _typed(cls: type, data: Any, path: str) -> Any:
+    """`cls` (a spec dataclass) built from a mapping, its nested fields typed by annotation."""
+    from sparkube.errors import ConfigError
+
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, Mapping):
+        what = path or cls.__name__
+        raise ConfigError(f"{what} must be a mapping, not {type(data).__name__}", path or None)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        where = f"{path}.{key}" if path else str(key)
+        f = fields.get(str(key))
+        if f is None:
+            raise ConfigError(
+                f"unknown field {where!r} (a {cls.__name__} has {', '.join(fields)})", where
+            )
+        kwargs[f.name] = _field_value(str(f.type), value, where)
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        where = f"{path}.{missing[0]}" if path else missing[0]
+        raise ConfigError(f"missing field {where!r}", where)
+    return cls(**kwargs)
+
+
+def _field_value(annotation: str, value: Any, path: str) -> Any:
+    """A field's value from plain data, by the field's annotation (a string, as written)."""
+    from sparkube.errors import ConfigError
+
+    if value is None:
+        return None
+    nested = _NESTED.get(annotation.removesuffix(" | None"))
+    if nested is not None:
+        return _typed(nested, value, path)
+    if annotation == "Sequence[Volume]":
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path} must be a list of volumes", path)
+        return [_typed(Volume, v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if annotation == "Mapping[str, str]":
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path} must be a mapping, not {type(value).__name__}", path)
+        return {str(k): spark_text(v) for k, v in value.items()}
+    if annotation == "Sequence[str]":
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path} must be a list of strings, not {value!r}", path)
+        return [spark_text(v) for v in value]
+    return value
+
+
+# The spec's nested dataclasses, by the name their fields are annotated with.
+_NESTED: dict[str, type] = {
+    "Driver": Driver,
+    "Executor": Executor,
+    "DynamicAllocation": DynamicAllocation,
+    "Deps": Deps,
+}
 
 
 def render(

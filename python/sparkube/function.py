@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 RESULT_LIMIT = 4096
 """The most bytes a result may take: a kubelet keeps 4 KiB of a termination message."""
 
+FAILURE_PREFIX = "sparkube: "
+"""How the driver program's own errors (a result that is not JSON, or too large) start, in
+the driver log."""
+
 _MAIN = """
 
 def _sparkube_main():
@@ -50,11 +54,11 @@ def _sparkube_main():
     try:
         text = json.dumps(result)
     except (TypeError, ValueError) as err:
-        raise SystemExit(f"sparkube: the result of {name} is not JSON: {{err}}") from None
+        raise SystemExit(f"{prefix}the result of {name} is not JSON: {{err}}") from None
     size = len(text.encode())
     if size > {limit}:
         raise SystemExit(
-            f"sparkube: the result of {name} takes {{size}} bytes as JSON, more than the "
+            f"{prefix}the result of {name} takes {{size}} bytes as JSON, more than the "
             "{limit} a termination message holds: write larger results to storage"
         )
     print(f"sparkube result: {{text}}")
@@ -141,7 +145,7 @@ def function_program(
         definition = _source_definition(fn)
     except _NotStandalone as reason:
         definition = _pickled_definition(fn, str(reason))
-    main = _MAIN.format(call=call, name=fn.__name__, limit=RESULT_LIMIT)
+    main = _MAIN.format(call=call, name=fn.__name__, limit=RESULT_LIMIT, prefix=FAILURE_PREFIX)
     return definition + "\n" + main
 
 
@@ -200,6 +204,15 @@ def _pickled_definition(fn: types.FunctionType, reason: str) -> str:
         f"# {fn.__module__}.{fn.__qualname__}, sent pickled by sparkube: {reason}\n"
         + _PICKLED.format(name=fn.__name__, version=version, reason=reason, data=encoded)
     )
+
+
+def failure_line(log_lines: Sequence[str]) -> str | None:
+    """The driver program's own error among the last lines of a driver log, if any."""
+    for line in reversed(log_lines):
+        text = line.strip()
+        if text.startswith(FAILURE_PREFIX):
+            return text
+    return None
 
 
 def write_program(fn: Callable[..., Any], program: str) -> Path:

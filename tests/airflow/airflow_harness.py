@@ -235,3 +235,23 @@ class Kube:
         while (left := self.drivers(**identity)) and time.monotonic() < deadline:
             time.sleep(0.2)
         return left
+
+    def owned_by(self, driver_pod: str) -> list[str]:
+        """The objects of the namespace a driver pod owns (its ConfigMaps, Service, executors),
+        as `Kind/name`; empty once the driver is deleted and collected."""
+        owned = []
+        for path in (
+            "/api/v1/namespaces/{ns}/configmaps",
+            "/api/v1/namespaces/{ns}/services",
+            "/api/v1/namespaces/{ns}/pods",
+            "/api/v1/namespaces/{ns}/persistentvolumeclaims",
+            "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
+        ):
+            status, body = self.sim.request("GET", path.format(ns=self.namespace))
+            assert status == 200, body
+            for item in body["items"]:
+                meta = item["metadata"]
+                owners = {ref["name"] for ref in meta.get("ownerReferences") or []}
+                if driver_pod in owners or meta["name"] == driver_pod:
+                    owned.append(f"{item.get('kind') or path.rsplit('/', 1)[1]}/{meta['name']}")
+        return owned

@@ -18,6 +18,7 @@ EXAMPLES = {
     "spark_dynamic_allocation",
     "spark_mapped",
     "spark_s3_etl",
+    "spark_function",
 }
 SIMULATE = {"simulate": True}
 
@@ -122,6 +123,30 @@ def test_the_drivers_json_termination_message_is_the_result_in_xcom(
 
 
 @pytest.mark.slow
+def test_spark_function_result_reaches_the_downstream_task(
+    airflow_k8s: AirflowCli, kube: Kube
+) -> None:
+    run = airflow_k8s.dags_test("spark_function", SIMULATE, logical_date="2024-01-01")
+    assert run.state_of("word_lengths") == "success", run.output
+    # The upstream task's XCom and the rendered template are the function's arguments.
+    assert (
+        "The driver calls word_lengths(spark, 'a spark job on kubernetes in cluster mode', "
+        "day='2024-01-01')"
+    ) in run.output
+    # The driver's termination message (kubesim's stands in for the function) is the XCom...
+    assert run.xcom("word_lengths") == {
+        "day": "2024-01-01",
+        "words": 8,
+        "by_length": {"1": 1, "2": 2, "3": 1, "4": 1, "5": 1, "7": 1, "10": 1},
+    }
+    assert run.xcom("word_lengths", key="spark_app")["app_id"].startswith("spark-")
+    # ...that the downstream task received.
+    assert run.state_of("report") == "success", run.output
+    assert run.xcom("report") == "2024-01-01: 8 words, the longest 10 letters long"
+    assert kube.drivers_left(dag_id="spark_function", run_id=run.run_id) == []
+
+
+@pytest.mark.slow
 def test_spark_pi_failure_reports_exit_code_and_last_log_lines(
     airflow_k8s: AirflowCli, kube: Kube
 ) -> None:
@@ -170,7 +195,11 @@ def test_streaming_app_is_stopped_by_its_timeout_and_deleted(
 def test_dynamic_allocation(airflow_k8s: AirflowCli) -> None:
     run = airflow_k8s.dags_test("spark_dynamic_allocation", SIMULATE)
     assert run.state_of("spark_pi_dynamic") == "success", run.output
-    assert run.xcom("spark_pi_dynamic")["state"] == "Succeeded"
+    result = run.xcom("spark_pi_dynamic")
+    assert result["state"] == "Succeeded"
+    # The app= form: the spec's name, and its rendered annotations (the simulation) applied.
+    assert result["driver_pod"].startswith("spark-pi-dynamic-")
+    assert "Requesting 2 new executors because tasks are backlogged" in run.output
 
 
 @pytest.mark.slow

@@ -51,6 +51,10 @@ def test_provider_info_names_importable_classes_and_modules() -> None:
     ]:
         module, _, name = path.rpartition(".")
         assert isinstance(getattr(importlib.import_module(module), name), type), path
+    (decorator,) = info["task-decorators"]
+    assert decorator["name"] == "sparkube"
+    module, _, name = decorator["class-name"].rpartition(".")
+    assert callable(getattr(importlib.import_module(module), name))
 
 
 def test_provider_config_declares_the_link_templates() -> None:

@@ -9,6 +9,7 @@ import math
 import subprocess
 import sys
 import threading
+import types
 from operator import add
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 
 import sparkube
 from sparkube import SparkApp
-from sparkube.function import function_program
+from sparkube.function import RESULT_LIMIT, failure_line, function_program
 
 IMAGE = "apache/spark:4.0.1"
 SCALE = 3
@@ -190,3 +191,59 @@ def test_functions_that_cannot_run_in_the_driver_are_refused(
     assert raised.value.option == option
     assert message in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def a_set(spark: Any) -> Any:
+    return {1, 2}
+
+
+def text_of(spark: Any, n: int) -> str:
+    return "x" * n
+
+
+@pytest.fixture
+def run_program(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Runs a function's driver program with a stand-in SparkSession (no JVM)."""
+    session = types.SimpleNamespace(builder=types.SimpleNamespace(getOrCreate=lambda: "spark"))
+    fake = types.ModuleType("pyspark")
+    fake.sql = types.SimpleNamespace(SparkSession=session)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pyspark", fake)
+    monkeypatch.setitem(sys.modules, "pyspark.sql", fake.sql)  # type: ignore[attr-defined]
+
+    def run(fn: Any, args: list[Any]) -> None:
+        namespace: dict[str, Any] = {"__name__": "driver"}
+        exec(function_program(fn, args), namespace)
+        namespace["_sparkube_main"]()
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("fn", "args", "message"),
+    [
+        (a_set, [], "sparkube: the result of a_set is not JSON: Object of type set"),
+        (
+            text_of,
+            [RESULT_LIMIT],
+            "sparkube: the result of text_of takes 4098 bytes as JSON, more than the 4096",
+        ),
+    ],
+    ids=["not-json", "too-large"],
+)
+def test_the_driver_program_refuses_a_result_that_cannot_come_back(
+    fn: Any, args: list[Any], message: str, run_program: Any
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_program(fn, args)
+    line = str(exited.value.code)
+    assert line.startswith(message)
+    assert "\n" not in line
+    # What the operator finds among the last lines of the driver log.
+    assert failure_line(["INFO SparkContext: Running Spark", line, "INFO Shutdown"]) == line
+
+
+def test_the_driver_program_reports_a_result_at_the_limit(
+    run_program: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_program(text_of, [RESULT_LIMIT - 2])
+    assert capsys.readouterr().out == f'sparkube result: "{"x" * (RESULT_LIMIT - 2)}"\n'

@@ -1,6 +1,7 @@
 """The Apache Airflow provider of sparkube: submit and track Spark applications from DAG tasks.
 
-`SparkAppOperator` submits an application (and by default waits for it, streaming the driver
+`@task.sparkube` runs a Python function as a Spark application and returns its result as the
+task's XCom; `SparkAppOperator` submits an application (and by default waits for it, streaming the driver
 log into the task log), `SparkAppSensor` waits for one submitted earlier, `SparkAppTrigger`
 does the waiting in the triggerer on the core's shared watch, and `SparkKubernetesHook` reads
 the standard Kubernetes connection. Install with ``pip install "sparkube[airflow]"``.
@@ -21,6 +22,7 @@ import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sparkube.airflow.decorators import SparkFunctionOperator, sparkube_task
     from sparkube.airflow.hooks import SparkKubernetesHook
     from sparkube.airflow.links import SparkHistoryLink, SparkUILink
     from sparkube.airflow.operators import SparkAppOperator
@@ -31,10 +33,12 @@ __all__ = [
     "SparkAppOperator",
     "SparkAppSensor",
     "SparkAppTrigger",
+    "SparkFunctionOperator",
     "SparkHistoryLink",
     "SparkKubernetesHook",
     "SparkUILink",
     "get_provider_info",
+    "sparkube_task",
 ]
 
 _LAZY = {
@@ -44,6 +48,8 @@ _LAZY = {
     "SparkAppTrigger": "sparkube.airflow.triggers",
     "SparkUILink": "sparkube.airflow.links",
     "SparkHistoryLink": "sparkube.airflow.links",
+    "SparkFunctionOperator": "sparkube.airflow.decorators",
+    "sparkube_task": "sparkube.airflow.decorators",
 }
 
 INTEGRATION = "Spark on Kubernetes (sparkube)"
@@ -149,7 +155,14 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "operators": [
-            {"integration-name": INTEGRATION, "python-modules": ["sparkube.airflow.operators"]}
+            {
+                "integration-name": INTEGRATION,
+                "python-modules": ["sparkube.airflow.operators", "sparkube.airflow.decorators"],
+            }
+        ],
+        # `@task.sparkube`
+        "task-decorators": [
+            {"name": "sparkube", "class-name": "sparkube.airflow.decorators.sparkube_task"}
         ],
         "sensors": [
             {"integration-name": INTEGRATION, "python-modules": ["sparkube.airflow.sensors"]}

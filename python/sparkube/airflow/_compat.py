@@ -43,9 +43,34 @@ else:
         from airflow.utils.context import Context
         from airflow.utils.log.secrets_masker import mask_secret
 
+# The TaskFlow API `@task.sparkube` builds on.
+if TYPE_CHECKING:
+    from airflow.sdk.bases.decorator import (
+        DecoratedOperator,
+        TaskDecorator,
+        task_decorator_factory,
+    )
+    from airflow.sdk.definitions.context import KNOWN_CONTEXT_KEYS
+else:
+    try:
+        from airflow.sdk.bases.decorator import (
+            DecoratedOperator,
+            TaskDecorator,
+            task_decorator_factory,
+        )
+        from airflow.sdk.definitions.context import KNOWN_CONTEXT_KEYS
+    except ImportError:  # Airflow 2.10
+        from airflow.decorators.base import (
+            DecoratedOperator,
+            TaskDecorator,
+            task_decorator_factory,
+        )
+        from airflow.utils.context import KNOWN_CONTEXT_KEYS
+
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 __all__ = [
+    "KNOWN_CONTEXT_KEYS",
     "AirflowException",
     "AirflowFailException",
     "AirflowSkipException",
@@ -55,11 +80,14 @@ __all__ = [
     "BaseSensorOperator",
     "BaseTrigger",
     "Context",
+    "DecoratedOperator",
     "PokeReturnValue",
+    "TaskDecorator",
     "TriggerEvent",
     "conf",
     "get_xcom_value",
     "mask_secret",
+    "task_decorator_factory",
 ]
 
 # `next_method` Airflow resumes a deferred task with when the trigger failed or timed out.

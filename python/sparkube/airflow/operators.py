@@ -33,6 +33,7 @@ from sparkube.airflow._identity import TaskIdentity
 from sparkube.airflow._secrets import args_conf
 from sparkube.airflow.hooks import SparkKubernetesHook
 from sparkube.airflow.links import APP_XCOM_KEY, SparkHistoryLink, SparkUILink
+from sparkube.app import spark_text
 from sparkube.errors import ConfigError, KubernetesApiError, SparkubeError
 
 if TYPE_CHECKING:
@@ -59,11 +60,56 @@ def seconds(value: float | timedelta | None) -> float | None:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-def conf_value(value: Any) -> str:
-    """A Spark conf, label, annotation or env value as the string Spark expects."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+# The flat keyword arguments: shorthand for fields of the `SparkApp` the operator submits
+# (dotted paths into it), mapped onto it in one place, `SparkAppOperator.shorthand`.
+SHORTHAND: dict[str, tuple[str, ...]] = {
+    "application": ("application",),
+    "main_class": ("main_class",),
+    "arguments": ("arguments",),
+    "conf": ("conf",),
+    "name": ("name",),
+    "image": ("image",),
+    "service_account": ("service_account",),
+    "proxy_user": ("proxy_user",),
+    "image_pull_policy": ("image_pull_policy",),
+    "image_pull_secrets": ("image_pull_secrets",),
+    "labels": ("labels",),
+    "annotations": ("annotations",),
+    "node_selector": ("node_selector",),
+    "tolerations": ("tolerations",),
+    "affinity": ("affinity",),
+    "dependencies": ("deps",),
+    "dynamic_allocation": ("dynamic_allocation",),
+    "driver_cores": ("driver.cores",),
+    "driver_memory": ("driver.memory",),
+    "driver_memory_overhead": ("driver.memory_overhead",),
+    "driver_pod_template": ("driver.pod_template",),
+    "executor_cores": ("executor.cores",),
+    "executor_memory": ("executor.memory",),
+    "executor_memory_overhead": ("executor.memory_overhead",),
+    "executor_instances": ("executor.instances",),
+    "executor_pod_template": ("executor.pod_template",),
+    "env": ("driver.env", "executor.env"),
+    "secret_env": ("driver.secret_env", "executor.secret_env"),
+    "secret_mounts": ("driver.secret_mounts", "executor.secret_mounts"),
+    "volumes": ("driver.volumes", "executor.volumes"),
+}
+
+# The `SparkApp` fields no flat keyword argument sets: the namespace comes from the operator's
+# `namespace` (or the connection), and the rest only from `app=`.
+SPEC_ONLY: tuple[str, ...] = (
+    "namespace",
+    "master",
+    "submission_id",
+    *(
+        f"{role}.{name}"
+        for role in ("driver", "executor")
+        for name in ("labels", "annotations", "node_selector")
+    ),
+)
+
+# What a pod template file may be named: a YAML (or JSON) Pod, rendered with Jinja.
+POD_TEMPLATE_EXT = (".yaml", ".yml", ".json")
 
 
 def str_map(value: Any, field: str) -> dict[str, str]:
@@ -84,7 +130,7 @@ def str_map(value: Any, field: str) -> dict[str, str]:
             raise ConfigError(f"{field} must be a mapping or a JSON object string", field) from None
     if not isinstance(value, Mapping):
         raise ConfigError(f"{field} must be a mapping, not {type(value).__name__}", field)
-    return {str(k): conf_value(v) for k, v in value.items()}
+    return {str(k): spark_text(v) for k, v in value.items()}
 
 
 def str_list(value: Any, field: str) -> list[str]:
@@ -100,7 +146,75 @@ def str_list(value: Any, field: str) -> list[str]:
             raise ConfigError(f"{field} must be a list of strings", field)
     if not isinstance(value, Sequence):
         raise ConfigError(f"{field} must be a list of strings, not {type(value).__name__}", field)
-    return [conf_value(v) for v in value]
+    return [spark_text(v) for v in value]
+
+
+def given_value(value: Any) -> bool:
+    """Whether a flat parameter was set: not None, not empty."""
+    return value is not None and not (isinstance(value, (str, Mapping, list, tuple)) and not value)
+
+
+def spec_template(app: SparkApp | Mapping[str, Any] | str | None) -> dict[str, Any] | str | None:
+    """The `app` parameter as the plain data Airflow renders in place (and serializes): a
+    `SparkApp` becomes its `to_dict()`, whose strings are then templates."""
+    from sparkube.app import SparkApp
+
+    if app is None or isinstance(app, str):
+        return app
+    if isinstance(app, SparkApp):
+        return app.to_dict()
+    if isinstance(app, Mapping):
+        return dict(app)
+    raise TypeError(f"app must be a sparkube.SparkApp, a mapping or a JSON string, not {app!r}")
+
+
+def spec_data(app: Mapping[str, Any] | str) -> dict[str, Any]:
+    """The rendered `app` parameter as a mapping (a JSON object string is parsed)."""
+    if isinstance(app, str):
+        try:
+            app = json.loads(app)
+        except ValueError as e:
+            raise ConfigError(f"app is not a JSON object: {e}", "app") from None
+    if not isinstance(app, Mapping):
+        raise ConfigError(f"app must be a mapping, not {type(app).__name__}", "app")
+    return dict(app)
+
+
+def set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dotted path (`driver.memory`) in nested dicts."""
+    *parents, last = path.split(".")
+    for name in parents:
+        data = data.setdefault(name, {})
+    data[last] = value
+
+
+def load_pod_template(value: Any, field: str, context: Context, jinja_env: Any) -> Any:
+    """A pod template given as a file path, read through the DAG's Jinja environment (so
+    relative to the DAG's folder or `template_searchpath`), rendered and parsed as YAML."""
+    import yaml
+
+    if not isinstance(value, str):
+        return value
+    path = value.strip()
+    if not path.endswith(POD_TEMPLATE_EXT):
+        raise ConfigError(
+            f"{field} must be a Pod (a mapping) or the path of a "
+            f"{'/'.join(POD_TEMPLATE_EXT)} file, not {value!r}",
+            field,
+        )
+    from jinja2 import TemplateNotFound
+
+    try:
+        text = jinja_env.get_template(path).render(context)
+    except TemplateNotFound:
+        raise ConfigError(f"{field}: no file {path!r} beside the DAG", field) from None
+    try:
+        pod = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{field}: {path} is not YAML: {e}".replace("\n", " "), field) from None
+    if not isinstance(pod, Mapping):
+        raise ConfigError(f"{field}: {path} does not hold a Pod (a mapping)", field)
+    return dict(pod)
 
 
 def args_namespace(args: Sequence[str]) -> str | None:
@@ -160,8 +274,15 @@ def failure_message(message: str, app: Mapping[str, Any]) -> str:
 class SparkAppOperator(BaseOperator):
     """Submits a Spark application to Kubernetes as `spark-submit --deploy-mode cluster` does.
 
-    Give either `application` (with the typed parameters below) or `spark_submit_args`.
+    Give the application as `app=sparkube.SparkApp(...)` (the primary form), or as
+    `application` with the flat parameters below (a shorthand for the same `SparkApp`), or as
+    `spark_submit_args`.
 
+    :param app: the application: a `sparkube.SparkApp`, the same as a mapping
+        (`SparkApp.to_dict()`'s shape), or a template rendering to a JSON object. Templated:
+        every string inside renders (name, arguments, conf values, env, image, ...). A pod
+        template (`driver.pod_template`) may be a file path, as below. Unknown fields fail the
+        task naming the field. The flat parameters below cannot be given with it.
     :param application: the primary resource (`local:///opt/spark/app/job.py`, a jar, an
         `s3a://` URL). Templated.
     :param main_class: the main class of a JVM application.
@@ -171,8 +292,12 @@ class SparkAppOperator(BaseOperator):
     :param image: the container image of the driver and executors. Templated.
     :param namespace: the namespace (default: the connection's, else the kubeconfig's). Templated.
     :param service_account: the driver's service account. Templated.
+    :param proxy_user: the user the application runs as (`--proxy-user`).
+    :param image_pull_policy: `Always`, `IfNotPresent` or `Never`.
     :param driver_cores: driver cores. :param driver_memory: driver memory (`"2g"`).
+    :param driver_memory_overhead: the driver's non-heap memory (`"512m"`).
     :param executor_cores: cores per executor. :param executor_memory: memory per executor.
+    :param executor_memory_overhead: each executor's non-heap memory.
     :param executor_instances: number of executors (without dynamic allocation).
     :param dynamic_allocation: True, or a `sparkube.DynamicAllocation`, for dynamic allocation
         (with shuffle tracking, as Kubernetes has no external shuffle service).
@@ -189,8 +314,11 @@ class SparkAppOperator(BaseOperator):
     :param image_pull_secrets: secrets to pull the image with.
     :param dependencies: a `sparkube.Deps` (jars, py-files, files, archives, Maven packages
         resolved in the cluster).
-    :param driver_pod_template: a Pod (dict) the driver pod starts from.
-    :param executor_pod_template: a Pod (dict) the executor pods start from.
+    :param driver_pod_template: a Pod (dict) the driver pod starts from, or the path of a
+        YAML file holding one, relative to the DAG's folder (or `template_searchpath`) and
+        rendered with Jinja, as KubernetesPodOperator reads its `pod_template_file`.
+        Templated.
+    :param executor_pod_template: the same for the executor pods. Templated.
     :param spark_submit_args: a spark-submit argument list instead of the parameters above
         (only `namespace` applies on top of it). Templated.
     :param kubernetes_conn_id: the Kubernetes connection (see `SparkKubernetesHook`).
@@ -221,6 +349,7 @@ class SparkAppOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
+        "app",
         "application",
         "main_class",
         "arguments",
@@ -232,9 +361,14 @@ class SparkAppOperator(BaseOperator):
         "env",
         "labels",
         "annotations",
+        "driver_pod_template",
+        "executor_pod_template",
         "spark_submit_args",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
+        "app": "json",
+        "driver_pod_template": "yaml",
+        "executor_pod_template": "yaml",
         "conf": "json",
         "env": "json",
         "labels": "json",
@@ -248,6 +382,7 @@ class SparkAppOperator(BaseOperator):
     def __init__(
         self,
         *,
+        app: SparkApp | Mapping[str, Any] | str | None = None,
         application: str | None = None,
         main_class: str | None = None,
         arguments: Sequence[str] | None = None,
@@ -256,10 +391,14 @@ class SparkAppOperator(BaseOperator):
         image: str | None = None,
         namespace: str | None = None,
         service_account: str | None = None,
+        proxy_user: str | None = None,
+        image_pull_policy: str | None = None,
         driver_cores: float | None = None,
         driver_memory: str | None = None,
+        driver_memory_overhead: str | None = None,
         executor_cores: float | None = None,
         executor_memory: str | None = None,
+        executor_memory_overhead: str | None = None,
         executor_instances: int | None = None,
         dynamic_allocation: DynamicAllocation | bool | None = None,
         env: Mapping[str, Any] | str | None = None,
@@ -273,8 +412,8 @@ class SparkAppOperator(BaseOperator):
         affinity: Mapping[str, Any] | None = None,
         image_pull_secrets: Sequence[str] = (),
         dependencies: Deps | None = None,
-        driver_pod_template: Mapping[str, Any] | None = None,
-        executor_pod_template: Mapping[str, Any] | None = None,
+        driver_pod_template: Mapping[str, Any] | str | None = None,
+        executor_pod_template: Mapping[str, Any] | str | None = None,
         spark_submit_args: Sequence[str] | None = None,
         kubernetes_conn_id: str | None = SparkKubernetesHook.default_conn_name,
         wait_for_completion: bool = True,
@@ -289,16 +428,19 @@ class SparkAppOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if (application is None) == (spark_submit_args is None):
+        forms = {"app": app, "application": application, "spark_submit_args": spark_submit_args}
+        given = [form for form, value in forms.items() if value is not None]
+        if len(given) != 1:
             raise ValueError(
-                f"{type(self).__name__} {self.task_id}: give either application or "
-                "spark_submit_args (one of them, not both)"
+                f"{type(self).__name__} {self.task_id}: give one of app, application or "
+                f"spark_submit_args, not {' and '.join(given) or 'none'}"
             )
         if on_finish_action not in ON_FINISH_ACTIONS:
             raise ValueError(
                 f"{type(self).__name__} {self.task_id}: on_finish_action must be one of "
                 f"{', '.join(ON_FINISH_ACTIONS)}, not {on_finish_action!r}"
             )
+        self.app = spec_template(app)
         self.application = application
         self.main_class = main_class
         self.arguments = arguments
@@ -307,10 +449,14 @@ class SparkAppOperator(BaseOperator):
         self.image = image
         self.namespace = namespace
         self.service_account = service_account
+        self.proxy_user = proxy_user
+        self.image_pull_policy = image_pull_policy
         self.driver_cores = driver_cores
         self.driver_memory = driver_memory
+        self.driver_memory_overhead = driver_memory_overhead
         self.executor_cores = executor_cores
         self.executor_memory = executor_memory
+        self.executor_memory_overhead = executor_memory_overhead
         self.executor_instances = executor_instances
         self.dynamic_allocation = dynamic_allocation
         self.env = env
@@ -338,6 +484,13 @@ class SparkAppOperator(BaseOperator):
         self.on_finish_action = on_finish_action
         self.reattach_on_restart = reattach_on_restart
         self._handle: sparkube.SparkAppHandle | None = None
+        if app is not None:
+            flat = [k for k in SHORTHAND if k != "application" and given_value(getattr(self, k))]
+            if flat:
+                raise ValueError(
+                    f"{type(self).__name__} {self.task_id}: {', '.join(flat)} cannot be given "
+                    "with app: set them in the SparkApp"
+                )
 
     @cached_property
     def hook(self) -> SparkKubernetesHook:
@@ -353,8 +506,24 @@ class SparkAppOperator(BaseOperator):
         ...) and values of environment variables with such names are still submitted as
         they are, but show as `***` in the rendered fields, the task log and exceptions.
         """
+        if not jinja_env:
+            jinja_env = self.get_template_env()
         super().render_template_fields(context, jinja_env)
+        self.load_pod_templates(context, jinja_env)
         self.mask_secrets()
+
+    def load_pod_templates(self, context: Context, jinja_env: Any) -> None:
+        """Replace pod templates given as file paths by the Pods the files hold."""
+        for role in ("driver", "executor"):
+            field = f"{role}_pod_template"
+            setattr(self, field, load_pod_template(getattr(self, field), field, context, jinja_env))
+            if isinstance(self.app, dict) and isinstance(self.app.get(role), Mapping):
+                spec = dict(self.app[role])
+                where = f"app.{role}.pod_template"
+                spec["pod_template"] = load_pod_template(
+                    spec.get("pod_template"), where, context, jinja_env
+                )
+                self.app[role] = spec
 
     def mask_secrets(self) -> None:
         """Register the secret values of `conf`, `env` and `spark_submit_args` with Airflow's
@@ -365,6 +534,12 @@ class SparkAppOperator(BaseOperator):
         try:
             values += _secrets.conf_secrets(str_map(self.conf, "conf"))
             values += _secrets.env_secrets(str_map(self.env, "env"))
+            if self.app is not None:
+                data = spec_data(self.app)
+                values += _secrets.conf_secrets(str_map(data.get("conf"), "app.conf"))
+                for role in ("driver", "executor"):
+                    env = (data.get(role) or {}).get("env")
+                    values += _secrets.env_secrets(str_map(env, f"app.{role}.env"))
             if self.spark_submit_args is not None:
                 args = str_list(self.spark_submit_args, "spark_submit_args")
                 values += _secrets.conf_secrets(_secrets.args_conf(args))
@@ -381,61 +556,59 @@ class SparkAppOperator(BaseOperator):
             from_args = args_namespace(str_list(self.spark_submit_args, "spark_submit_args"))
             if from_args:
                 return from_args
+        if self.app is not None and not self.namespace:
+            try:
+                from_app = spec_data(self.app).get("namespace")
+            except ConfigError:
+                from_app = None  # reported by build_app, naming the field
+            if from_app:
+                return str(from_app)
         return self.namespace or self.hook.namespace
 
     def build_app(self, namespace: str) -> SparkApp:
-        """The `SparkApp` the typed parameters describe (after template rendering)."""
-        from sparkube.app import Driver, DynamicAllocation, Executor, SparkApp
+        """The `SparkApp` submitted (after template rendering): `app`, or the flat parameters'."""
+        from sparkube.app import SparkApp
 
-        if self.application is None:
+        if self.app is not None:
+            data = spec_data(self.app)
+        elif self.application is not None:
+            data = self.shorthand()
+        else:
             raise ConfigError("application is not set (spark_submit_args are used)", "application")
-        env = str_map(self.env, "env")
-        role: dict[str, Any] = {
-            "env": env,
-            "secret_env": dict(self.secret_env),
-            "secret_mounts": dict(self.secret_mounts),
-            "volumes": list(self.volumes),
+        if not data.get("name"):
+            data["name"] = self.task_id
+        data["namespace"] = namespace
+        try:
+            return SparkApp.from_dict(data)
+        except ConfigError as e:
+            if self.app is None:
+                raise
+            raise ConfigError(f"app: {e}", f"app.{e.option}" if e.option else "app") from None
+
+    def shorthand(self) -> dict[str, Any]:
+        """The flat parameters as `SparkApp` data (`SHORTHAND`); unset ones are left out, so
+        that the spec's defaults apply."""
+        from sparkube.app import DynamicAllocation
+
+        parse: dict[str, Any] = {
+            "conf": str_map,
+            "env": str_map,
+            "labels": str_map,
+            "annotations": str_map,
+            "arguments": str_list,
         }
-        extra: dict[str, Any] = {}
-        if self.dependencies is not None:
-            extra["deps"] = self.dependencies
-        dynamic = self.dynamic_allocation
-        if dynamic is True:
-            dynamic = DynamicAllocation()
-        elif dynamic is False:
-            dynamic = None
-        app = SparkApp(
-            name=str(self.name or self.task_id),
-            application=str(self.application),
-            main_class=self.main_class or None,
-            arguments=str_list(self.arguments, "arguments"),
-            image=self.image or None,
-            namespace=namespace,
-            service_account=self.service_account or None,
-            conf=str_map(self.conf, "conf"),
-            labels=str_map(self.labels, "labels"),
-            annotations=str_map(self.annotations, "annotations"),
-            node_selector=dict(self.node_selector),
-            image_pull_secrets=list(self.image_pull_secrets),
-            driver=Driver(
-                cores=self.driver_cores,
-                memory=self.driver_memory,
-                pod_template=self.driver_pod_template,
-                **role,
-            ),
-            executor=Executor(
-                cores=self.executor_cores,
-                memory=self.executor_memory,
-                instances=self.executor_instances,
-                pod_template=self.executor_pod_template,
-                **role,
-            ),
-            dynamic_allocation=dynamic,
-            tolerations=list(self.tolerations),
-            affinity=self.affinity,
-            **extra,
-        )
-        return app
+        data: dict[str, Any] = {}
+        for kwarg, paths in SHORTHAND.items():
+            value = getattr(self, kwarg)
+            if kwarg in parse:
+                value = parse[kwarg](value, kwarg)
+            elif kwarg == "dynamic_allocation":
+                value = DynamicAllocation() if value is True else value or None
+            if not given_value(value):
+                continue
+            for path in paths:
+                set_path(data, path, value)
+        return data
 
     def build_args(self, namespace: str) -> list[str]:
         """The spark-submit argument list, with the namespace set when the list lacks one."""

@@ -228,6 +228,28 @@ class Kube:
         terms += [f"{PREFIX}{k.replace('_', '-')}={label_value(v)}" for k, v in identity.items()]
         return self.pods(",".join(terms))
 
+    def driver_conf(self, pod: Any) -> dict[str, str]:
+        """The Spark conf a driver pod starts with: the `spark.properties` of the config map
+        spark-submit mounts into it."""
+        from kubernetes import client, config
+
+        (name,) = [
+            v.config_map.name
+            for v in pod.spec.volumes or []
+            if v.config_map is not None and v.config_map.name.endswith("-conf-map")
+        ]
+        api = client.CoreV1Api(config.new_client_from_config(config_file=str(self.kubeconfig)))
+        try:
+            text = api.read_namespaced_config_map(name, self.namespace).data["spark.properties"]
+        finally:
+            api.api_client.close()
+        pairs = (
+            line.split("=", 1)
+            for line in text.splitlines()
+            if "=" in line and not line.startswith("#")
+        )
+        return {k.replace("\\", ""): v.replace("\\", "") for k, v in pairs}
+
     def drivers_left(self, timeout: float = 30, **identity: str) -> list[Any]:
         """`drivers(**identity)` once they are gone, or what is left after `timeout` seconds
         (deleting a running pod takes its grace period)."""

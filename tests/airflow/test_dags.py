@@ -45,8 +45,12 @@ def test_s3_etl_renders_with_its_secret_references(airflow_cli: AirflowCli) -> N
 
 
 def test_s3_etl_compiles_to_pods_reading_credentials_from_a_secret() -> None:
-    from airflow.dag_processing.dagbag import DagBag
     from airflow_harness import DAGS
+
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow < 3.1
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef,unused-ignore]
 
     import sparkube
 

@@ -38,10 +38,19 @@ else:
         from airflow.exceptions import AirflowException, AirflowFailException, AirflowSkipException
         from airflow.hooks.base import BaseHook
         from airflow.models import BaseOperator
-        from airflow.models.baseoperatorlink import BaseOperatorLink
+        from airflow.models.baseoperatorlink import BaseOperatorLink as _OperatorLink
         from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
         from airflow.utils.context import Context
         from airflow.utils.log.secrets_masker import mask_secret
+
+        class BaseOperatorLink(_OperatorLink):
+            """Airflow 2's link base with Airflow 3's `xcom_key`: the XCom an operator pushes
+            a link's URL to (Airflow 2 calls `get_link` instead and ignores that XCom)."""
+
+            @property
+            def xcom_key(self) -> str:
+                return f"_link_{type(self).__name__}"
+
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 

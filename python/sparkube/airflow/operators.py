@@ -28,6 +28,7 @@ from sparkube.airflow._compat import (
     AirflowFailException,
     BaseOperator,
     default_deferrable,
+    deferral_settle_seconds,
 )
 from sparkube.airflow._identity import TaskIdentity
 from sparkube.airflow._secrets import args_conf
@@ -605,6 +606,7 @@ class SparkAppOperator(BaseOperator):
                     kill_on_task_kill=True,
                     reattach_on_restart=self.reattach_on_restart,
                     progress_interval=self.progress_interval,
+                    fire_not_before=time.time() + deferral_settle_seconds(),
                 ),
                 method_name="execute_complete",
             )

@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from airflow_harness import AIRFLOW_2
 
 if TYPE_CHECKING:
     from airflow_harness import AirflowCli, Kube
@@ -154,7 +155,9 @@ def test_submit_then_deferrable_sensor(airflow_k8s: AirflowCli) -> None:
     assert finished["state"] == "Succeeded"
     assert finished["driver_pod"] == submitted["driver_pod"]
     assert finished["app_id"] == submitted["app_id"]
-    assert "[driver] Pi is roughly 3.141640" in run.output
+    # Airflow 2's `dags test` runs the trigger inline without its log handler: the trigger's
+    # lines reach the task log only in a real triggerer there.
+    assert AIRFLOW_2 or "[driver] Pi is roughly 3.141640" in run.output
 
 
 @pytest.mark.slow

@@ -44,28 +44,31 @@ def inject(
     present).
     """
     result = dict(properties)
-    if not (parent_job or transport):
-        return result
     try:
-        from airflow.providers.openlineage.utils.spark import (
-            inject_parent_job_information_into_spark_properties,
-            inject_transport_information_into_spark_properties,
-        )
+        from airflow.providers.openlineage.utils import spark
     except ImportError as e:
         log.warning(
-            "OpenLineage injection asked for (openlineage_inject_parent_job_info=%s, "
-            "openlineage_inject_transport_info=%s), but %s is not installed or too old (%s): "
-            "the application is submitted without it",
-            parent_job,
-            transport,
+            "OpenLineage injection asked for, but %s is not installed (%s): the application is "
+            "submitted without it",
             PROVIDER,
             e,
         )
         return result
-    if parent_job:
-        result = inject_parent_job_information_into_spark_properties(result, context)
-    if transport:
-        result = inject_transport_information_into_spark_properties(result, context)
+    for asked, helper in (
+        (parent_job, "inject_parent_job_information_into_spark_properties"),
+        (transport, "inject_transport_information_into_spark_properties"),
+    ):
+        if not asked:
+            continue
+        inject_helper = getattr(spark, helper, None)
+        if inject_helper is None:
+            log.warning(
+                "This %s has no %s (a newer one has): the application is submitted without it",
+                PROVIDER,
+                helper,
+            )
+            continue
+        result = inject_helper(result, context)
     return {str(k): str(v) for k, v in result.items()}
 
 

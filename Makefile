@@ -11,7 +11,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: demo test lint setup build build-rust build-python build-release rust-test py-test bench fmt clean \
-	test-airflow-spark \
+	test-airflow-spark compat \
 	dist dist-check dist-check-sdist
 
 demo: build
@@ -77,6 +77,14 @@ dist-check: dist
 # As dist-check, and compile the sdist with pip in a fresh virtualenv, cargo offline.
 dist-check-sdist: dist
 	DIST_CHECK_PYTHONS="$(DIST_CHECK_PYTHONS)" $(PY) scripts/dist_check.py dist --build-sdist
+
+# The Airflow compatibility matrix (scripts/compat.py): one virtualenv per Airflow minor version
+# under .compat/ (kept between runs), sparkube's wheel from dist/, tests/airflow in each; the
+# table goes to tests/airflow/COMPAT.md. AIRFLOW_VERSIONS="2.10 3.3" runs a subset.
+AIRFLOW_VERSIONS ?= 2.10 2.11 3.0 3.1 3.2 3.3
+compat: build-rust
+	test -n "$$(ls dist/sparkube-*$$(uname -m).whl 2>/dev/null)" || $(MAKE) dist DIST_ARCH=$$(uname -m)
+	$(PY) scripts/compat.py $(AIRFLOW_VERSIONS)
 
 fmt:
 	$(CARGO) fmt --all

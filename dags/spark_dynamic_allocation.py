@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, Param
+try:
+    from airflow.sdk import DAG, Param
+except ImportError:  # Airflow 2
+    from airflow.models.dag import DAG
+    from airflow.models.param import Param
 
 from sparkube import DynamicAllocation, SparkApp
 from sparkube.airflow import SparkAppOperator

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from airflow.sdk import DAG, Param, task
+try:
+    from airflow.sdk import DAG, Param, task
+except ImportError:  # Airflow 2
+    from airflow.decorators import task
+    from airflow.models.dag import DAG
+    from airflow.models.param import Param
 
 from sparkube.airflow import SparkAppOperator
 

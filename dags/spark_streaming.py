@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DAG, Param
+try:
+    from airflow.sdk import DAG, Param
+except ImportError:  # Airflow 2
+    from airflow.models.dag import DAG
+    from airflow.models.param import Param
 
 from sparkube.airflow import SparkAppOperator
 

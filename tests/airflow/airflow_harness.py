@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ DAGS = REPO / "dags"
 TEST_DAGS = Path(__file__).resolve().parent / "dags"
 _LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 AIRFLOW = Path(sys.executable).with_name("airflow")
+# Airflow 2 reads one DAG folder (no bundles) and names the logical date `execution_date`.
+AIRFLOW_2 = version("apache-airflow").startswith("2.")
+LOGICAL_DATE = "execution_date" if AIRFLOW_2 else "logical_date"
 
 # What the tests' own applications run with: a Spark image, and a driver that asks for little CPU
 # so that many fit on kubesim's one node.
@@ -35,9 +39,22 @@ UI_URL = "https://spark.example/proxy/{app_id}/"
 HISTORY_URL = "https://history.example/history/{app_id}/1/jobs/"
 
 HOME = Path(tempfile.mkdtemp(prefix="sparkube-airflow-"))
+
+
+def _one_dags_folder() -> Path:
+    """For Airflow 2: a folder of links to the example DAGs (with their `apps`) and the test
+    DAGs, standing for the two bundles Airflow 3 reads."""
+    folder = HOME / "dags"
+    folder.mkdir()
+    for source in (*DAGS.iterdir(), *TEST_DAGS.glob("*.py")):
+        if source.name != "__pycache__":
+            (folder / source.name).symlink_to(source)
+    return folder
+
+
 AIRFLOW_ENV = {
     "AIRFLOW_HOME": str(HOME),
-    "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(_one_dags_folder() if AIRFLOW_2 else DAGS),
     # The example DAGs, and beside them the DAGs only the tests use.
     "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(
         [
@@ -156,7 +173,7 @@ class AirflowCli:
         """The run id of the run of `dag_id` at a logical date (`YYYY-MM-DD`), if there is one."""
         with sqlite3.connect(self.db) as db:
             row = db.execute(
-                "SELECT run_id FROM dag_run WHERE dag_id=? AND logical_date LIKE ?",
+                f"SELECT run_id FROM dag_run WHERE dag_id=? AND {LOGICAL_DATE} LIKE ?",
                 (dag_id, f"{logical_date}%"),
             ).fetchone()
         return None if row is None else str(row[0])
@@ -227,6 +244,28 @@ class Kube:
         terms = ["spark-role=driver"]
         terms += [f"{PREFIX}{k.replace('_', '-')}={label_value(v)}" for k, v in identity.items()]
         return self.pods(",".join(terms))
+
+    def driver_conf(self, pod: Any) -> dict[str, str]:
+        """The Spark conf a driver pod starts with: the `spark.properties` of the config map
+        spark-submit mounts into it."""
+        from kubernetes import client, config
+
+        (name,) = [
+            v.config_map.name
+            for v in pod.spec.volumes or []
+            if v.config_map is not None and v.config_map.name.endswith("-conf-map")
+        ]
+        api = client.CoreV1Api(config.new_client_from_config(config_file=str(self.kubeconfig)))
+        try:
+            text = api.read_namespaced_config_map(name, self.namespace).data["spark.properties"]
+        finally:
+            api.api_client.close()
+        pairs = (
+            line.split("=", 1)
+            for line in text.splitlines()
+            if "=" in line and not line.startswith("#")
+        )
+        return {k.replace("\\", ""): v.replace("\\", "") for k, v in pairs}
 
     def drivers_left(self, timeout: float = 30, **identity: str) -> list[Any]:
         """`drivers(**identity)` once they are gone, or what is left after `timeout` seconds

@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from airflow_harness import AIRFLOW_2
 
 if TYPE_CHECKING:
     from airflow_harness import AirflowCli, Kube
@@ -46,8 +47,12 @@ def test_s3_etl_renders_with_its_secret_references(airflow_cli: AirflowCli) -> N
 
 
 def test_s3_etl_compiles_to_pods_reading_credentials_from_a_secret() -> None:
-    from airflow.dag_processing.dagbag import DagBag
     from airflow_harness import DAGS
+
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow < 3.1
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef,unused-ignore]
 
     import sparkube
 
@@ -175,7 +180,9 @@ def test_submit_then_deferrable_sensor(airflow_k8s: AirflowCli) -> None:
     assert finished["state"] == "Succeeded"
     assert finished["driver_pod"] == submitted["driver_pod"]
     assert finished["app_id"] == submitted["app_id"]
-    assert "[driver] Pi is roughly 3.141640" in run.output
+    # Airflow 2's `dags test` runs the trigger inline without its log handler: the trigger's
+    # lines reach the task log only in a real triggerer there.
+    assert AIRFLOW_2 or "[driver] Pi is roughly 3.141640" in run.output
 
 
 @pytest.mark.slow

@@ -383,7 +383,6 @@ def airflow(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
             "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
             "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(connection),
         }
     )
@@ -564,7 +563,8 @@ def test_task_cleared_while_deferred_and_the_next_try_adopts_the_driver_first(
     the next try starts, adopts the running driver and defers; once the runner resumes and
     cancels the old trigger, its `on_kill` leaves the driver to that try, which sees it to its
     end."""
-    run_id = airflow.trigger(DEFERRED_DAG, run_seconds=20, retry_run_seconds=5)
+    # Long enough for the clear and the next try's start, with the worker's 5 s heartbeat.
+    run_id = airflow.trigger(DEFERRED_DAG, run_seconds=30, retry_run_seconds=5)
     driver = cluster.running_driver(DEFERRED_DAG, run_id)
     job = poll("the trigger to start", lambda: started_trigger(airflow, DEFERRED_DAG, run_id), 60)
     (runner,) = airflow.subprocesses("triggerer", f"{sys.executable} {AIRFLOW} triggerer")
@@ -594,6 +594,24 @@ def test_task_cleared_while_deferred_and_the_next_try_adopts_the_driver_first(
     (pod,) = cluster.drivers(DEFERRED_DAG, run_id)
     assert (name(pod), try_of(pod), phase(pod)) == (name(driver), "1", "Succeeded")
     assert airflow.result(DEFERRED_DAG, run_id)["driver_pod"] == name(driver)
+
+
+@pytest.mark.usefixtures("limit")
+def test_deferred_task_whose_driver_ends_at_once_succeeds(
+    airflow: Airflow, cluster: Cluster
+) -> None:
+    """A driver that ends within a second of the deferral, with Airflow's default `[workers]
+    min_heartbeat_interval` (5 s): the trigger holds its event until the deferring workload's
+    end is registered, so the scheduler does not fail the resumed task."""
+    run_id = airflow.trigger(DEFERRED_DAG, run_seconds=1)
+    final = airflow.wait_final(DEFERRED_DAG, run_id)
+    assert (final["state"], final["try_number"]) == ("success", 1), final
+    (pod,) = cluster.drivers(DEFERRED_DAG, run_id)
+    assert (try_of(pod), phase(pod)) == ("1", "Succeeded")
+    logs = [
+        e for events in airflow.trigger_events(DEFERRED_DAG, run_id, 1).values() for e in events
+    ]
+    assert any("holding the event" in e for e in logs), logs
 
 
 @pytest.mark.usefixtures("limit")

@@ -38,10 +38,19 @@ else:
         from airflow.exceptions import AirflowException, AirflowFailException, AirflowSkipException
         from airflow.hooks.base import BaseHook
         from airflow.models import BaseOperator
-        from airflow.models.baseoperatorlink import BaseOperatorLink
+        from airflow.models.baseoperatorlink import BaseOperatorLink as _OperatorLink
         from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
         from airflow.utils.context import Context
         from airflow.utils.log.secrets_masker import mask_secret
+
+        class BaseOperatorLink(_OperatorLink):
+            """Airflow 2's link base with Airflow 3's `xcom_key`: the XCom an operator pushes
+            a link's URL to (Airflow 2 calls `get_link` instead and ignores that XCom)."""
+
+            @property
+            def xcom_key(self) -> str:
+                return f"_link_{type(self).__name__}"
+
 
 # The TaskFlow API `@task.sparkube` builds on.
 if TYPE_CHECKING:
@@ -106,3 +115,27 @@ def get_xcom_value(ti_key: Any, key: str) -> Any:
 def default_deferrable() -> bool:
     """`[operators] default_deferrable`: whether operators defer unless told otherwise."""
     return bool(conf.getboolean("operators", "default_deferrable", fallback=False))
+
+
+# Added to the worker's heartbeat interval: the scheduler's loop that reads the executor's event.
+SETTLE_MARGIN_SECONDS = 2.0
+
+
+def deferral_settle_seconds() -> float:
+    """How long after deferring a trigger should hold its event: `[workers]
+    min_heartbeat_interval` (Airflow 3; 5 s, as Airflow 2's task heartbeat, when unset) plus a
+    margin.
+
+    The supervisor of the deferring workload notices its task process has exited only at its
+    next wake-up, that interval later. A trigger that fires before the scheduler has that
+    workload's end lets the resumed task run first, and the late "success" of the first
+    workload then fails the running task instance (tests/reliability/README.md).
+    """
+    interval = conf.getfloat("workers", "min_heartbeat_interval", fallback=5.0)
+    return float(interval) + SETTLE_MARGIN_SECONDS
+
+
+# Whether the triggerer tells a trigger that its task was killed while deferred (marked failed
+# or success, cleared): `BaseTrigger.on_kill`, Airflow 3.3+. Before, the driver of such a task
+# keeps running; the trigger says so in the task log.
+TRIGGER_ON_KILL = hasattr(BaseTrigger, "on_kill")

@@ -21,13 +21,14 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from sparkube.airflow import _watch
+from sparkube.airflow import _openlineage, _watch
 from sparkube.airflow._compat import (
     TRIGGER_FAIL_METHOD,
     AirflowException,
     AirflowFailException,
     BaseOperator,
     default_deferrable,
+    deferral_settle_seconds,
 )
 from sparkube.airflow._identity import TaskIdentity
 from sparkube.airflow._secrets import args_conf
@@ -342,6 +343,12 @@ class SparkAppOperator(BaseOperator):
         `keep`, `delete`, or `delete_succeeded` (keep failed drivers for inspection).
     :param reattach_on_restart: adopt a still-running driver of the same task instance instead
         of submitting another one.
+    :param openlineage_inject_parent_job_info: add the OpenLineage parent job (this task's run)
+        to the Spark conf, as SparkSubmitOperator does, so that the application's own
+        OpenLineage events link to the task (default: `[openlineage]
+        spark_inject_parent_job_info`; needs `apache-airflow-providers-openlineage`).
+    :param openlineage_inject_transport_info: add the OpenLineage HTTP transport Airflow uses to
+        the Spark conf (default: `[openlineage] spark_inject_transport_info`).
 
     Returns (XCom) `{app_id, namespace, driver_pod, submission_id, state, exit_code,
     spark_ui_url, duration_s}`. While the application runs, the XCom `spark_app` holds its
@@ -425,6 +432,8 @@ class SparkAppOperator(BaseOperator):
         progress_interval: float | timedelta | None = 30.0,
         on_finish_action: OnFinishAction = "delete_succeeded",
         reattach_on_restart: bool = True,
+        openlineage_inject_parent_job_info: bool | None = None,
+        openlineage_inject_transport_info: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -491,6 +500,18 @@ class SparkAppOperator(BaseOperator):
                     f"{type(self).__name__} {self.task_id}: {', '.join(flat)} cannot be given "
                     "with app: set them in the SparkApp"
                 )
+        self.openlineage_inject_parent_job_info = (
+            _openlineage.inject_setting("parent_job_info")
+            if openlineage_inject_parent_job_info is None
+            else openlineage_inject_parent_job_info
+        )
+        self.openlineage_inject_transport_info = (
+            _openlineage.inject_setting("transport_info")
+            if openlineage_inject_transport_info is None
+            else openlineage_inject_transport_info
+        )
+        # The application the task ran, for its OpenLineage facets.
+        self._lineage_app: dict[str, Any] = {}
 
     @cached_property
     def hook(self) -> SparkKubernetesHook:
@@ -623,6 +644,29 @@ class SparkAppOperator(BaseOperator):
             return self.build_args(namespace)
         return self.build_app(namespace)
 
+    def with_openlineage(
+        self, spec: SparkApp | list[str], context: Context
+    ) -> SparkApp | list[str]:
+        """`spec` with the OpenLineage parent-job and transport conf injected, as asked by
+        `openlineage_inject_parent_job_info` and `openlineage_inject_transport_info`."""
+        parent, transport = (
+            self.openlineage_inject_parent_job_info,
+            self.openlineage_inject_transport_info,
+        )
+        if not (parent or transport):
+            return spec
+        if isinstance(spec, list):
+            before = args_conf(spec)
+            after = _openlineage.inject(
+                before, context, parent_job=parent, transport=transport, log=self.log
+            )
+            added = [("--conf", f"{k}={v}") for k, v in after.items() if k not in before]
+            return [*(a for pair in added for a in pair), *spec]
+        spec.conf = _openlineage.inject(
+            spec.conf, context, parent_job=parent, transport=transport, log=self.log
+        )
+        return spec
+
     # -- submitting and adopting --------------------------------------------------------------
 
     def find_running_driver(
@@ -666,7 +710,7 @@ class SparkAppOperator(BaseOperator):
                     handle.driver_pod,
                 )
                 return handle
-        spec = self.build(namespace)
+        spec = self.with_openlineage(self.build(namespace), context)
         # Local files of the DAG (a script beside it) resolve against the DAG's folder.
         dag = context.get("dag")
         fileloc = getattr(dag, "fileloc", None)
@@ -735,6 +779,7 @@ class SparkAppOperator(BaseOperator):
                     kill_on_task_kill=True,
                     reattach_on_restart=self.reattach_on_restart,
                     progress_interval=self.progress_interval,
+                    fire_not_before=time.time() + deferral_settle_seconds(),
                 ),
                 method_name="execute_complete",
             )
@@ -823,7 +868,34 @@ class SparkAppOperator(BaseOperator):
         self, app: Mapping[str, Any], *, namespace: str = "", driver_pod: str = ""
     ) -> dict[str, Any]:
         """The task's XCom return value."""
-        return app_result(app, namespace=namespace, driver_pod=driver_pod)
+        result = app_result(app, namespace=namespace, driver_pod=driver_pod)
+        self._lineage_app = result
+        return result
+
+    # -- OpenLineage --------------------------------------------------------------------------
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The OpenLineage run facet of the application this task ran (the Spark app id, the
+        driver pod, the image), for the COMPLETE event of `apache-airflow-providers-openlineage`."""
+        app = self._lineage_app or {}
+        if not app:
+            # Resumed elsewhere, or failed: what the task published while the app ran.
+            app = task_instance.xcom_pull(task_ids=self.task_id, key=APP_XCOM_KEY) or {}
+        return _openlineage.facets(app, self.lineage_image())
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """As on completion: the FAIL event names the application that failed."""
+        return self.get_openlineage_facets_on_complete(task_instance)
+
+    def lineage_image(self) -> str | None:
+        """The container image the application ran, as given (None for Spark's default)."""
+        if self.spark_submit_args is not None:
+            try:
+                args = args_conf(str_list(self.spark_submit_args, "spark_submit_args"))
+            except ConfigError:
+                return None
+            return args.get("spark.kubernetes.container.image")
+        return str(self.image) if self.image else None
 
     def on_kill(self) -> None:
         """The task is killed (or timed out) while waiting in the worker: delete the driver."""

@@ -9,10 +9,11 @@ waits for the same end; nothing it does is harmful when done twice.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from sparkube.airflow import _watch
-from sparkube.airflow._compat import BaseTrigger, TriggerEvent
+from sparkube.airflow._compat import TRIGGER_ON_KILL, BaseTrigger, TriggerEvent
 from sparkube.airflow.hooks import SparkKubernetesHook
 from sparkube.errors import SparkubeError
 
@@ -45,6 +46,9 @@ class SparkAppTrigger(BaseTrigger):
         `on_kill` leaves the driver to it instead of deleting it under it.
     :param progress_interval: seconds between progress lines (jobs and tasks from the driver's
         Spark UI) in the trigger's log, written only when they changed; None for none.
+    :param fire_not_before: epoch seconds before which the event is held back: an application
+        that ends within seconds of the deferral must not resume the task before Airflow has
+        registered the end of the deferring workload (`_compat.deferral_settle_seconds`).
 
     The event payload has `status` (`success`, `failed`, `startup_timeout`, `timeout`, `error`),
     `message`, and `app`, the final `AppStatus.to_dict()`.
@@ -64,6 +68,7 @@ class SparkAppTrigger(BaseTrigger):
         kill_on_task_kill: bool = False,
         reattach_on_restart: bool = False,
         progress_interval: float | None = 30.0,
+        fire_not_before: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.namespace = namespace
@@ -77,6 +82,7 @@ class SparkAppTrigger(BaseTrigger):
         self.kill_on_task_kill = kill_on_task_kill
         self.reattach_on_restart = reattach_on_restart
         self.progress_interval = progress_interval
+        self.fire_not_before = fire_not_before
         self._handle: sparkube.SparkAppHandle | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -95,6 +101,7 @@ class SparkAppTrigger(BaseTrigger):
                 "kill_on_task_kill": self.kill_on_task_kill,
                 "reattach_on_restart": self.reattach_on_restart,
                 "progress_interval": self.progress_interval,
+                "fire_not_before": self.fire_not_before,
             },
         )
 
@@ -109,6 +116,14 @@ class SparkAppTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Wait for the end of the application and yield one event describing it."""
+        if self.kill_on_task_kill and not TRIGGER_ON_KILL:
+            self.log.warning(
+                "This Airflow version does not tell a trigger that its task was killed while"
+                " deferred (Airflow 3.3 does): marking the task failed or clearing it now leaves"
+                " driver pod %s/%s running",
+                self.namespace,
+                self.driver_pod,
+            )
         try:
             handle = await self._attach()
         except SparkubeError as e:
@@ -134,6 +149,14 @@ class SparkAppTrigger(BaseTrigger):
             kill_on_timeout=self.kill_on_timeout,
             progress_interval=self.progress_interval,
         )
+        hold = _watch.remaining(self.fire_not_before)
+        if hold:
+            self.log.info(
+                "The application ended within seconds of the deferral: holding the event %.1f s"
+                " so that Airflow registers the end of the deferring workload first",
+                hold,
+            )
+            await asyncio.sleep(hold)
         yield TriggerEvent(result)  # type: ignore[no-untyped-call]
 
     async def on_kill(self) -> None:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG
+try:
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2
+    from airflow.models.dag import DAG
 
 from sparkube.airflow import SparkAppOperator, SparkAppSensor
 

@@ -214,6 +214,9 @@ class SparkAppOperator(BaseOperator):
         `keep`, `delete`, or `delete_succeeded` (keep failed drivers for inspection).
     :param reattach_on_restart: adopt a still-running driver of the same task instance instead
         of submitting another one.
+    :param preflight: before submitting, send every object as a dry run and check the whole
+        app (driver and executors) against the namespace's ResourceQuota and LimitRange
+        (`sparkube.Client.preflight`); the task fails, creating nothing, when a check fails.
 
     Returns (XCom) `{app_id, namespace, driver_pod, submission_id, state, exit_code,
     spark_ui_url, duration_s}`. While the application runs, the XCom `spark_app` holds its
@@ -286,6 +289,7 @@ class SparkAppOperator(BaseOperator):
         progress_interval: float | timedelta | None = 30.0,
         on_finish_action: OnFinishAction = "delete_succeeded",
         reattach_on_restart: bool = True,
+        preflight: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -337,6 +341,7 @@ class SparkAppOperator(BaseOperator):
         self.progress_interval = seconds(progress_interval)
         self.on_finish_action = on_finish_action
         self.reattach_on_restart = reattach_on_restart
+        self.preflight = preflight
         self._handle: sparkube.SparkAppHandle | None = None
 
     @cached_property
@@ -497,11 +502,14 @@ class SparkAppOperator(BaseOperator):
         # Local files of the DAG (a script beside it) resolve against the DAG's folder.
         dag = context.get("dag")
         fileloc = getattr(dag, "fileloc", None)
+        base_dir = os.path.dirname(fileloc) if fileloc else None
+        if self.preflight:
+            self.check_preflight(client, spec, base_dir)
         handle = client.submit(
             spec,
             labels=identity.labels(),
             annotations=identity.annotations(),
-            base_dir=os.path.dirname(fileloc) if fileloc else None,
+            base_dir=base_dir,
         )
         self.log.info(
             "Submitted Spark application %s: driver pod %s/%s",
@@ -510,6 +518,18 @@ class SparkAppOperator(BaseOperator):
             handle.driver_pod,
         )
         return handle
+
+    def check_preflight(
+        self, client: sparkube.Client, spec: SparkApp | list[str], base_dir: str | None
+    ) -> None:
+        """Log the preflight's findings; raise (nothing created) when one failed."""
+        report = client.preflight(spec, base_dir=base_dir)
+        for check in report.checks:
+            log = self.log.info if check.passed else self.log.error
+            log("Preflight %s: %s", check.subject, check.message)
+        if not report.passed:
+            failures = "; ".join(f"{c.subject}: {c.message}" for c in report.failures)
+            raise AirflowException(f"Preflight failed, nothing was submitted: {failures}")
 
     def _publish(self, context: Context, handle: sparkube.SparkAppHandle) -> dict[str, Any]:
         """Push the `spark_app` XCom and the extra links while the application runs."""

@@ -109,6 +109,7 @@ class AppStatusDict(TypedDict):
     started_at: str | None
     finished_at: str | None
     last_log_lines: list[str]
+    cause: NotRequired[str | None]
     result: NotRequired[Any]
 
 class ProgressDict(TypedDict):
@@ -170,6 +171,9 @@ class AppStatus:
     def finished_at(self) -> datetime.datetime | None: ...
     @property
     def last_log_lines(self) -> tuple[str, ...]: ...
+    @property
+    def cause(self) -> str | None:
+        """Why a failed application failed, in one line, when that is known."""
     @property
     def is_final(self) -> bool:
         """Whether the application has ended."""

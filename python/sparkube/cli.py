@@ -274,6 +274,8 @@ def _follow(
         threads[2].join(timeout=5)
     if final is not None:
         print(f"Application {handle.app_id} finished: {final.summary()}", file=sys.stderr)
+        if final.cause:
+            print(f"Cause: {final.cause}", file=sys.stderr)
         if code == EXIT_APP_FAILED and final.last_log_lines:
             print("Last lines of the driver log:", file=sys.stderr)
             for line in final.last_log_lines:

@@ -664,6 +664,8 @@ class SparkAppOperator(BaseOperator):
             else:
                 self.log.info(message)
             return self.result(app, namespace=namespace, driver_pod=driver_pod)
+        if app.get("cause"):
+            self.log.error("Cause: %s", app["cause"])
         raise AirflowException(failure_message(message, app))
 
     def result(

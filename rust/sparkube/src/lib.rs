@@ -11,6 +11,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use sparkube_core::{build, conf, error, ids, redact, request, spec};
 
 pub mod api;
+pub mod cause;
 pub mod client;
 pub mod kill;
 mod limit;

@@ -4,7 +4,7 @@ the same app, in a namespace with a ResourceQuota and a LimitRange.
     KUBESIM_BIN=target/release/kubesim .venv/bin/python bench/preflight.py [--runs N]
 
 Prints one JSON object: per app shape (objects sent), the requests a preflight made by verb
-(`dry_run="All"` ones apart), the requests of a submit, and median/p95 milliseconds of each.
+(`dry_run="All"` ones apart), the requests of a submit, and the milliseconds of each (median, p99, ...).
 The claim checked: a preflight sends one request per object plus two reads (quotas, limit
 ranges), and creates nothing.
 """

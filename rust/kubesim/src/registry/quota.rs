@@ -266,7 +266,11 @@ pub fn admit_pod(store: &Store, ns: &str, name: &str, pod: &Value) -> Result<()>
         for k in hard.keys() {
             let Some((kind, res)) = k
                 .split_once('.')
-                .filter(|(kind, _)| matches!(*kind, "requests" | "limits"))
+                .filter(|(kind, res)| {
+                    // Only cpu and memory must be set once a quota limits them, as in
+                    // kube-apiserver; extended resources need not be.
+                    matches!(*kind, "requests" | "limits") && COMPUTE.contains(res)
+                })
                 .or_else(|| {
                     COMPUTE
                         .contains(&k.as_str())

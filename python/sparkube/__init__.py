@@ -17,7 +17,15 @@ from sparkube.app import (
     Volume,
     render,
 )
-from sparkube.client import AppState, AppStatus, Client, Progress, SparkAppHandle
+from sparkube.client import (
+    AppState,
+    AppStatus,
+    Client,
+    Preflight,
+    PreflightCheck,
+    Progress,
+    SparkAppHandle,
+)
 from sparkube.errors import (
     AppFailed,
     ConfigError,
@@ -39,6 +47,8 @@ __all__ = [
     "DynamicAllocation",
     "Executor",
     "KubernetesApiError",
+    "Preflight",
+    "PreflightCheck",
     "Progress",
     "RoleSpec",
     "SparkApp",

@@ -109,6 +109,7 @@ class AppStatusDict(TypedDict):
     started_at: str | None
     finished_at: str | None
     last_log_lines: list[str]
+    cause: NotRequired[str | None]
     result: NotRequired[Any]
 
 class ProgressDict(TypedDict):
@@ -170,6 +171,9 @@ class AppStatus:
     def finished_at(self) -> datetime.datetime | None: ...
     @property
     def last_log_lines(self) -> tuple[str, ...]: ...
+    @property
+    def cause(self) -> str | None:
+        """Why a failed application failed, in one line, when that is known."""
     @property
     def is_final(self) -> bool:
         """Whether the application has ended."""
@@ -281,6 +285,54 @@ class PodRef:
     def __eq__(self, value: object, /) -> bool: ...
 
 @final
+class PreflightCheck:
+    """One finding of a preflight."""
+
+    @property
+    def subject(self) -> str:
+        """What was checked: `Pod ns/name`, `ResourceQuota compute`, `LimitRange limits`."""
+    @property
+    def passed(self) -> bool: ...
+    @property
+    def message(self) -> str:
+        """What was found, in one line."""
+    def __eq__(self, value: object, /) -> bool: ...
+
+class PreflightCheckDict(TypedDict):
+    """One entry of `PreflightDict.checks` (type only)."""
+
+    subject: str
+    passed: bool
+    message: str
+
+class PreflightDict(TypedDict):
+    """`Preflight.to_dict()` (type only)."""
+
+    namespace: str
+    passed: bool
+    checks: list[PreflightCheckDict]
+    round_trips: int
+
+@final
+class Preflight:
+    """What `Client.preflight` found; true when every check passed."""
+
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def passed(self) -> bool: ...
+    @property
+    def checks(self) -> tuple[PreflightCheck, ...]:
+        """Every finding: the objects' dry runs, then quotas and limit ranges."""
+    @property
+    def failures(self) -> tuple[PreflightCheck, ...]: ...
+    @property
+    def round_trips(self) -> int:
+        """API requests sent (a retried request counts once)."""
+    def to_dict(self) -> PreflightDict: ...
+    def __bool__(self) -> bool: ...
+
+@final
 class Client:
     """A connection to one Kubernetes cluster."""
 
@@ -303,6 +355,17 @@ class Client:
         app: list[str] | Mapping[str, Any],
         base_dir: str | os.PathLike[str] | None = None,
     ) -> Awaitable[AppHandle]: ...
+    def preflight(
+        self,
+        app: list[str] | Mapping[str, Any],
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> Preflight:
+        """Dry runs of every object, then the whole app against the namespace's quotas."""
+    def preflight_async(
+        self,
+        app: list[str] | Mapping[str, Any],
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> Awaitable[Preflight]: ...
     def attach(self, driver_pod: str, namespace: str | None = None) -> AppHandle: ...
     def attach_async(
         self, driver_pod: str, namespace: str | None = None

@@ -34,7 +34,9 @@ usage: sparkube <command> [options] [spark-submit arguments]
 commands:
   submit    submit an application and wait for it, as spark-submit does
             (--no-wait, --logs, --timeout S, --startup-timeout S, --kubeconfig P, -o json|yaml;
-            spark-submit's --status and --kill [ns:]pod work too)
+            spark-submit's --status and --kill [ns:]pod work too; --dry-run=server sends every
+            object as a dry run and checks the whole app against the namespace's quota,
+            creating nothing: exit 0 when it would fit, 1 when not)
   render    print the Kubernetes objects a submission would create (-o json|yaml;
             secret-looking conf values are shown redacted unless --show-secrets)
   status    print the state of a driver:      sparkube status [ns:]pod
@@ -138,7 +140,9 @@ def _report_interval(conf: Mapping[str, str]) -> float:
     return ms / 1000
 
 
-SUBMIT_VALUES = frozenset({"-o", "--output", "--timeout", "--startup-timeout", "--kubeconfig"})
+SUBMIT_VALUES = frozenset(
+    {"-o", "--output", "--timeout", "--startup-timeout", "--kubeconfig", "--dry-run"}
+)
 SUBMIT_FLAGS = frozenset({"--no-wait", "--logs"})
 
 
@@ -161,6 +165,8 @@ def _submit(args: Sequence[str]) -> int:
     if action == "status" and target is not None:
         return _print_statuses(client, target, None)
     output = _output_format(tool, default=None)
+    if "--dry-run" in tool.values:
+        return _preflight(client, tool, output)
     interval = _report_interval(conf)
     # Local paths on the command line are relative to the working directory.
     handle = client.submit(tool.spark_args, base_dir=os.getcwd())
@@ -190,6 +196,21 @@ def _submit(args: Sequence[str]) -> int:
         startup_timeout=_seconds(tool, "--startup-timeout"),
         output=output,
     )
+
+
+def _preflight(client: Client, tool: ToolOptions, output: str | None) -> int:
+    """`submit --dry-run=server`: the preflight's findings; exit 1 when one failed."""
+    mode = tool.values["--dry-run"]
+    if mode == "client":
+        raise UsageError("--dry-run=client: use `sparkube render` to see the objects offline")
+    if mode != "server":
+        raise UsageError(f"--dry-run takes server, not {mode!r}")
+    report = client.preflight(tool.spark_args, base_dir=os.getcwd())
+    if output:
+        _print_data(report.to_dict(), output)
+    else:
+        print(report)
+    return EXIT_OK if report.passed else EXIT_APP_FAILED
 
 
 def _client(kubeconfig: str | None, conf: Mapping[str, str]) -> Client:
@@ -253,6 +274,8 @@ def _follow(
         threads[2].join(timeout=5)
     if final is not None:
         print(f"Application {handle.app_id} finished: {final.summary()}", file=sys.stderr)
+        if final.cause:
+            print(f"Cause: {final.cause}", file=sys.stderr)
         if code == EXIT_APP_FAILED and final.last_log_lines:
             print("Last lines of the driver log:", file=sys.stderr)
             for line in final.last_log_lines:

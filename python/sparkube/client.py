@@ -66,6 +66,13 @@ Counts cover the jobs submitted so far: a job that starts later adds to the tota
 took (`tasks_failed` counts failed attempts).
 """
 
+Preflight = _core.Preflight
+"""What `Client.preflight` found: `passed`, `checks` (each a `PreflightCheck` with `subject`,
+`passed`, `message`), `failures`, `round_trips`; true when every check passed."""
+
+PreflightCheck = _core.PreflightCheck
+"""One finding of a preflight."""
+
 
 class SparkAppHandle:
     """A submitted (or attached) Spark application: its status, logs, and a way to end it."""
@@ -388,6 +395,33 @@ class Client:
         base = base_dir if base_dir is not None else caller_dir()
         core = await self._core.submit_async(_submission(app, labels, annotations), base)
         return SparkAppHandle(core)
+
+    def preflight(
+        self,
+        app: SparkApp | Sequence[str],
+        *,
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> Preflight:
+        """Check `app` without creating anything; returns what was found (truthy if it fits).
+
+        Every object `submit` would send goes to the API server with `dryRun=All` (RBAC,
+        admission webhooks, Pod Security, LimitRange and the quota on the driver answer; nothing
+        is stored); then the whole app, the driver plus `spark.executor.instances` (or the
+        dynamic-allocation maximum) executors, is compared with the namespace's ResourceQuotas
+        and LimitRanges. A refusal is a failed check, not an exception.
+        """
+        base = base_dir if base_dir is not None else caller_dir()
+        return self._core.preflight(_submission(app, None, None), base)
+
+    async def preflight_async(
+        self,
+        app: SparkApp | Sequence[str],
+        *,
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> Preflight:
+        """`preflight` for asyncio."""
+        base = base_dir if base_dir is not None else caller_dir()
+        return await self._core.preflight_async(_submission(app, None, None), base)
 
     def run(
         self,

@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from airflow_harness import IMAGE, SMALL_DRIVER
 
-from sparkube.airflow._compat import AirflowFailException, AirflowSkipException, PokeReturnValue
+from sparkube.airflow._compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    PokeReturnValue,
+)
 from sparkube.airflow.operators import SparkAppOperator
 from sparkube.airflow.sensors import SparkAppSensor
 
@@ -226,3 +231,22 @@ def test_deferral_timeout_deletes_the_driver(kube_conn: Kube) -> None:
     while kube_conn.drivers(dag_id="etl", run_id=ti.run_id):
         assert time.monotonic() < deadline, "the driver was not deleted"
         time.sleep(0.2)
+
+
+def test_preflight_fails_the_task_before_anything_is_created(kube_conn: Kube) -> None:
+    ns = f"pf-{int(time.time() * 1000)}"
+    status, body = kube_conn.sim.request("POST", "/api/v1/namespaces", {"metadata": {"name": ns}})
+    assert status == 201, body
+    quota = {"metadata": {"name": "compute"}, "spec": {"hard": {"requests.cpu": "4"}}}
+    status, body = kube_conn.sim.request("POST", f"/api/v1/namespaces/{ns}/resourcequotas", quota)
+    assert status == 201, body
+    task = operator(namespace=ns, executor_instances=5, executor_cores=2, preflight=True)
+    with pytest.raises(AirflowException) as failed:
+        task.submit(context(TaskInstance("etl", "load", f"manual__{time.time()}")))
+    assert str(failed.value).startswith(
+        "Preflight failed, nothing was submitted: ResourceQuota compute: driver fits; "
+        "5 executors need 10 CPU (requests.cpu)"
+    )
+    status, pods = kube_conn.sim.request("GET", f"/api/v1/namespaces/{ns}/pods")
+    assert status == 200
+    assert pods["items"] == []

@@ -178,6 +178,8 @@ def test_failing_app_reports_exit_code_and_traceback(spark_cluster: SparkCluster
         "InventoryMismatch: expected 101 rows, counted 100" in line
         for line in status.last_log_lines
     ), status.last_log_lines
+    # The real traceback's last line is the cause, read from the real driver log.
+    assert status.cause == "Python: InventoryMismatch: expected 101 rows, counted 100", status
 
 
 def test_progress_reads_the_running_driver_through_the_service_proxy(

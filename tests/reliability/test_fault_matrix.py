@@ -28,6 +28,7 @@ import pytest
 
 import sparkube
 from sparkube import AppState, AppStatus, Client, Driver, SparkApp, SparkAppHandle
+from tests.conftest import wait_until
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -284,7 +285,12 @@ def check(
     assert sum(pods.values()) == sum(expected.values()), f"unexpected driver pods: {pods}"
     if created_pods is not None:
         created = run.ks.metric(
-            "apiserver_request_total", verb="POST", resource="pods", subresource="", code="201"
+            "apiserver_request_total",
+            verb="POST",
+            resource="pods",
+            subresource="",
+            code="201",
+            dry_run="",
         )
         assert created == created_pods, "driver pods created"
     for o in submitted:
@@ -367,6 +373,45 @@ def test_503_on_the_service_apply(kubesim_factory: Callable[..., Kubesim]) -> No
         o.submit_error = None
     assert driver_pods(ks, down) == Counter()
     check(run, faults=faults, created_pods=APPS + len(refused), namespaces=(down,))
+
+
+def test_quota_with_room_for_forty_drivers(kubesim_factory: Callable[..., Kubesim]) -> None:
+    """A ResourceQuota of 40 CPU (each driver asks 1) while 50 apps are submitted at once: a
+    preflight of one app passes, 40 drivers are admitted and run to their end, 10 submissions
+    fail with the API's 403 "exceeded quota" (not retried, nothing left behind), and the quota's
+    usage is back to 0 once the apps have ended."""
+    ks = started(kubesim_factory)
+    client = setup(ks)
+    quota = {"metadata": {"name": "fault-quota"}, "spec": {"hard": {"requests.cpu": "40"}}}
+    status, body = ks.request("POST", f"/api/v1/namespaces/{NAMESPACE}/resourcequotas", quota)
+    assert status == 201, body
+    # The drivers run 10-12 s, past the last submission: none frees its CPU before then.
+    outcomes = plan(run_seconds=lambda i: 10 + i % 3)
+    report = client.preflight(outcomes[0].spec)
+    assert report.passed, str(report)
+    run = run_case(ks, client, outcomes)
+    refused = [o for o in run.outcomes if o.submit_error is not None]
+    assert len(refused) == APPS - 40
+    for o in refused:
+        err = o.submit_error
+        assert isinstance(err, sparkube.KubernetesApiError), repr(err)
+        assert (err.status, err.reason) == (403, "Forbidden")
+        assert (
+            "is forbidden: exceeded quota: fault-quota, requested: requests.cpu=1, "
+            "used: requests.cpu=40, limited: requests.cpu=40"
+        ) in str(err), str(err)
+        o.submit_error = None
+    refusals = ks.metric("apiserver_request_total", verb="POST", resource="pods", code="403")
+    assert refusals == len(refused), "a quota refusal was retried"
+
+    def used() -> str:
+        _, q = ks.request("GET", f"/api/v1/namespaces/{NAMESPACE}/resourcequotas/fault-quota")
+        return str(q["status"]["used"]["requests.cpu"])
+
+    # Ended drivers are not charged (their pods remain until deleted).
+    wait_until("the quota's usage back to 0", lambda: used() == "0", timeout=10)
+    check(run, created_pods=40)
+    assert used() == "0"
 
 
 def test_two_seconds_of_latency_on_every_request(

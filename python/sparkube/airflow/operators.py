@@ -349,6 +349,9 @@ class SparkAppOperator(BaseOperator):
         spark_inject_parent_job_info`; needs `apache-airflow-providers-openlineage`).
     :param openlineage_inject_transport_info: add the OpenLineage HTTP transport Airflow uses to
         the Spark conf (default: `[openlineage] spark_inject_transport_info`).
+    :param preflight: before submitting, send every object as a dry run and check the whole
+        app (driver and executors) against the namespace's ResourceQuota and LimitRange
+        (`sparkube.Client.preflight`); the task fails, creating nothing, when a check fails.
 
     Returns (XCom) `{app_id, namespace, driver_pod, submission_id, state, exit_code,
     spark_ui_url, duration_s}`. While the application runs, the XCom `spark_app` holds its
@@ -434,6 +437,7 @@ class SparkAppOperator(BaseOperator):
         reattach_on_restart: bool = True,
         openlineage_inject_parent_job_info: bool | None = None,
         openlineage_inject_transport_info: bool | None = None,
+        preflight: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -492,6 +496,7 @@ class SparkAppOperator(BaseOperator):
         self.progress_interval = seconds(progress_interval)
         self.on_finish_action = on_finish_action
         self.reattach_on_restart = reattach_on_restart
+        self.preflight = preflight
         self._handle: sparkube.SparkAppHandle | None = None
         if app is not None:
             flat = [k for k in SHORTHAND if k != "application" and given_value(getattr(self, k))]
@@ -714,11 +719,14 @@ class SparkAppOperator(BaseOperator):
         # Local files of the DAG (a script beside it) resolve against the DAG's folder.
         dag = context.get("dag")
         fileloc = getattr(dag, "fileloc", None)
+        base_dir = os.path.dirname(fileloc) if fileloc else None
+        if self.preflight:
+            self.check_preflight(client, spec, base_dir)
         handle = client.submit(
             spec,
             labels=identity.labels(),
             annotations=identity.annotations(),
-            base_dir=os.path.dirname(fileloc) if fileloc else None,
+            base_dir=base_dir,
         )
         self.log.info(
             "Submitted Spark application %s: driver pod %s/%s",
@@ -727,6 +735,18 @@ class SparkAppOperator(BaseOperator):
             handle.driver_pod,
         )
         return handle
+
+    def check_preflight(
+        self, client: sparkube.Client, spec: SparkApp | list[str], base_dir: str | None
+    ) -> None:
+        """Log the preflight's findings; raise (nothing created) when one failed."""
+        report = client.preflight(spec, base_dir=base_dir)
+        for check in report.checks:
+            log = self.log.info if check.passed else self.log.error
+            log("Preflight %s: %s", check.subject, check.message)
+        if not report.passed:
+            failures = "; ".join(f"{c.subject}: {c.message}" for c in report.failures)
+            raise AirflowException(f"Preflight failed, nothing was submitted: {failures}")
 
     def _publish(self, context: Context, handle: sparkube.SparkAppHandle) -> dict[str, Any]:
         """Push the `spark_app` XCom and the extra links while the application runs."""
@@ -862,6 +882,8 @@ class SparkAppOperator(BaseOperator):
             else:
                 self.log.info(message)
             return self.result(app, namespace=namespace, driver_pod=driver_pod)
+        if app.get("cause"):
+            self.log.error("Cause: %s", app["cause"])
         raise AirflowException(failure_message(message, app))
 
     def result(

@@ -21,6 +21,8 @@ pub struct RequestKey {
     pub scope: &'static str,
     /// HTTP status code.
     pub code: u16,
+    /// Whether the request was a dry run (`dryRun=All`): kube-apiserver's `dry_run="All"`.
+    pub dry_run: bool,
 }
 
 /// Labels of the long-running gauge: verb, resource, subresource, scope.
@@ -89,8 +91,12 @@ impl Metrics {
             let (g, ver, r) = names(k.res);
             let _ = writeln!(
                 out,
-                "apiserver_request_total{{code=\"{}\",component=\"apiserver\",dry_run=\"\",group=\"{g}\",resource=\"{r}\",scope=\"{}\",subresource=\"{}\",verb=\"{}\",version=\"{ver}\"}} {v}",
-                k.code, k.scope, k.subresource, k.verb
+                "apiserver_request_total{{code=\"{}\",component=\"apiserver\",dry_run=\"{}\",group=\"{g}\",resource=\"{r}\",scope=\"{}\",subresource=\"{}\",verb=\"{}\",version=\"{ver}\"}} {v}",
+                k.code,
+                if k.dry_run { "All" } else { "" },
+                k.scope,
+                k.subresource,
+                k.verb
             );
         }
         out.push_str("# HELP apiserver_longrunning_requests [STABLE] Gauge of all active long-running apiserver requests broken out by verb, group, version, resource, scope and component. Not all requests are tracked this way.\n# TYPE apiserver_longrunning_requests gauge\n");
@@ -138,6 +144,7 @@ mod tests {
             subresource: "",
             scope: "namespace",
             code: 201,
+            dry_run: false,
         });
         m.count(RequestKey {
             verb: "POST",
@@ -145,6 +152,7 @@ mod tests {
             subresource: "",
             scope: "namespace",
             code: 201,
+            dry_run: false,
         });
         m.add_long_running("WATCH", Some(1), "", "namespace", 1);
         let text = m.render(&[]);

@@ -374,6 +374,10 @@ pub mod ids {
     pub const EVENTS: ResId = 7;
     /// nodes
     pub const NODES: ResId = 10;
+    /// resourcequotas
+    pub const RESOURCEQUOTAS: ResId = 11;
+    /// limitranges
+    pub const LIMITRANGES: ResId = 12;
     /// jobs
     pub const JOBS: ResId = 14;
     /// roles
@@ -451,6 +455,8 @@ mod tests {
             (ids::SERVICEACCOUNTS, "serviceaccounts"),
             (ids::EVENTS, "events"),
             (ids::NODES, "nodes"),
+            (ids::RESOURCEQUOTAS, "resourcequotas"),
+            (ids::LIMITRANGES, "limitranges"),
             (ids::JOBS, "jobs"),
             (ids::ROLES, "roles"),
             (ids::ROLEBINDINGS, "rolebindings"),

@@ -10,6 +10,7 @@ pub mod build;
 pub mod conf;
 pub mod error;
 pub mod ids;
+pub mod preflight;
 pub mod redact;
 pub mod request;
 pub mod ship;

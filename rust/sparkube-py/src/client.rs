@@ -11,9 +11,11 @@ use sparkube::{AppSpec, Client, ConnectOptions, Ids, KillOptions, SubmitRequest}
 
 use crate::awaitable::awaitable;
 use crate::errors::{
-    client_error, config_error, invalid_input, kill_error, submit_error, track_error,
+    client_error, config_error, invalid_input, kill_error, preflight_error, submit_error,
+    track_error,
 };
 use crate::handle::PyAppHandle;
+use crate::preflight::PyPreflight;
 use crate::runtime::{block_on, runtime};
 use crate::types::{PyAppStatus, statuses};
 
@@ -49,11 +51,20 @@ pub(crate) fn submit_request(
 impl PyClient {
     /// The objects to submit for `app`, in API order, with ids derived from its submission id.
     fn objects(&self, app: &Bound<'_, PyAny>, base_dir: Option<&Path>) -> PyResult<Vec<Object>> {
+        Ok(self.request_and_objects(app, base_dir)?.1)
+    }
+
+    /// The request `app` makes and its objects (see `objects`).
+    fn request_and_objects(
+        &self,
+        app: &Bound<'_, PyAny>,
+        base_dir: Option<&Path>,
+    ) -> PyResult<(SubmitRequest, Vec<Object>)> {
         let request = submit_request(app, self.client.default_namespace(), base_dir)?;
         request.log_notices();
         let ids = Ids::for_submission(request.submission_id.as_deref());
         let resources = sparkube::build(&request, &ids).map_err(|e| config_error(&e))?;
-        Ok(resources.in_api_order())
+        Ok((request, resources.in_api_order()))
     }
 }
 
@@ -125,6 +136,40 @@ impl PyClient {
             move |_: Python<'_>| {
                 let handle = handle.map_err(|e| submit_error(&e))?;
                 Ok(PyAppHandle::new(client, handle))
+            }
+        })
+    }
+
+    /// Checks an application without creating anything: every object sent with `dryRun=All`,
+    /// then the whole app against the namespace's ResourceQuotas and LimitRanges.
+    #[pyo3(signature = (app, base_dir=None))]
+    fn preflight(
+        &self,
+        py: Python<'_>,
+        app: &Bound<'_, PyAny>,
+        base_dir: Option<PathBuf>,
+    ) -> PyResult<PyPreflight> {
+        let (request, objects) = self.request_and_objects(app, base_dir.as_deref())?;
+        let report = block_on(py, self.client.preflight(&request, &objects))?
+            .map_err(|e| preflight_error(&e))?;
+        Ok(report.into())
+    }
+
+    /// `preflight` as an awaitable.
+    #[pyo3(signature = (app, base_dir=None))]
+    fn preflight_async<'py>(
+        &self,
+        py: Python<'py>,
+        app: &Bound<'py, PyAny>,
+        base_dir: Option<PathBuf>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (request, objects) = self.request_and_objects(app, base_dir.as_deref())?;
+        let client = self.client.clone();
+        awaitable(py, async move {
+            let report = client.preflight(&request, &objects).await;
+            move |_: Python<'_>| {
+                let report = report.map_err(|e| preflight_error(&e))?;
+                Ok(PyPreflight::from(report))
             }
         })
     }

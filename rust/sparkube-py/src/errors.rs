@@ -3,7 +3,7 @@
 //! class renamed in Python fails the build of every use here rather than a lookup at runtime.
 
 use pyo3::prelude::*;
-use sparkube::{ClientError, KillError, LogError, SubmitError, TrackError};
+use sparkube::{ClientError, KillError, LogError, PreflightError, SubmitError, TrackError};
 
 use crate::types::PyAppStatus;
 
@@ -85,4 +85,14 @@ pub(crate) fn kill_error(err: &KillError) -> PyErr {
 /// Log failures.
 pub(crate) fn log_error(err: &LogError) -> PyErr {
     api_error(err.to_string(), err.status_code(), None)
+}
+
+/// A preflight that could not be done: a conf that cannot size the executors is a
+/// `ConfigError`, an API failure (not a refusal, which is a failed check) a `KubernetesApiError`.
+pub(crate) fn preflight_error(err: &PreflightError) -> PyErr {
+    match err {
+        PreflightError::Invalid(e) => config_error(e),
+        PreflightError::NoDriver(m) => SubmissionError::new_err((m.clone(),)),
+        PreflightError::Api(e) => api_error(err.to_string(), e.status_code(), e.reason()),
+    }
 }

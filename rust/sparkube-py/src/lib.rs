@@ -11,6 +11,7 @@ mod client;
 mod errors;
 mod handle;
 mod logging;
+mod preflight;
 mod render;
 mod runtime;
 mod types;
@@ -38,6 +39,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::PyAppStatus>()?;
     m.add_class::<types::PyProgress>()?;
     m.add_class::<types::PyPodRef>()?;
+    m.add_class::<preflight::PyPreflight>()?;
+    m.add_class::<preflight::PyPreflightCheck>()?;
     m.add("APP_ID_LABEL", sparkube::build::labels::APP_ID_LABEL)?;
     m.add("APP_NAME_LABEL", sparkube::build::labels::APP_NAME_LABEL)?;
     m.add("ROLE_LABEL", sparkube::build::labels::ROLE_LABEL)?;

@@ -74,6 +74,9 @@ struct StatusRecord {
     started_at: Option<String>,
     finished_at: Option<String>,
     last_log_lines: Option<Vec<String>>,
+    /// Why a failed app failed, in one line.
+    #[serde(default)]
+    cause: Option<String>,
     /// Computed from `message` (see `AppStatus::result`); never read back.
     #[serde(default, skip_deserializing)]
     result: Option<serde_json::Value>,
@@ -126,6 +129,7 @@ impl PyAppStatus {
             started_at: s.started_at.as_ref().map(iso),
             finished_at: s.finished_at.as_ref().map(iso),
             last_log_lines: Some(s.log_tail.clone()),
+            cause: s.cause.clone(),
             result: s.result(),
         }
     }
@@ -144,6 +148,7 @@ impl PyAppStatus {
         status.started_at = parse_time("started_at", r.started_at)?;
         status.finished_at = parse_time("finished_at", r.finished_at)?;
         status.log_tail = r.last_log_lines.unwrap_or_default();
+        status.cause = r.cause;
         Ok(Self(status))
     }
 
@@ -258,6 +263,13 @@ impl PyAppStatus {
         PyTuple::new(py, &self.0.log_tail)
     }
 
+    /// Why a failed application failed, in one line (executors OOMKilled, executors that never
+    /// started, a storage 403/404, the Python or Java exception), when that is known.
+    #[getter]
+    fn cause(&self) -> Option<&str> {
+        self.0.cause.as_deref()
+    }
+
     /// Whether the application has ended.
     #[getter]
     fn is_final(&self) -> bool {
@@ -313,19 +325,27 @@ impl PyAppStatus {
 
     fn __str__(&self) -> String {
         let name = self.0.app_id.as_deref().unwrap_or(&self.0.driver_pod);
-        format!("{name}: {}", self.summary())
+        match self.0.cause.as_deref() {
+            Some(cause) => format!("{name}: {}; cause: {cause}", self.summary()),
+            None => format!("{name}: {}", self.summary()),
+        }
     }
 
     fn __repr__(&self) -> String {
         format!(
             "AppStatus(state={:?}, namespace={:?}, driver_pod={:?}, app_id={:?}, reason={:?}, \
-             exit_code={:?})",
+             exit_code={:?}{})",
             self.0.state.as_str(),
             self.0.namespace,
             self.0.driver_pod,
             self.0.app_id,
             self.0.reason,
-            self.0.exit_code
+            self.0.exit_code,
+            self.0
+                .cause
+                .as_deref()
+                .map(|c| format!(", cause={c:?}"))
+                .unwrap_or_default()
         )
     }
 
@@ -338,6 +358,9 @@ impl PyAppStatus {
                 format!("{}/{}", self.0.namespace, self.0.driver_pod),
             ),
         ];
+        if let Some(cause) = &self.0.cause {
+            rows.push(("cause", cause.clone()));
+        }
         if let Some(seconds) = self.duration() {
             rows.push(("duration", format!("{seconds:.1} s")));
         }

@@ -145,7 +145,7 @@ impl SubmitError {
 }
 
 /// The request builder of a namespaced kind spark-submit creates.
-fn requests_for(object: &Object, namespace: &str) -> kube::core::Request {
+pub(crate) fn requests_for(object: &Object, namespace: &str) -> kube::core::Request {
     fn of<K: kube::Resource<DynamicType = ()>>(_: &K, namespace: &str) -> kube::core::Request {
         kube::core::Request::new(K::url_path(&(), Some(namespace)))
     }

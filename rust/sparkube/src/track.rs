@@ -69,7 +69,7 @@ pub enum TrackError {
         killed: bool,
     },
     /// The application finished without success (see [`AppStatus::ensure_success`]).
-    #[error("application {} (driver pod {}/{}) {}", status.app_id.as_deref().unwrap_or("?"), status.namespace, status.driver_pod, status.summary())]
+    #[error("application {} (driver pod {}/{}) {}{}", status.app_id.as_deref().unwrap_or("?"), status.namespace, status.driver_pod, status.summary(), status.cause.as_deref().map(|c| format!("; cause: {c}")).unwrap_or_default())]
     AppFailed {
         /// The final status, with the last log lines of the driver.
         status: Box<AppStatus>,
@@ -396,13 +396,22 @@ impl Client {
                 .log_tail(
                     &status.namespace,
                     &status.driver_pod,
-                    options.log_tail_lines,
+                    options.log_tail_lines.max(crate::cause::LOG_LINES),
                 )
                 .await
             {
                 Ok(lines) => status.log_tail = lines,
                 Err(e) => log::debug!("{e}"),
             }
+        }
+        if status.state == AppState::Failed {
+            status.cause = self.find_root_cause(&status).await;
+            status.log_tail = status.log_tail.split_off(
+                status
+                    .log_tail
+                    .len()
+                    .saturating_sub(options.log_tail_lines as usize),
+            );
         }
         status
     }

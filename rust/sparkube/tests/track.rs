@@ -495,7 +495,13 @@ async fn two_hundred_apps_share_one_watch() {
         }
         let lists = sim.requests(&client, "LIST", "pods").await - lists_before;
         let watches = sim.requests(&client, "WATCH", "pods").await - watches_before;
-        assert!(lists <= 3, "{lists} pod lists for 200 waiting apps");
+        // Waiting shares the watch's lists; each failed app then lists its own pods once, to
+        // find its root cause (see `cause.rs`).
+        let failed = (0..200).filter(|i| i % 7 == 0).count() as u64;
+        assert!(
+            lists <= 3 + failed,
+            "{lists} pod lists for 200 waiting apps, {failed} failed"
+        );
         assert!(watches <= 3, "{watches} pod watches for 200 waiting apps");
         // The watch's list answers for every pod that existed when it was made; the only GETs
         // are those of the failed apps' log tails (which look up the driver's container).

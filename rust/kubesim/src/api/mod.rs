@@ -362,6 +362,7 @@ async fn serve(
         res,
         sub,
         scope,
+        dry_run: query.get("dryRun").is_some_and(|v| !v.is_empty()),
     };
 
     if !matches!(route, Route::Admin(_) | Route::Health | Route::Metrics) {
@@ -547,6 +548,7 @@ struct RequestMetric {
     res: Option<resources::ResId>,
     sub: &'static str,
     scope: &'static str,
+    dry_run: bool,
 }
 
 impl RequestMetric {
@@ -570,6 +572,7 @@ impl RequestMetric {
                 subresource: self.sub,
                 scope: self.scope,
                 code,
+                dry_run: self.dry_run,
             });
         }
         if !long {
@@ -600,6 +603,7 @@ impl GaugeGuard {
             res,
             sub,
             scope,
+            ..
         } = metric;
         cluster.metrics.add_long_running(verb, res, sub, scope, 1);
         GaugeGuard { cluster, metric }
@@ -613,6 +617,7 @@ impl Drop for GaugeGuard {
             res,
             sub,
             scope,
+            ..
         } = self.metric;
         self.cluster
             .metrics

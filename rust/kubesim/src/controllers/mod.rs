@@ -1,5 +1,5 @@
 //! The control loops: scheduler, kubelet, garbage collector, namespace lifecycle (with default
-//! service accounts), endpoints, jobs and nodes. Each reacts to store events for the types it
+//! service accounts), endpoints, jobs, nodes and resource quota usage. Each reacts to store events for the types it
 //! follows and writes through the registry, as a controller writes through the API.
 
 pub mod endpoints;
@@ -8,6 +8,7 @@ pub mod job;
 pub mod kubelet;
 pub mod namespace;
 pub mod node;
+pub mod quota;
 pub mod scheduler;
 
 use std::sync::Arc;
@@ -111,6 +112,7 @@ pub fn start_all(cluster: &Arc<Cluster>, runtime: Arc<dyn Runtime>) {
     tokio::spawn(gc::run(cluster.clone()));
     tokio::spawn(endpoints::run(cluster.clone()));
     tokio::spawn(job::run(cluster.clone()));
+    tokio::spawn(quota::run(cluster.clone()));
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! deletion with finalizers and propagation policies, and the event recorder.
 
 pub mod defaults;
+pub mod quota;
 pub mod validation;
 
 use std::sync::Arc;
@@ -263,7 +264,14 @@ impl Cluster {
             return Err(ApiError::invalid(res, &name, causes));
         }
         let written = body.clone();
+        if res == ids::PODS {
+            quota::apply_limit_ranges(&self.store, ns, &name, &mut body)?;
+        }
         defaults::on_create(res, &mut body, &uid, || self.addresses.lock().service_ip());
+        let _admission = (res == ids::PODS).then(quota::admission_lock);
+        if res == ids::PODS {
+            quota::admit_pod(&self.store, ns, &name, &body)?;
+        }
         if let Some(manager) = &opts.field_manager
             && body["metadata"]["managedFields"].is_null()
         {

@@ -108,6 +108,9 @@ pub struct AppStatus {
     /// The last lines of the driver log, filled for failures by `wait`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log_tail: Vec<String>,
+    /// Why a failed application failed, in one line (see [`crate::cause`]), filled by `wait`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 impl AppStatus {
@@ -129,6 +132,7 @@ impl AppStatus {
             started_at: None,
             finished_at: None,
             log_tail: Vec::new(),
+            cause: None,
         }
     }
 

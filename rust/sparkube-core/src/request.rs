@@ -110,6 +110,10 @@ pub struct SubmitRequest {
     pub local_files: Vec<LocalFile>,
     /// `--verbose`.
     pub verbose: bool,
+    /// The spec of Volcano's PodGroup, from
+    /// `spark.kubernetes.scheduler.volcano.podGroupTemplateFile` (read here) or
+    /// `...podGroupTemplateJson`, when Volcano's feature step is asked for and a template given.
+    pub volcano_pod_group_spec: Option<serde_json::Map<String, Value>>,
     /// What spark-submit would warn about (ignored keys, files not shipped, credentials in
     /// plain conf), for the caller to show once; see [`SubmitRequest::log_notices`].
     /// They name keys, never values.
@@ -675,7 +679,10 @@ struct ConfFiles {
     driver_pod_template: Option<Pod>,
     executor_pod_template: Option<PodTemplate>,
     driver_credentials: DriverCredentialFiles,
+    volcano_pod_group_spec: Option<serde_json::Map<String, Value>>,
 }
+
+use crate::build::volcano;
 
 impl ConfFiles {
     fn read(conf: &SparkConf, env: &Environment<'_>) -> Result<ConfFiles> {
@@ -701,7 +708,27 @@ impl ConfFiles {
                 None => Ok(None),
             }
         };
+        let volcano_pod_group_spec = if !crate::build::volcano::enabled(conf) {
+            None
+        } else if let Some(path) = conf.get(volcano::TEMPLATE_FILE) {
+            let text =
+                env.read_text(Path::new(path), volcano::TEMPLATE_FILE, "PodGroup template")?;
+            Some(volcano::template_spec(
+                &text,
+                volcano::TEMPLATE_FILE,
+                &format!("file {path}"),
+            )?)
+        } else if let Some(json) = conf.get(volcano::TEMPLATE_JSON) {
+            Some(volcano::template_spec(
+                json,
+                volcano::TEMPLATE_JSON,
+                "JSON",
+            )?)
+        } else {
+            None
+        };
         Ok(ConfFiles {
+            volcano_pod_group_spec,
             driver_pod_template: template(keys::DRIVER_POD_TEMPLATE_FILE)?.map(|(pod, _)| pod),
             executor_pod_template: template(keys::EXECUTOR_POD_TEMPLATE_FILE)?
                 .map(|(pod, text)| PodTemplate { pod, text }),
@@ -732,6 +759,7 @@ impl SubmitRequest {
         let mut conf = merged_conf(&args, env)?;
         let submission_id = conf.remove(keys::SUBMISSION_ID);
         drop_non_spark_keys(&mut conf, &mut warnings);
+        warnings.extend(crate::conf::lint::check(&conf)?);
         let primary = args
             .primary_resource
             .clone()
@@ -772,6 +800,7 @@ impl SubmitRequest {
             driver_pod_template: files.driver_pod_template,
             executor_pod_template: files.executor_pod_template,
             driver_credentials: files.driver_credentials,
+            volcano_pod_group_spec: files.volcano_pod_group_spec,
             env_local_dirs: env.var("SPARK_LOCAL_DIRS").map(str::to_owned),
             conf_dir_files,
             submission_id,

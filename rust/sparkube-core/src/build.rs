@@ -296,7 +296,7 @@ fn build_objects(req: &SubmitRequest, ids: &Ids) -> Result<Resources> {
     secrets::configure(&ctx, &mut spark_pod)?;
     let volume_claims = volumes::configure(&ctx, &mut spark_pod)?;
     driver::configure_command(&ctx, &mut spark_pod, &mut props);
-    hadoop::configure(&ctx, &mut spark_pod)?;
+    hadoop::configure(&ctx, &mut spark_pod, &mut props)?;
     let executor_pod_template = template::executor_template(&ctx, &mut spark_pod, &mut props);
     local_dirs::configure(&ctx, &mut spark_pod);
     let local_files = shipped_files::configure(&ctx, &mut spark_pod);
@@ -1025,6 +1025,13 @@ mod tests {
             json!({"mountPath": "/etc/krb5.conf", "name": "krb5-file", "subPath": "krb5.conf"})
         );
         assert_eq!(env_names(pod)[3], "HADOOP_CONF_DIR");
+        assert_eq!(
+            property(
+                &properties(&objects),
+                "spark.kubernetes.executor.hadoopConfigMapName"
+            ),
+            Some("hcm")
+        );
     }
 
     #[test]

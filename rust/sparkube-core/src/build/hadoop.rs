@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{
 };
 
 use super::{Context, SparkPod};
-use crate::conf::keys;
+use crate::conf::{SparkConf, keys};
 use crate::error::{Error, Result};
 
 /// `spark.kubernetes.hadoop.configMapName`.
@@ -26,6 +26,8 @@ pub const TOKEN_SECRET_NAME: &str = "spark.kubernetes.kerberos.tokenSecret.name"
 pub const TOKEN_SECRET_ITEM_KEY: &str = "spark.kubernetes.kerberos.tokenSecret.itemKey";
 /// Where spark-submit mounts the delegation-token Secret.
 pub const TOKEN_SECRET_DIR: &str = "/mnt/secrets/hadoop-credentials";
+/// `spark.kubernetes.executor.hadoopConfigMapName`: the Hadoop ConfigMap, for the executors.
+pub const EXECUTOR_HADOOP_CONFIG_MAP: &str = "spark.kubernetes.executor.hadoopConfigMapName";
 /// Where the Hadoop conf is mounted.
 pub const HADOOP_CONF_DIR: &str = "/opt/hadoop/conf";
 
@@ -42,7 +44,7 @@ fn config_map_volume(name: &str, config_map: &str) -> Volume {
 
 /// Mounts the Hadoop and krb5 ConfigMaps and the delegation-token Secret the conf names;
 /// refuses keytab logins (a local krb5.conf is refused by [`crate::conf::lint`]).
-pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod) -> Result<()> {
+pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod, props: &mut SparkConf) -> Result<()> {
     let conf = ctx.conf;
     for key in [keys::PRINCIPAL, keys::KEYTAB] {
         if conf.contains(key) {
@@ -55,6 +57,8 @@ pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod) -> Result<()> {
         }
     }
     if let Some(config_map) = conf.get(HADOOP_CONFIG_MAP) {
+        // The executors mount the same ConfigMap, found under this key.
+        props.set(EXECUTOR_HADOOP_CONFIG_MAP, config_map);
         spark_pod.mount(
             config_map_volume("hadoop-properties", config_map),
             VolumeMount {

@@ -125,6 +125,7 @@ pub const DRIVER_SIDE: &[&str] = &[
     "spark.kubernetes.executor.enableApiWatcher",
     "spark.kubernetes.executor.enablePollingWithResourceVersion",
     "spark.kubernetes.executor.eventProcessingInterval",
+    // Written by sparkube from spark.kubernetes.hadoop.configMapName, as spark-submit does.
     "spark.kubernetes.executor.hadoopConfigMapName",
     "spark.kubernetes.executor.limit.cores",
     "spark.kubernetes.executor.minTasksPerExecutorBeforeRolling",

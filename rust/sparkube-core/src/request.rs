@@ -132,7 +132,18 @@ pub struct Environment<'a> {
     pub files_under: &'a dyn Fn(&Path) -> Vec<PathBuf>,
     /// The working directory, against which relative paths of local files resolve.
     pub cwd: PathBuf,
+    /// Reads a remote file named by a URI with one of [`REMOTE_SCHEMES`] (a pod template
+    /// spark-submit would read through Hadoop's file systems); `None` where this side cannot.
+    /// The object stores' schemes come through the same hook once sparkube has their client.
+    pub fetch: Option<&'a Fetch<'a>>,
 }
+
+/// Reads the file named by a remote URI (see [`Environment::fetch`]).
+pub type Fetch<'a> = dyn Fn(&str) -> io::Result<Vec<u8>> + 'a;
+
+/// URI schemes of files spark-submit reads on the submitting side through Hadoop's file
+/// systems, as pod templates may be.
+pub const REMOTE_SCHEMES: &[&str] = &["http", "https", "s3a", "gs", "abfs", "abfss"];
 
 /// The largest total size of conf dir files shipped to the driver (`spark.kubernetes.configMap.maxSize`).
 const CONF_DIR_MAX_BYTES: u64 = 1_048_576;
@@ -190,6 +201,40 @@ impl Environment<'_> {
             .get(name)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+
+    /// The text of a file named by a conf value as spark-submit reads it: a local path (or
+    /// `file:` URI) from disk, a [`REMOTE_SCHEMES`] URI through [`Environment::fetch`].
+    fn read_location(&self, location: &str, option: &str, what: &'static str) -> Result<String> {
+        let scheme = location
+            .split_once("://")
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some(scheme) if REMOTE_SCHEMES.contains(&scheme) => {
+                let fetch = self.fetch.ok_or_else(|| {
+                    Error::invalid(
+                        option,
+                        format!(
+                            "{option}={location}: sparkube cannot read {scheme}:// files on the submitting side yet; give a local file"
+                        ),
+                    )
+                })?;
+                let bytes = fetch(location).map_err(|source| Error::Read {
+                    option: option.to_owned(),
+                    what,
+                    path: PathBuf::from(location),
+                    source,
+                })?;
+                String::from_utf8(bytes).map_err(|_| {
+                    Error::invalid(option, format!("{what} {location} is not UTF-8 text"))
+                })
+            }
+            Some("file") => {
+                let path = location.split_once("://").map_or(location, |(_, p)| p);
+                self.read_text(Path::new(path), option, what)
+            }
+            _ => self.read_text(Path::new(location), option, what),
+        }
     }
 
     fn read_text(&self, path: &Path, option: &str, what: &'static str) -> Result<String> {
@@ -690,7 +735,7 @@ impl ConfFiles {
             let Some(path) = conf.get(key) else {
                 return Ok(None);
             };
-            let text = env.read_text(Path::new(path), key, "pod template")?;
+            let text = env.read_location(path, key, "pod template")?;
             let pod = parse_pod_template(&text, key, path)?;
             Ok(Some((pod, text)))
         };
@@ -844,12 +889,20 @@ pub(crate) mod testing {
     pub struct FakeEnv {
         pub files: HashMap<PathBuf, Vec<u8>>,
         pub vars: HashMap<String, String>,
+        /// Whether remote URIs can be fetched (from `files`, by the whole URI).
+        pub remote: bool,
     }
 
     impl FakeEnv {
         pub fn file(mut self, path: &str, text: &str) -> Self {
             self.files
                 .insert(PathBuf::from(path), text.as_bytes().to_vec());
+            self
+        }
+
+        /// The environment with remote files: `file` entries named by a URI are fetched.
+        pub fn remote(mut self) -> Self {
+            self.remote = true;
             self
         }
 
@@ -889,12 +942,19 @@ pub(crate) mod testing {
                 found.sort();
                 found
             };
+            let fetch = |uri: &str| -> io::Result<Vec<u8>> {
+                self.files
+                    .get(Path::new(uri))
+                    .cloned()
+                    .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+            };
             f(&Environment {
                 vars: self.vars.clone(),
                 read: &read,
                 list: &list,
                 files_under: &files_under,
                 cwd: PathBuf::from("/home/user"),
+                fetch: self.remote.then_some(&fetch),
             })
         }
 
@@ -1047,6 +1107,49 @@ mod tests {
             "local:///main.R",
         ]);
         assert_eq!(r.conf.get("spark.jars"), Some("local:///x.jar"));
+    }
+
+    #[test]
+    fn remote_pod_templates_are_fetched_where_this_side_can() {
+        let template = "apiVersion: v1\nkind: Pod\nmetadata:\n  labels: {team: t}\n";
+        let uri = "https://templates.example/driver.yaml";
+        let args = [
+            "--conf",
+            "spark.kubernetes.driver.podTemplateFile=https://templates.example/driver.yaml",
+            "--conf",
+            "spark.kubernetes.executor.podTemplateFile=file:///e.yaml",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ];
+        let env = FakeEnv::default()
+            .file(uri, template)
+            .file("/e.yaml", template);
+        match env.remote().resolve(&args) {
+            Ok(req) => {
+                let labels = req.driver_pod_template.and_then(|p| p.metadata.labels);
+                assert_eq!(
+                    labels.and_then(|l| l.get("team").cloned()).as_deref(),
+                    Some("t")
+                );
+                assert!(req.executor_pod_template.is_some());
+            }
+            Err(e) => panic!("{e}"),
+        }
+        let env = FakeEnv::default()
+            .file(uri, template)
+            .file("/e.yaml", template);
+        match env.resolve(&args) {
+            Err(e) => {
+                assert_eq!(e.option(), "spark.kubernetes.driver.podTemplateFile");
+                assert!(
+                    e.to_string()
+                        .contains("cannot read https:// files on the submitting side"),
+                    "{e}"
+                );
+            }
+            Ok(_) => panic!("fetched without a fetcher"),
+        }
     }
 
     #[test]

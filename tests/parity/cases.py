@@ -44,6 +44,22 @@ class Case:
         return {name: text.replace("{dir}", case_dir) for name, text in self.files.items()}
 
 
+VOLCANO_STEP = "org.apache.spark.deploy.k8s.features.VolcanoFeatureStep"
+
+POD_GROUP_TEMPLATE = """\
+apiVersion: scheduling.volcano.sh/v1beta1
+kind: PodGroup
+metadata:
+  name: replaced-by-spark
+spec:
+  minMember: 1
+  queue: analytics
+  priorityClassName: high
+  minResources:
+    cpu: "2"
+    memory: 4Gi
+"""
+
 DRIVER_TEMPLATE = """\
 apiVersion: v1
 kind: Pod
@@ -594,6 +610,68 @@ CASES: list[Case] = [
             *SPARK_PI,
         ],
         groups=("resource flags",),
+    ),
+    Case(
+        "volcano",
+        [
+            "--name",
+            "gang",
+            *image(),
+            *conf(
+                f"spark.kubernetes.driver.pod.featureSteps={VOLCANO_STEP}",
+                f"spark.kubernetes.executor.pod.featureSteps={VOLCANO_STEP}",
+                "spark.kubernetes.scheduler.name=volcano",
+                "spark.kubernetes.scheduler.volcano.podGroupTemplateFile={dir}/podgroup.yaml",
+                "spark.kubernetes.driver.label.queue=batch",
+            ),
+            *SPARK_PI,
+        ],
+        files={"podgroup.yaml": POD_GROUP_TEMPLATE},
+        groups=("volcano feature step",),
+    ),
+    Case(
+        "volcano_inline_template",
+        [
+            "--name",
+            "gang-inline",
+            *image(),
+            *conf(
+                f"spark.kubernetes.driver.pod.featureSteps={VOLCANO_STEP}",
+                'spark.kubernetes.scheduler.volcano.podGroupTemplateJson={"spec": {"queue": "q2"}}',
+            ),
+            *SPARK_PI,
+        ],
+        groups=("volcano feature step",),
+    ),
+    Case(
+        "kerberos_token_secret",
+        [
+            "--name",
+            "kerberos",
+            *image(),
+            *conf(
+                "spark.kubernetes.hadoop.configMapName=hadoop-conf",
+                "spark.kubernetes.kerberos.krb5.configMapName=krb5",
+                "spark.kubernetes.kerberos.tokenSecret.name=hadoop-tokens",
+                "spark.kubernetes.kerberos.tokenSecret.itemKey=tokens.dt",
+            ),
+            *SPARK_PI,
+        ],
+        groups=("kerberos",),
+    ),
+    Case(
+        "security_context_and_service",
+        [
+            "--name",
+            "escalate",
+            *image(),
+            *conf(
+                "spark.kubernetes.securityContext.allowPrivilegeEscalation=true",
+                "spark.kubernetes.driver.service.publishNotReadyAddresses=TRUE",
+            ),
+            *SPARK_PI,
+        ],
+        groups=("basic driver step", "service"),
     ),
 ]
 

@@ -154,7 +154,18 @@ class OracleRun:
 
     @property
     def objects(self) -> list[dict[str, Any]]:
-        return [r.body for r in self.writes]
+        """Each object written, once: where it was first written, as it was last written (the
+        objects created before the pod are applied again with their owner once it exists)."""
+        first: dict[tuple[str, str], int] = {}
+        out: list[dict[str, Any]] = []
+        for body in (r.body for r in self.writes):
+            key = (str(body.get("kind")), str(body.get("metadata", {}).get("name")))
+            if key in first:
+                out[first[key]] = body
+            else:
+                first[key] = len(out)
+                out.append(body)
+        return out
 
 
 def run_spark_submit(case: Case, base: Path, timeout: float = 180) -> OracleRun:
@@ -430,6 +441,7 @@ GROUP_PATHS: dict[str, tuple[str, str]] = {
     "Service": ("/api/v1", "services"),
     "ConfigMap": ("/api/v1", "configmaps"),
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies"),
+    "PodGroup": ("/apis/scheduling.volcano.sh/v1beta1", "podgroups"),
 }
 
 
@@ -449,15 +461,18 @@ def recorded_calls(requests: list[RecordedRequest], uid: str = UID) -> list[Call
 def expected_calls(
     items: list[dict[str, Any]], namespace: str, field_manager: str = "fabric8"
 ) -> list[Call]:
-    """The calls a submitter makes for rendered ``items``: POST the pod, apply the rest."""
+    """The calls a submitter makes for rendered ``items``: apply the objects before the pod
+    (Volcano's PodGroup), POST the pod, apply those again (now with their owner) and the rest."""
     ids = RandomParts.find(items)
+    pod = next(i for i, item in enumerate(items) if item.get("kind") == "Pod")
+    ordered = [*items[:pod], items[pod], *items[:pod], *items[pod + 1 :]]
     calls = []
-    for i, item in enumerate(items):
+    for i, item in enumerate(ordered):
         kind = str(item.get("kind"))
         prefix, plural = GROUP_PATHS.get(kind, ("/api/v1", kind.lower() + "s"))
         ns = item.get("metadata", {}).get("namespace") or namespace
         base = f"{prefix}/namespaces/{ns}/{plural}"
-        if i == 0 and kind == "Pod":
+        if i == pod and kind == "Pod":
             calls.append(Call("POST", base, "application/json"))
         else:
             name = _normalise_text(str(item.get("metadata", {}).get("name", "")), ids, {})

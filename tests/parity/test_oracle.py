@@ -41,7 +41,12 @@ def _name(obj: dict[str, Any]) -> str:
 def test_spark_submit_posts_the_pod_then_applies_the_rest(
     case: Case, spark_submit_run: OracleRun
 ) -> None:
-    first, *rest = spark_submit_run.requests
+    requests = spark_submit_run.requests
+    post = next(i for i, r in enumerate(requests) if r.method == "POST")
+    # Only Volcano's PodGroup comes before the pod, applied (and applied again after it).
+    pre = [r.path.split("/")[-2] for r in requests[:post]]
+    assert pre == (["podgroups"] if case.id.startswith("volcano") else []), pre
+    first, *rest = requests[post:]
     ns = spark_submit_run.objects[-1]["data"]["spark.kubernetes.namespace"]
     assert (first.method, first.path, first.content_type, first.query) == (
         "POST",
@@ -59,14 +64,24 @@ def test_spark_submit_posts_the_pod_then_applies_the_rest(
     assert expected_calls(spark_submit_run.objects, ns) == calls
     kinds = [o["kind"] for o in spark_submit_run.objects]
     templates = 1 if "spark.kubernetes.executor.podTemplateFile" in " ".join(case.args) else 0
-    assert kinds == ["Pod", "Service", "NetworkPolicy", *["ConfigMap"] * templates, "ConfigMap"]
+    groups = ["PodGroup"] if pre else []
+    assert kinds == [
+        *groups,
+        "Pod",
+        "Service",
+        "NetworkPolicy",
+        *["ConfigMap"] * templates,
+        "ConfigMap",
+    ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_spark_submit_owner_references_carry_the_created_pod_uid(
     case: Case, spark_submit_run: OracleRun
 ) -> None:
-    pod, *others = spark_submit_run.objects
+    # Objects created before the pod (Volcano's PodGroup) appear as last applied, with owner.
+    pod = next(o for o in spark_submit_run.objects if o["kind"] == "Pod")
+    others = [o for o in spark_submit_run.objects if o is not pod]
     assert "ownerReferences" not in pod.get("metadata", {})
     assert spark_submit_run.pod_uid
     for obj in others:
@@ -85,7 +100,8 @@ def test_spark_submit_owner_references_carry_the_created_pod_uid(
 def test_spark_submit_properties_name_the_pod_and_app(
     case: Case, spark_submit_run: OracleRun
 ) -> None:
-    pod, *_, config_map = spark_submit_run.objects
+    *_, config_map = spark_submit_run.objects
+    pod = next(o for o in spark_submit_run.objects if o["kind"] == "Pod")
     props = javaprops.loads(config_map["data"][PROPERTIES_KEY])
     assert props["spark.app.id"] == pod["metadata"]["labels"]["spark-app-selector"]
     assert props["spark.kubernetes.driver.pod.name"] == _name(pod)

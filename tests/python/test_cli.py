@@ -217,3 +217,42 @@ def test_unreachable_api_server_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "could not reach the API server" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_master_that_is_not_the_kubeconfig_server_gets_no_credentials_and_says_so(
+    kubesim: Kubesim,
+) -> None:
+    # The kubeconfig names https://127.0.0.1:PORT; the same port answers plain HTTP too.
+    result = run(
+        "submit",
+        "--no-wait",
+        "--master",
+        f"k8s://{kubesim.url}",
+        *submit_args("other-server"),
+        kubesim=kubesim,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "401" in result.stderr
+    assert "sparkube sent no credentials" in result.stderr
+    assert f"--master {kubesim.url} is not the server" in result.stderr
+    assert f"({kubesim.https_url})" in result.stderr
+    assert "invalid or expired" not in result.stderr
+
+
+def test_a_master_equal_to_the_kubeconfig_server_after_normalisation_uses_its_credentials(
+    kubesim: Kubesim,
+) -> None:
+    host_port = kubesim.https_url.removeprefix("https://")
+    result = run(
+        "submit",
+        "--no-wait",
+        "--master",
+        f"k8s://HTTPS://{host_port}/",
+        *submit_args("same-server"),
+        kubesim=kubesim,
+    )
+    assert result.returncode == 0, result.stderr
+    status, pods = kubesim.request("GET", "/api/v1/namespaces/default/pods")
+    assert status == 200, pods
+    assert any(p["metadata"]["name"].startswith("same-server-") for p in pods["items"])

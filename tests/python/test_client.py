@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
+import time
 import uuid
 from typing import TYPE_CHECKING
 
@@ -12,6 +15,9 @@ import sparkube
 from sparkube import AppState, Client, Driver, SparkApp
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
     from tests.conftest import Kubesim
 
 IMAGE = "apache/spark:4.0.1"
@@ -161,3 +167,48 @@ def test_attach_to_an_existing_driver(client: Client) -> None:
     attached = client.attach(handle.driver_pod, handle.namespace)
     assert attached.app_id == handle.app_id
     assert attached.wait(timeout=60).state is AppState.SUCCEEDED
+
+
+VOLCANO_STEP = "org.apache.spark.deploy.k8s.features.VolcanoFeatureStep"
+
+
+def test_volcano_pod_group_comes_before_the_driver_and_goes_with_it(
+    kubesim_factory: Callable[..., Kubesim], tmp_path: Path
+) -> None:
+    audit = tmp_path / "audit.jsonl"
+    sim = kubesim_factory("--audit-log-path", str(audit))
+    gang = app("gang", run_seconds="30")
+    gang = dataclasses.replace(
+        gang,
+        conf={
+            "spark.kubernetes.driver.pod.featureSteps": VOLCANO_STEP,
+            "spark.kubernetes.scheduler.name": "volcano",
+        },
+    )
+    handle = Client(kubeconfig=sim.kubeconfig).submit(gang)
+    groups = "/apis/scheduling.volcano.sh/v1beta1/namespaces/default/podgroups"
+    status, group = sim.request("GET", f"{groups}/{handle.app_id}-podgroup")
+    assert status == 200, group
+    status, pod = sim.request("GET", f"/api/v1/namespaces/default/pods/{handle.driver_pod}")
+    assert status == 200, pod
+    owners = [(o["kind"], o["name"], o["uid"]) for o in group["metadata"]["ownerReferences"]]
+    assert owners == [("Pod", handle.driver_pod, pod["metadata"]["uid"])]
+    assert (
+        pod["metadata"]["annotations"]["scheduling.k8s.io/group-name"] == group["metadata"]["name"]
+    )
+    assert pod["spec"]["schedulerName"] == "volcano"
+    # Applied before the pod is created, and again with its owner once the pod exists.
+    events = [json.loads(line) for line in audit.read_text().splitlines()]
+    writes = [
+        (e["verb"], e["objectRef"]["resource"])
+        for e in events
+        if e["verb"] in ("create", "patch")
+        and e.get("objectRef", {}).get("resource") in ("pods", "podgroups")
+    ]
+    assert writes[:3] == [("patch", "podgroups"), ("create", "pods"), ("patch", "podgroups")]
+    # Owned by the driver: deleting it removes the group.
+    assert handle.kill(grace_period=0, wait=True)
+    deadline = time.monotonic() + 20
+    while sim.request("GET", f"{groups}/{handle.app_id}-podgroup")[0] != 404:
+        assert time.monotonic() < deadline, "the PodGroup outlived its driver"
+        time.sleep(0.2)

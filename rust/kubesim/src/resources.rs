@@ -351,6 +351,20 @@ pub static RESOURCES: &[ResourceType] = &[
             true,
         )
     },
+    // Volcano's PodGroup, a custom resource in a real cluster, built in here (stored as
+    // written): spark-submit's Volcano feature step creates one before the driver pod.
+    ResourceType {
+        short_names: &["pg", "podgroup-v1beta1"],
+        subresources: &["status"],
+        ..res(
+            "scheduling.volcano.sh",
+            "v1beta1",
+            "podgroups",
+            "podgroup",
+            "PodGroup",
+            true,
+        )
+    },
 ];
 
 /// Well-known resource ids, checked against the table by a unit test.

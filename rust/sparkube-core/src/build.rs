@@ -21,6 +21,7 @@ pub mod secrets;
 pub mod service;
 pub mod shipped_files;
 pub mod template;
+pub mod volcano;
 pub mod volumes;
 
 use k8s_openapi::api::core::v1::{
@@ -48,6 +49,8 @@ pub const SUBMISSION_ID_LABEL: &str = "sparkube.io/submission-id";
 /// The objects of one submission.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resources {
+    /// Volcano's PodGroup (created before the driver pod), with Volcano's feature step.
+    pub pod_group: Option<volcano::PodGroup>,
     /// The driver pod (created first; every other object is owned by it).
     pub driver_pod: Pod,
     /// The driver's Kubernetes credentials, when the conf gives any
@@ -68,12 +71,19 @@ pub struct Resources {
 }
 
 impl Resources {
-    /// Every object in the order spark-submit sends them: pod, credentials secret, service,
-    /// network policy, volume claims, executor template ConfigMap, local files ConfigMap, driver ConfigMap. Objects
-    /// after the pod carry an ownerReference to it whose uid is empty, to be filled in once
-    /// the pod exists.
+    /// Every object in the order spark-submit sends them: Volcano's PodGroup (the one object
+    /// created before the pod, and applied again with its owner once the pod exists), pod,
+    /// credentials secret, service, network policy, volume claims, executor template
+    /// ConfigMap, local files ConfigMap, driver ConfigMap. Objects after the pod carry an
+    /// ownerReference to it whose uid is empty, to be filled in once the pod exists.
     pub fn in_api_order(&self) -> Vec<Object> {
-        let mut out = vec![Object::Pod(self.driver_pod.clone())];
+        let mut out: Vec<Object> = self
+            .pod_group
+            .clone()
+            .map(Object::PodGroup)
+            .into_iter()
+            .collect();
+        out.push(Object::Pod(self.driver_pod.clone()));
         out.extend(self.credentials_secret.clone().map(Object::Secret));
         out.push(Object::Service(self.service.clone()));
         out.push(Object::NetworkPolicy(self.network_policy.clone()));
@@ -286,10 +296,12 @@ fn build_objects(req: &SubmitRequest, ids: &Ids) -> Result<Resources> {
     secrets::configure(&ctx, &mut spark_pod)?;
     let volume_claims = volumes::configure(&ctx, &mut spark_pod)?;
     driver::configure_command(&ctx, &mut spark_pod, &mut props);
-    hadoop::configure(&ctx, &mut spark_pod)?;
+    hadoop::configure(&ctx, &mut spark_pod, &mut props)?;
     let executor_pod_template = template::executor_template(&ctx, &mut spark_pod, &mut props);
     local_dirs::configure(&ctx, &mut spark_pod);
     let local_files = shipped_files::configure(&ctx, &mut spark_pod);
+    // User feature steps run after Spark's own.
+    let pod_group = volcano::configure(&ctx, &mut spark_pod);
     let driver_conf_map = config_map::configure(&ctx, &mut spark_pod, &props);
 
     labels::validate_pod_metadata(&spark_pod.pod)?;
@@ -298,6 +310,7 @@ fn build_objects(req: &SubmitRequest, ids: &Ids) -> Result<Resources> {
     spec.containers.push(container);
 
     let resources = Resources {
+        pod_group,
         driver_pod: pod,
         credentials_secret,
         service,
@@ -1012,6 +1025,170 @@ mod tests {
             json!({"mountPath": "/etc/krb5.conf", "name": "krb5-file", "subPath": "krb5.conf"})
         );
         assert_eq!(env_names(pod)[3], "HADOOP_CONF_DIR");
+        assert_eq!(
+            property(
+                &properties(&objects),
+                "spark.kubernetes.executor.hadoopConfigMapName"
+            ),
+            Some("hcm")
+        );
+    }
+
+    #[test]
+    fn kerberos_token_secret_is_mounted_as_spark_submit_does() {
+        let objects = render(&[
+            "--conf",
+            IMAGE,
+            "--conf",
+            "spark.kubernetes.kerberos.krb5.configMapName=kcm",
+            "--conf",
+            "spark.kubernetes.kerberos.tokenSecret.name=tok",
+            "--conf",
+            "spark.kubernetes.kerberos.tokenSecret.itemKey=dt",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ]);
+        let pod = &objects[0];
+        assert_eq!(
+            names(&pod["spec"]["volumes"]),
+            [
+                "krb5-file",
+                "hadoop-secret",
+                "spark-local-dir-1",
+                "spark-conf-volume-driver"
+            ]
+        );
+        assert_eq!(
+            pod["spec"]["volumes"][1],
+            json!({"name": "hadoop-secret", "secret": {"secretName": "tok"}})
+        );
+        assert_eq!(
+            container(pod)["volumeMounts"][1],
+            json!({"mountPath": "/mnt/secrets/hadoop-credentials", "name": "hadoop-secret"})
+        );
+        let env = &container(pod)["env"];
+        let token = env
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["name"] == "HADOOP_TOKEN_FILE_LOCATION");
+        assert_eq!(
+            token.map(|e| &e["value"]),
+            Some(&json!("/mnt/secrets/hadoop-credentials/dt"))
+        );
+        assert_eq!(
+            env_names(pod)[3..5],
+            ["HADOOP_TOKEN_FILE_LOCATION", "SPARK_LOCAL_DIRS"]
+        );
+    }
+
+    fn pod_name(objects: &[Value]) -> &str {
+        objects
+            .iter()
+            .find(|o| o["kind"] == "Pod")
+            .and_then(|p| p["metadata"]["name"].as_str())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn volcano_pod_group_comes_first_and_names_the_app() -> Result<()> {
+        let env = FakeEnv::default().file(
+            "/pg.yaml",
+            "apiVersion: scheduling.volcano.sh/v1beta1\nkind: PodGroup\nmetadata:\n  name: ignored\nspec:\n  queue: q1\n  minMember: 1\n",
+        );
+        let req = env.resolve(&[
+            "--conf",
+            IMAGE,
+            "--conf",
+            "spark.kubernetes.driver.pod.featureSteps=org.apache.spark.deploy.k8s.features.VolcanoFeatureStep",
+            "--conf",
+            "spark.kubernetes.scheduler.volcano.podGroupTemplateFile=/pg.yaml",
+            "--conf",
+            "spark.kubernetes.scheduler.name=volcano",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ])?;
+        let ids = Ids::seeded(1);
+        let objects = objects(&req);
+        assert_eq!(kinds(&objects)[..2], ["PodGroup", "Pod"]);
+        let group_name = format!("{}-podgroup", ids.app_id);
+        assert_eq!(
+            objects[0],
+            json!({
+                "apiVersion": "scheduling.volcano.sh/v1beta1",
+                "kind": "PodGroup",
+                "metadata": {
+                    "name": group_name,
+                    "namespace": "default",
+                    "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "controller": true, "name": pod_name(&objects), "uid": ""}],
+                },
+                "spec": {"queue": "q1", "minMember": 1},
+            })
+        );
+        let pod = &objects[1];
+        assert_eq!(
+            pod["metadata"]["annotations"]["scheduling.k8s.io/group-name"],
+            json!(group_name)
+        );
+        assert_eq!(pod["spec"]["schedulerName"], json!("volcano"));
+        // The executors' step runs in the driver: the keys reach it.
+        let props = properties(&objects);
+        assert!(property(&props, "spark.kubernetes.driver.pod.featureSteps").is_some());
+        // Without a template the group's spec is empty; the inline JSON is read too.
+        let inline = render(&[
+            "--conf",
+            IMAGE,
+            "--conf",
+            "spark.kubernetes.driver.pod.featureSteps=org.apache.spark.deploy.k8s.features.VolcanoFeatureStep",
+            "--conf",
+            r#"spark.kubernetes.scheduler.volcano.podGroupTemplateJson={"spec": {"queue": "q2"}}"#,
+            "--class",
+            "X",
+            "local:///a.jar",
+        ]);
+        assert_eq!(inline[0]["spec"], json!({"queue": "q2"}));
+        Ok(())
+    }
+
+    #[test]
+    fn privilege_escalation_and_not_ready_addresses_follow_the_conf() {
+        let table = [
+            (&[][..], false, false),
+            (
+                &["spark.kubernetes.securityContext.allowPrivilegeEscalation=TRUE"][..],
+                true,
+                false,
+            ),
+            (
+                &[
+                    "spark.kubernetes.securityContext.allowPrivilegeEscalation=true",
+                    "spark.kubernetes.driver.securityContext.allowPrivilegeEscalation=false",
+                    "spark.kubernetes.driver.service.publishNotReadyAddresses=true",
+                ][..],
+                false,
+                true,
+            ),
+        ];
+        for (confs, escalation, not_ready) in table {
+            let mut args = vec!["--conf", IMAGE];
+            for c in confs {
+                args.extend(["--conf", c]);
+            }
+            args.extend(["--class", "X", "local:///a.jar"]);
+            let objects = render(&args);
+            assert_eq!(
+                container(&objects[0])["securityContext"]["allowPrivilegeEscalation"],
+                json!(escalation),
+                "{confs:?}"
+            );
+            assert_eq!(
+                objects[1]["spec"]["publishNotReadyAddresses"],
+                json!(not_ready),
+                "{confs:?}"
+            );
+        }
     }
 
     #[test]
@@ -1696,6 +1873,58 @@ spec:
                 "sparkube does not upload files",
             ),
             (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--principal",
+                    "a@B",
+                    "--keytab",
+                    "/k.keytab",
+                ],
+                "spark.kerberos.principal",
+                "spark-submit would log in with a keytab on this machine",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.kerberos.tokenSecret.name=t",
+                ],
+                "spark.kubernetes.kerberos.tokenSecret.name",
+                "you must also specify the item-key",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.kerberos.tokenSecret.itemKey=k",
+                ],
+                "spark.kubernetes.kerberos.tokenSecret.itemKey",
+                "you must also specify the name of the secret",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.driver.pod.featureSteps=a.B",
+                ],
+                "spark.kubernetes.driver.pod.featureSteps",
+                "sparkube cannot run a JVM class",
+            ),
+            (
+                &[
+                    "--conf",
+                    IMAGE,
+                    "--conf",
+                    "spark.kubernetes.driver.service.publishNotReadyAddresses=yes",
+                ],
+                "spark.kubernetes.driver.service.publishNotReadyAddresses",
+                "should be boolean, but was yes",
+            ),
+            (
                 &["--conf", IMAGE, "--conf", "spark.driver.port=http"],
                 "spark.driver.port",
                 "is not a port number",
@@ -1785,7 +2014,11 @@ spec:
         for (extra, option, message) in table.iter().chain(more) {
             let mut args = extra.to_vec();
             args.extend_from_slice(&["--class", "X", "local:///a.jar"]);
-            match build(&request(&args), &Ids::seeded(1)) {
+            // Resolution refuses some keys already (the conf lint), building the rest.
+            match FakeEnv::default()
+                .resolve(&args)
+                .and_then(|req| build(&req, &Ids::seeded(1)))
+            {
                 Ok(_) => panic!("{args:?} accepted"),
                 Err(err) => {
                     assert_eq!(err.option(), *option, "{args:?}: {err}");

@@ -6,7 +6,9 @@
 
 mod args;
 pub mod keys;
+pub mod lint;
 mod properties;
+pub mod spark_keys;
 mod units;
 
 use indexmap::IndexMap;

@@ -110,6 +110,10 @@ pub struct SubmitRequest {
     pub local_files: Vec<LocalFile>,
     /// `--verbose`.
     pub verbose: bool,
+    /// The spec of Volcano's PodGroup, from
+    /// `spark.kubernetes.scheduler.volcano.podGroupTemplateFile` (read here) or
+    /// `...podGroupTemplateJson`, when Volcano's feature step is asked for and a template given.
+    pub volcano_pod_group_spec: Option<serde_json::Map<String, Value>>,
     /// What spark-submit would warn about (ignored keys, files not shipped, credentials in
     /// plain conf), for the caller to show once; see [`SubmitRequest::log_notices`].
     /// They name keys, never values.
@@ -128,7 +132,18 @@ pub struct Environment<'a> {
     pub files_under: &'a dyn Fn(&Path) -> Vec<PathBuf>,
     /// The working directory, against which relative paths of local files resolve.
     pub cwd: PathBuf,
+    /// Reads a remote file named by a URI with one of [`REMOTE_SCHEMES`] (a pod template
+    /// spark-submit would read through Hadoop's file systems); `None` where this side cannot.
+    /// The object stores' schemes come through the same hook once sparkube has their client.
+    pub fetch: Option<&'a Fetch<'a>>,
 }
+
+/// Reads the file named by a remote URI (see [`Environment::fetch`]).
+pub type Fetch<'a> = dyn Fn(&str) -> io::Result<Vec<u8>> + 'a;
+
+/// URI schemes of files spark-submit reads on the submitting side through Hadoop's file
+/// systems, as pod templates may be.
+pub const REMOTE_SCHEMES: &[&str] = &["http", "https", "s3a", "gs", "abfs", "abfss"];
 
 /// The largest total size of conf dir files shipped to the driver (`spark.kubernetes.configMap.maxSize`).
 const CONF_DIR_MAX_BYTES: u64 = 1_048_576;
@@ -186,6 +201,40 @@ impl Environment<'_> {
             .get(name)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+
+    /// The text of a file named by a conf value as spark-submit reads it: a local path (or
+    /// `file:` URI) from disk, a [`REMOTE_SCHEMES`] URI through [`Environment::fetch`].
+    fn read_location(&self, location: &str, option: &str, what: &'static str) -> Result<String> {
+        let scheme = location
+            .split_once("://")
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some(scheme) if REMOTE_SCHEMES.contains(&scheme) => {
+                let fetch = self.fetch.ok_or_else(|| {
+                    Error::invalid(
+                        option,
+                        format!(
+                            "{option}={location}: sparkube cannot read {scheme}:// files on the submitting side yet; give a local file"
+                        ),
+                    )
+                })?;
+                let bytes = fetch(location).map_err(|source| Error::Read {
+                    option: option.to_owned(),
+                    what,
+                    path: PathBuf::from(location),
+                    source,
+                })?;
+                String::from_utf8(bytes).map_err(|_| {
+                    Error::invalid(option, format!("{what} {location} is not UTF-8 text"))
+                })
+            }
+            Some("file") => {
+                let path = location.split_once("://").map_or(location, |(_, p)| p);
+                self.read_text(Path::new(path), option, what)
+            }
+            _ => self.read_text(Path::new(location), option, what),
+        }
     }
 
     fn read_text(&self, path: &Path, option: &str, what: &'static str) -> Result<String> {
@@ -675,7 +724,10 @@ struct ConfFiles {
     driver_pod_template: Option<Pod>,
     executor_pod_template: Option<PodTemplate>,
     driver_credentials: DriverCredentialFiles,
+    volcano_pod_group_spec: Option<serde_json::Map<String, Value>>,
 }
+
+use crate::build::volcano;
 
 impl ConfFiles {
     fn read(conf: &SparkConf, env: &Environment<'_>) -> Result<ConfFiles> {
@@ -683,7 +735,7 @@ impl ConfFiles {
             let Some(path) = conf.get(key) else {
                 return Ok(None);
             };
-            let text = env.read_text(Path::new(path), key, "pod template")?;
+            let text = env.read_location(path, key, "pod template")?;
             let pod = parse_pod_template(&text, key, path)?;
             Ok(Some((pod, text)))
         };
@@ -701,7 +753,27 @@ impl ConfFiles {
                 None => Ok(None),
             }
         };
+        let volcano_pod_group_spec = if !crate::build::volcano::enabled(conf) {
+            None
+        } else if let Some(path) = conf.get(volcano::TEMPLATE_FILE) {
+            let text =
+                env.read_text(Path::new(path), volcano::TEMPLATE_FILE, "PodGroup template")?;
+            Some(volcano::template_spec(
+                &text,
+                volcano::TEMPLATE_FILE,
+                &format!("file {path}"),
+            )?)
+        } else if let Some(json) = conf.get(volcano::TEMPLATE_JSON) {
+            Some(volcano::template_spec(
+                json,
+                volcano::TEMPLATE_JSON,
+                "JSON",
+            )?)
+        } else {
+            None
+        };
         Ok(ConfFiles {
+            volcano_pod_group_spec,
             driver_pod_template: template(keys::DRIVER_POD_TEMPLATE_FILE)?.map(|(pod, _)| pod),
             executor_pod_template: template(keys::EXECUTOR_POD_TEMPLATE_FILE)?
                 .map(|(pod, text)| PodTemplate { pod, text }),
@@ -732,6 +804,7 @@ impl SubmitRequest {
         let mut conf = merged_conf(&args, env)?;
         let submission_id = conf.remove(keys::SUBMISSION_ID);
         drop_non_spark_keys(&mut conf, &mut warnings);
+        warnings.extend(crate::conf::lint::check(&conf)?);
         let primary = args
             .primary_resource
             .clone()
@@ -772,6 +845,7 @@ impl SubmitRequest {
             driver_pod_template: files.driver_pod_template,
             executor_pod_template: files.executor_pod_template,
             driver_credentials: files.driver_credentials,
+            volcano_pod_group_spec: files.volcano_pod_group_spec,
             env_local_dirs: env.var("SPARK_LOCAL_DIRS").map(str::to_owned),
             conf_dir_files,
             submission_id,
@@ -815,12 +889,20 @@ pub(crate) mod testing {
     pub struct FakeEnv {
         pub files: HashMap<PathBuf, Vec<u8>>,
         pub vars: HashMap<String, String>,
+        /// Whether remote URIs can be fetched (from `files`, by the whole URI).
+        pub remote: bool,
     }
 
     impl FakeEnv {
         pub fn file(mut self, path: &str, text: &str) -> Self {
             self.files
                 .insert(PathBuf::from(path), text.as_bytes().to_vec());
+            self
+        }
+
+        /// The environment with remote files: `file` entries named by a URI are fetched.
+        pub fn remote(mut self) -> Self {
+            self.remote = true;
             self
         }
 
@@ -860,12 +942,19 @@ pub(crate) mod testing {
                 found.sort();
                 found
             };
+            let fetch = |uri: &str| -> io::Result<Vec<u8>> {
+                self.files
+                    .get(Path::new(uri))
+                    .cloned()
+                    .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+            };
             f(&Environment {
                 vars: self.vars.clone(),
                 read: &read,
                 list: &list,
                 files_under: &files_under,
                 cwd: PathBuf::from("/home/user"),
+                fetch: self.remote.then_some(&fetch),
             })
         }
 
@@ -1018,6 +1107,49 @@ mod tests {
             "local:///main.R",
         ]);
         assert_eq!(r.conf.get("spark.jars"), Some("local:///x.jar"));
+    }
+
+    #[test]
+    fn remote_pod_templates_are_fetched_where_this_side_can() {
+        let template = "apiVersion: v1\nkind: Pod\nmetadata:\n  labels: {team: t}\n";
+        let uri = "https://templates.example/driver.yaml";
+        let args = [
+            "--conf",
+            "spark.kubernetes.driver.podTemplateFile=https://templates.example/driver.yaml",
+            "--conf",
+            "spark.kubernetes.executor.podTemplateFile=file:///e.yaml",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ];
+        let env = FakeEnv::default()
+            .file(uri, template)
+            .file("/e.yaml", template);
+        match env.remote().resolve(&args) {
+            Ok(req) => {
+                let labels = req.driver_pod_template.and_then(|p| p.metadata.labels);
+                assert_eq!(
+                    labels.and_then(|l| l.get("team").cloned()).as_deref(),
+                    Some("t")
+                );
+                assert!(req.executor_pod_template.is_some());
+            }
+            Err(e) => panic!("{e}"),
+        }
+        let env = FakeEnv::default()
+            .file(uri, template)
+            .file("/e.yaml", template);
+        match env.resolve(&args) {
+            Err(e) => {
+                assert_eq!(e.option(), "spark.kubernetes.driver.podTemplateFile");
+                assert!(
+                    e.to_string()
+                        .contains("cannot read https:// files on the submitting side"),
+                    "{e}"
+                );
+            }
+            Ok(_) => panic!("fetched without a fetcher"),
+        }
     }
 
     #[test]

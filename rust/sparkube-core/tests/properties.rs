@@ -656,6 +656,7 @@ fn resolve(argv: &[String]) -> sparkube_core::Result<SubmitRequest> {
         list: &list,
         files_under: &list,
         cwd: PathBuf::from("/"),
+        fetch: None,
     };
     SubmitRequest::resolve(args, &env)
 }

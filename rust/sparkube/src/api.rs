@@ -312,7 +312,12 @@ pub(crate) fn status_error(
             String::from_utf8_lossy(body).trim().to_string(),
         ),
     };
-    let message = if status == StatusCode::UNAUTHORIZED {
+    let no_credentials = headers
+        .get(crate::unauthorized::NO_CREDENTIALS_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let message = if let (StatusCode::UNAUTHORIZED, Some(why)) = (status, no_credentials) {
+        format!("{message} (sparkube sent no credentials: {why})")
+    } else if status == StatusCode::UNAUTHORIZED {
         format!("{message} ({UNAUTHORIZED_HINT})")
     } else {
         message

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use crate::api::RetryPolicy;
 use crate::limit::{MAX_SHORT_REQUESTS, ShortRequestLimit};
 use crate::track::shared::Tracker;
+use crate::unauthorized::NoCredentialsNote;
 
 /// Where the in-cluster service-account files live.
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -209,6 +210,8 @@ pub mod conf_keys {
     pub const CLIENT_CERT_FILE: &str = "spark.kubernetes.authenticate.submission.clientCertFile";
     /// Client key file for submission.
     pub const CLIENT_KEY_FILE: &str = "spark.kubernetes.authenticate.submission.clientKeyFile";
+    /// Connect timeout in milliseconds.
+    pub const CONNECTION_TIMEOUT: &str = "spark.kubernetes.submission.connectionTimeout";
 }
 
 impl ConnectOptions {
@@ -241,6 +244,11 @@ impl ConnectOptions {
         }
         if self.client_key_file.is_none() {
             self.client_key_file = path(conf_keys::CLIENT_KEY_FILE);
+        }
+        if self.connect_timeout.is_none() {
+            self.connect_timeout = text(conf_keys::CONNECTION_TIMEOUT)
+                .and_then(|ms| ms.trim().parse::<u64>().ok())
+                .map(Duration::from_millis);
         }
         if get(conf_keys::TRUST_CERTIFICATES).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
         {
@@ -275,6 +283,8 @@ pub fn api_server_url(master: &str) -> Result<String> {
     let (scheme, host) = url
         .split_once("://")
         .ok_or_else(|| invalid("no host after the scheme"))?;
+    // Spark takes the scheme in any case, as URLs allow.
+    let scheme = scheme.to_ascii_lowercase();
     if scheme != "https" && scheme != "http" {
         return Err(invalid(&format!(
             "unsupported scheme {scheme:?} (only http and https)"
@@ -283,7 +293,7 @@ pub fn api_server_url(master: &str) -> Result<String> {
     if host.is_empty() || host.starts_with('/') {
         return Err(invalid("no host"));
     }
-    Ok(url.trim_end_matches('/').to_string())
+    Ok(format!("{scheme}://{}", host.trim_end_matches('/')))
 }
 
 /// A connection to one Kubernetes cluster, cheap to clone; clones share the HTTP connection
@@ -309,7 +319,7 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Connects as described by `options` (see [`ConnectOptions`] for the order of sources).
     pub async fn connect(options: &ConnectOptions) -> Result<Self> {
-        let mut config = load_config(options).await?;
+        let (mut config, skipped) = load_config(options).await?;
         if let Some(ns) = options.namespace.as_deref().filter(|n| !n.is_empty()) {
             config.default_namespace = ns.to_string();
         }
@@ -331,13 +341,28 @@ impl Client {
         let url = config.cluster_url.to_string();
         let namespace = config.default_namespace.clone();
         let identity = cluster_identity(&config);
-        let kube = kube::client::ClientBuilder::try_from(config)
+        let no_credentials = (!has_credentials(&config.auth_info)).then(|| {
+            skipped.unwrap_or_else(|| {
+                format!(
+                    "no token, client certificate or credential plugin is configured for {}",
+                    url.trim_end_matches('/')
+                )
+            })
+        });
+        let builder = kube::client::ClientBuilder::try_from(config)
             .map_err(|source| ClientError::Build {
                 url: url.clone(),
                 source,
             })?
-            .with_layer(&ShortRequestLimit::new(MAX_SHORT_REQUESTS))
-            .build();
+            .with_layer(&ShortRequestLimit::new(MAX_SHORT_REQUESTS));
+        let note = no_credentials.as_deref().and_then(NoCredentialsNote::new);
+        let kube = match note {
+            Some(note) => {
+                log::debug!("sending no credentials to {url}");
+                builder.with_layer(&note).build()
+            }
+            None => builder.build(),
+        };
         let tracker = shared_tracker(identity, &kube);
         Ok(Self::from_parts(kube, namespace, url, tracker))
     }
@@ -425,7 +450,9 @@ fn shared_tracker(identity: String, kube: &kube::Client) -> Arc<Tracker> {
 }
 
 /// Chooses the configuration source and loads it.
-async fn load_config(options: &ConnectOptions) -> Result<kube::Config> {
+/// The configuration to connect with and, when a kubeconfig context's credentials were left
+/// out because `--master` names another server, why (for a 401's message).
+async fn load_config(options: &ConnectOptions) -> Result<(kube::Config, Option<String>)> {
     if options.oauth_token.is_some() && options.oauth_token_file.is_some() {
         return Err(ClientError::Conflict(format!(
             "cannot specify the OAuth token through both a file {} and a value {}",
@@ -441,6 +468,11 @@ async fn load_config(options: &ConnectOptions) -> Result<kube::Config> {
     if let Some(master) = options.master.as_deref() {
         return config_for_master(master, options).await;
     }
+    load_kubeconfig(options).await.map(|config| (config, None))
+}
+
+/// The configuration from the kubeconfig or the in-cluster service account, without a master.
+async fn load_kubeconfig(options: &ConnectOptions) -> Result<kube::Config> {
     if options.has_submission_auth() {
         return Err(ClientError::Conflict(
             "spark.kubernetes.authenticate.submission.* options need a k8s:// master".into(),
@@ -548,10 +580,48 @@ fn explicit_kubeconfig(options: &ConnectOptions) -> Result<Option<Kubeconfig>> {
 
 /// The cluster, user and namespace of one kubeconfig context, as JSON.
 struct ContextParts {
+    name: String,
     cluster: Value,
     user: Value,
     namespace: Option<String>,
     server: Option<String>,
+}
+
+/// Whether two API server URLs name the same server: the same scheme and host (any case) and
+/// port (the scheme's default when absent), and the same path but for trailing slashes.
+/// Credentials are sent to the `--master` only when it is the kubeconfig context's server
+/// by this rule; a token must never reach another server.
+pub fn same_server(a: &str, b: &str) -> bool {
+    fn key(url: &str) -> Option<(String, String, u16, String)> {
+        let uri: http::Uri = url.trim().parse().ok()?;
+        let scheme = uri.scheme_str()?.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "https" => 443,
+            "http" => 80,
+            _ => return None,
+        };
+        let host = uri.host()?.to_ascii_lowercase();
+        let port = uri.port_u16().unwrap_or(default_port);
+        Some((
+            scheme,
+            host,
+            port,
+            uri.path().trim_end_matches('/').to_owned(),
+        ))
+    }
+    matches!((key(a), key(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// Whether the client will authenticate at all (a token, a client certificate, a basic-auth
+/// user, or a plugin that gives either).
+fn has_credentials(auth: &kube::config::AuthInfo) -> bool {
+    auth.token.is_some()
+        || auth.token_file.is_some()
+        || auth.client_certificate.is_some()
+        || auth.client_certificate_data.is_some()
+        || auth.username.is_some()
+        || auth.exec.is_some()
+        || auth.auth_provider.is_some()
 }
 
 fn context_parts(kubeconfig: &Kubeconfig, context: Option<&str>) -> Option<ContextParts> {
@@ -573,6 +643,7 @@ fn context_parts(kubeconfig: &Kubeconfig, context: Option<&str>) -> Option<Conte
         .and_then(|u| kubeconfig.auth_infos.iter().find(|a| a.name == u))
         .and_then(|a| a.auth_info.as_ref());
     Some(ContextParts {
+        name: name.to_owned(),
         server: cluster.and_then(|c| c.server.clone()),
         cluster: cluster
             .and_then(|c| serde_json::to_value(c).ok())
@@ -586,9 +657,12 @@ fn context_parts(kubeconfig: &Kubeconfig, context: Option<&str>) -> Option<Conte
 
 /// Builds the configuration for an explicit `k8s://` master the way spark-submit does: the
 /// kubeconfig context (`spark.kubernetes.context`, else the current one) supplies credentials
-/// when it was named explicitly or points at the same server; otherwise the in-cluster
+/// when it was named explicitly or points at the same server ([`same_server`]); otherwise the in-cluster
 /// service account does when present. The submission auth confs override both.
-async fn config_for_master(master: &str, options: &ConnectOptions) -> Result<kube::Config> {
+async fn config_for_master(
+    master: &str,
+    options: &ConnectOptions,
+) -> Result<(kube::Config, Option<String>)> {
     let url = api_server_url(master)?;
     let base = match explicit_kubeconfig(options)? {
         Some(k) => Some(k),
@@ -620,11 +694,18 @@ async fn config_for_master(master: &str, options: &ConnectOptions) -> Result<kub
             known: Vec::new(),
         });
     }
-    let same_server = |p: &ContextParts| {
-        p.server
-            .as_deref()
-            .is_some_and(|s| s.trim_end_matches('/') == url)
-    };
+    let same_server = |p: &ContextParts| p.server.as_deref().is_some_and(|s| same_server(s, &url));
+    let skipped = parts
+        .as_ref()
+        .filter(|p| options.context.is_none() && !same_server(p))
+        .map(|p| {
+            format!(
+                "--master {url} is not the server of the kubeconfig's context {:?} ({}), and sparkube \
+                 sends a context's credentials only to its own server (same scheme, host and port)",
+                p.name,
+                p.server.as_deref().unwrap_or("no server")
+            )
+        });
     let sa_dir = Path::new(SERVICE_ACCOUNT_DIR);
     let (mut cluster, mut user, mut namespace) = match parts {
         Some(p) if options.context.is_some() || same_server(&p) => (p.cluster, p.user, p.namespace),
@@ -706,12 +787,13 @@ async fn config_for_master(master: &str, options: &ConnectOptions) -> Result<kub
         context: Some(SYNTHETIC_CONTEXT.to_string()),
         ..KubeConfigOptions::default()
     };
-    kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options)
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options)
         .await
         .map_err(|source| ClientError::Kubeconfig {
             from: Some(format!("--master {master}")),
             source,
-        })
+        })?;
+    Ok((config, skipped))
 }
 
 /// Replaces every way of authenticating in `user` by the given bearer token settings.
@@ -764,6 +846,7 @@ mod tests {
                 "k8s://kube.example.com:443",
                 Some("https://kube.example.com:443"),
             ),
+            ("k8s://HTTPS://h:6443/", Some("https://h:6443")),
             ("k8s://ftp://x", None),
             ("https://10.0.0.1", None),
             ("k8s://", None),
@@ -845,7 +928,7 @@ mod tests {
             ..ConnectOptions::default()
         };
         let config = config_for_master("k8s://http://127.0.0.1:1", &options).await;
-        let config = config.ok();
+        let config = config.ok().map(|(config, _)| config);
         assert_eq!(
             config.as_ref().map(|c| c.cluster_url.to_string()),
             Some("http://127.0.0.1:1/".to_string())
@@ -867,10 +950,32 @@ mod tests {
         };
         let config = config_for_master("k8s://http://127.0.0.1:1", &options)
             .await
-            .ok();
+            .ok()
+            .map(|(config, _)| config);
         let user = config.map(|c| c.auth_info);
         assert_eq!(user.as_ref().and_then(|u| u.token_file.clone()), None);
         assert!(user.and_then(|u| u.token).is_some());
+    }
+
+    #[test]
+    fn same_server_after_normalisation() {
+        let table = [
+            ("https://h:6443", "https://h:6443/", true),
+            ("HTTPS://H:443", "https://h", true),
+            ("http://h", "http://h:80", true),
+            ("https://[::1]:6443", "https://[::1]:6443", true),
+            ("https://h/base/", "https://h:443/base", true),
+            ("http://h:6443", "https://h:6443", false),
+            ("https://h:6443", "https://h:6444", false),
+            ("https://h", "https://g", false),
+            ("https://h/a", "https://h/b", false),
+            ("ftp://h", "ftp://h", false),
+            ("not a url", "not a url", false),
+        ];
+        for (a, b, same) in table {
+            assert_eq!(same_server(a, b), same, "{a} vs {b}");
+            assert_eq!(same_server(b, a), same, "{b} vs {a}");
+        }
     }
 
     #[tokio::test]
@@ -897,7 +1002,8 @@ current-context: ctx
         };
         let config = config_for_master("k8s://https://api.example:6443", &same)
             .await
-            .ok();
+            .ok()
+            .map(|(config, _)| config);
         assert_eq!(
             config.as_ref().map(|c| c.default_namespace.as_str()),
             Some("team")
@@ -908,9 +1014,18 @@ current-context: ctx
             master: Some("k8s://https://other:6443".into()),
             ..same.clone()
         };
-        let config = config_for_master("k8s://https://other:6443", &other)
-            .await
-            .ok();
+        let (config, skipped) = match config_for_master("k8s://https://other:6443", &other).await {
+            Ok((config, skipped)) => (Some(config), skipped),
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(
+            skipped.as_deref(),
+            Some(
+                "--master https://other:6443 is not the server of the kubeconfig's context \"ctx\" \
+                 (https://api.example:6443), and sparkube sends a context's credentials only to \
+                 its own server (same scheme, host and port)"
+            )
+        );
         assert_eq!(
             config.as_ref().map(|c| c.default_namespace.as_str()),
             Some("default")

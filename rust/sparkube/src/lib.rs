@@ -22,6 +22,7 @@ pub mod progress;
 mod serde_secs;
 pub mod submit;
 pub mod track;
+mod unauthorized;
 
 pub use api::{ApiError, RetryPolicy};
 pub use build::Resources;

@@ -1,8 +1,9 @@
 //! Submitting: the same API calls, in the same order, as `spark-submit --deploy-mode cluster`.
 //!
-//! The driver pod is created with a POST; every other object (service, network policy,
-//! config maps) is then server-side applied with an ownerReference to the driver pod, so that
-//! deleting the pod removes everything. If anything fails after the pod exists, the pod is
+//! Objects spark-submit creates before the driver (Volcano's PodGroup) are server-side
+//! applied first; the driver pod is created with a POST; every other object (service, network
+//! policy, config maps), and the earlier ones again, is then server-side applied with an
+//! ownerReference to the driver pod, so that deleting the pod removes everything. If anything fails after the pod exists, the pod is
 //! deleted and the original error is returned. Submitting is idempotent by the label
 //! `sparkube.io/submission-id`: a 409 on the pod adopts the existing pod when it carries the
 //! same submission id, and fails clearly when it does not.
@@ -190,9 +191,43 @@ impl Client {
         })?;
         let submission_id = label(SUBMISSION_ID_LABEL);
 
-        let (uid, adopted) = self
+        // Objects before the pod (Volcano's PodGroup) must exist before it, without an owner
+        // yet; they are applied again with the owner below, as spark-submit does.
+        let pre_resources: Vec<Object> = objects[..pod_index]
+            .iter()
+            .cloned()
+            .map(|mut object| {
+                let meta = object.meta_mut();
+                meta.namespace = Some(namespace.clone());
+                meta.owner_references = None;
+                object
+            })
+            .collect();
+        for object in &pre_resources {
+            if let Err(source) = self.apply(&namespace, object).await {
+                self.delete_pre_resources(&namespace, &pre_resources).await;
+                return Err(SubmitError::Apply {
+                    kind: object.kind().to_string(),
+                    namespace: namespace.clone(),
+                    name: object.name().to_string(),
+                    pod: name.clone(),
+                    source,
+                    cleanup: None,
+                });
+            }
+        }
+        let created = self
             .create_driver_pod(&namespace, &name, &pod, &app_id, submission_id.as_deref())
-            .await?;
+            .await;
+        let (uid, adopted) = match created {
+            Ok(created) => created,
+            Err(error) => {
+                if !matches!(error, SubmitError::Conflict { .. }) {
+                    self.delete_pre_resources(&namespace, &pre_resources).await;
+                }
+                return Err(error);
+            }
+        };
         let handle = AppHandle {
             namespace: namespace.clone(),
             driver_pod: name.clone(),
@@ -350,6 +385,29 @@ impl Client {
         })
         .await
         .map(|_| ())
+    }
+
+    /// Deletes the objects created before a driver pod that could not be created (best
+    /// effort, as spark-submit does; a failure is logged).
+    async fn delete_pre_resources(&self, namespace: &str, objects: &[Object]) {
+        for object in objects {
+            let operation = format!(
+                "delete {} {namespace}/{} after a failed submission",
+                object.kind(),
+                object.name()
+            );
+            let deleted = api::call_raw(&self.kube, &self.retry, &operation, || {
+                requests_for(object, namespace)
+                    .delete(object.name(), &DeleteParams::default())
+                    .map_err(|e| api::request_error(&operation, e))
+            })
+            .await;
+            if let Err(e) = deleted
+                && !e.is_not_found()
+            {
+                log::error!("{e}");
+            }
+        }
     }
 
     /// Deletes the driver pod after a failed submission; returns why that failed, if it did.

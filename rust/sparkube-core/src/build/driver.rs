@@ -153,6 +153,22 @@ pub fn resource_limits(conf: &SparkConf) -> Result<Vec<(String, String)>> {
     Ok(limits)
 }
 
+/// A boolean conf value as Spark's `booleanConf` reads it (trimmed, any case), `None` when
+/// unset.
+pub(crate) fn boolean(conf: &SparkConf, key: &str) -> Result<Option<bool>> {
+    let Some(value) = conf.get(key) else {
+        return Ok(None);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(Some(true)),
+        "false" => Ok(Some(false)),
+        _ => Err(Error::invalid(
+            key,
+            format!("{key} should be boolean, but was {value}"),
+        )),
+    }
+}
+
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
@@ -243,10 +259,13 @@ pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod, props: &mut SparkC
     for (name, amount) in resource_limits {
         limits.insert(name, Quantity(amount));
     }
+    let escalation = boolean(conf, keys::DRIVER_ALLOW_PRIVILEGE_ESCALATION)?
+        .or(boolean(conf, keys::ALLOW_PRIVILEGE_ESCALATION)?)
+        .unwrap_or(false);
     container
         .security_context
         .get_or_insert_with(SecurityContext::default)
-        .allow_privilege_escalation = Some(false);
+        .allow_privilege_escalation = Some(escalation);
 
     let meta = &mut spark_pod.pod.metadata;
     meta.name = Some(ctx.driver_pod_name.clone());

@@ -26,6 +26,8 @@ pub enum Object {
     PersistentVolumeClaim(PersistentVolumeClaim),
     /// The driver's or the executor template's ConfigMap.
     ConfigMap(ConfigMap),
+    /// Volcano's PodGroup, created before the driver pod.
+    PodGroup(super::volcano::PodGroup),
 }
 
 /// Runs `$body` with `$object` bound to the typed object inside any variant.
@@ -39,6 +41,7 @@ macro_rules! with_object {
             $crate::build::Object::NetworkPolicy($object) => $body,
             $crate::build::Object::PersistentVolumeClaim($object) => $body,
             $crate::build::Object::ConfigMap($object) => $body,
+            $crate::build::Object::PodGroup($object) => $body,
         }
     };
 }
@@ -53,6 +56,7 @@ impl Object {
             Object::NetworkPolicy(_) => "NetworkPolicy",
             Object::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
             Object::ConfigMap(_) => "ConfigMap",
+            Object::PodGroup(_) => "PodGroup",
         }
     }
 
@@ -124,6 +128,7 @@ impl Object {
                 serde_json::from_value(value).map(Object::PersistentVolumeClaim)
             }
             "ConfigMap" => serde_json::from_value(value).map(Object::ConfigMap),
+            "PodGroup" => serde_json::from_value(value).map(Object::PodGroup),
             _ => return None,
         };
         Some(object)

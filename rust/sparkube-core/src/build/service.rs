@@ -67,7 +67,10 @@ pub fn build(ctx: &Context<'_>, props: &mut SparkConf) -> Result<Service> {
                 conf.get_or(keys::DRIVER_SERVICE_IP_FAMILIES, "IPv4"),
             )),
             ports: Some(ports),
-            publish_not_ready_addresses: Some(false),
+            publish_not_ready_addresses: Some(
+                super::driver::boolean(conf, keys::DRIVER_SERVICE_PUBLISH_NOT_READY)?
+                    .unwrap_or(false),
+            ),
             selector: Some(ctx.driver_labels.iter().cloned().collect()),
             ..Default::default()
         }),

@@ -107,6 +107,16 @@ pub const DRIVER_SERVICE_ANNOTATION_PREFIX: &str = "spark.kubernetes.driver.serv
 pub const DRIVER_SERVICE_IP_FAMILY_POLICY: &str = "spark.kubernetes.driver.service.ipFamilyPolicy";
 /// `spark.kubernetes.driver.service.ipFamilies`.
 pub const DRIVER_SERVICE_IP_FAMILIES: &str = "spark.kubernetes.driver.service.ipFamilies";
+/// `spark.kubernetes.driver.service.publishNotReadyAddresses`.
+pub const DRIVER_SERVICE_PUBLISH_NOT_READY: &str =
+    "spark.kubernetes.driver.service.publishNotReadyAddresses";
+/// `spark.kubernetes.securityContext.allowPrivilegeEscalation` (driver and executors).
+pub const ALLOW_PRIVILEGE_ESCALATION: &str =
+    "spark.kubernetes.securityContext.allowPrivilegeEscalation";
+/// `spark.kubernetes.driver.securityContext.allowPrivilegeEscalation` (falls back to
+/// [`ALLOW_PRIVILEGE_ESCALATION`]).
+pub const DRIVER_ALLOW_PRIVILEGE_ESCALATION: &str =
+    "spark.kubernetes.driver.securityContext.allowPrivilegeEscalation";
 /// `spark.kubernetes.driverEnv.`.
 pub const DRIVER_ENV_PREFIX: &str = "spark.kubernetes.driverEnv.";
 /// `spark.kubernetes.driver.secretKeyRef.`.

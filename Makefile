@@ -10,7 +10,7 @@ CARGO     ?= cargo
 export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: demo test lint setup build build-rust build-python build-release rust-test py-test bench fmt clean \
+.PHONY: demo test test-browser lint setup build build-rust build-python build-release rust-test py-test bench fmt clean \
 	dist dist-check dist-check-sdist
 
 demo: build
@@ -56,6 +56,11 @@ rust-test: setup
 
 py-test: build
 	$(PY) -m pytest
+
+# The Spark UI proxy and History Server of deployment/ on kubesim, in headless Chromium (a few
+# minutes; not part of `make test`). Screenshots go to artifacts/browser/.
+test-browser: build
+	$(PY) -m pytest -m browser tests/deployment/test_overlay_browser.py
 
 # Release artefacts (scripts/dist.py): manylinux2014 abi3 wheels linked with zig, and the sdist.
 # DIST_ARCH=aarch64 builds only that architecture (and fails if its Rust target is missing).

@@ -22,11 +22,13 @@ test: DIST_ARCH ?= $(shell uname -m)
 
 setup: $(VENV)/.deps-installed
 
-$(VENV)/.deps-installed: requirements-dev.txt scripts/setup-system.sh
+$(VENV)/.deps-installed: requirements-dev.txt requirements-s3.txt scripts/setup-system.sh
 	bash scripts/setup-system.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	test -x $(VENV)/s3/bin/python || python3 -m venv $(VENV)/s3
+	$(VENV)/s3/bin/python -m pip install --quiet -r requirements-s3.txt
 	touch $@
 
 build: setup build-rust build-python

@@ -96,10 +96,13 @@ def overlay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Overlay]:
     directory = tmp_path_factory.mktemp("overlay-kubesim")
     images = directory / "images.yaml"
     _load_images_module().dump(images)
-    # kubesim finds moto (MinIO's stand-in) through the python3 on its PATH.
+    # kubesim finds moto (MinIO's stand-in) through the python3 on its PATH: the environment
+    # `make setup` makes for it (requirements-s3.txt).
+    moto = Path(sys.prefix) / "s3" / "bin"
+    assert (moto / "python3").exists(), f"no {moto}/python3: run `make setup`"
     env = {
         **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        "PATH": f"{moto}:{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
         "SPARK_HOME": str(Path(pyspark.__file__).resolve().parent),
     }
     server = start_kubesim(

@@ -11,7 +11,7 @@ export VIRTUAL_ENV := $(abspath $(VENV))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: demo test lint setup build build-rust build-python build-release rust-test py-test bench fmt clean \
-	test-airflow-spark compat \
+	test-airflow-spark test-browser compat \
 	dist dist-check dist-check-sdist
 
 demo: build
@@ -23,11 +23,13 @@ test: DIST_ARCH ?= $(shell uname -m)
 
 setup: $(VENV)/.deps-installed
 
-$(VENV)/.deps-installed: requirements-dev.txt scripts/setup-system.sh
+$(VENV)/.deps-installed: requirements-dev.txt requirements-s3.txt scripts/setup-system.sh
 	bash scripts/setup-system.sh
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	test -x $(VENV)/s3/bin/python || python3 -m venv $(VENV)/s3
+	$(VENV)/s3/bin/python -m pip install --quiet -r requirements-s3.txt
 	touch $@
 
 build: setup build-rust build-python
@@ -62,6 +64,11 @@ py-test: build
 # test`, whose kubesim runs stand in for the driver).
 test-airflow-spark: build
 	SPARKUBE_AIRFLOW_SPARK=1 $(PY) -m pytest tests/airflow/test_decorator_spark.py
+
+# The Spark UI proxy and History Server of deployment/ on kubesim, in headless Chromium (a few
+# minutes; not part of `make test`). Screenshots go to artifacts/browser/.
+test-browser: build
+	$(PY) -m pytest -m browser tests/deployment/test_overlay_browser.py
 
 # Release artefacts (scripts/dist.py): manylinux2014 abi3 wheels linked with zig, and the sdist.
 # DIST_ARCH=aarch64 builds only that architecture (and fails if its Rust target is missing).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo need, when they are missing.
 set -euo pipefail
-packages=(bubblewrap)
+# chromium: the browser tests of deployment/ on kubesim (make test-browser).
+packages=(bubblewrap chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,4 +1,4 @@
-"""kubesim's controllers seen through the API: namespace deletion, eviction, jobs, endpoints,
+"""kubesim's controllers seen through the API: namespace deletion, eviction, jobs, deployments,
 garbage collection and multi-container pods with a sidecar that never exits."""
 
 from __future__ import annotations
@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
+
+import pytest
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -243,3 +245,66 @@ def test_restart_policy_and_previous_logs(kubesim: Kubesim) -> None:
         "lastState"
     ]
     assert last["terminated"]["exitCode"] == 1
+
+
+def _deployment(strategy: str, image: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 2,
+            "strategy": {"type": strategy},
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "c", "image": image}]},
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize("strategy", ["RollingUpdate", "Recreate"])
+def test_deployments_roll_out_new_replicasets(kubesim: Kubesim, strategy: str) -> None:
+    ns = new_ns(kubesim)
+    api = f"/apis/apps/v1/namespaces/{ns}/deployments"
+    assert kubesim.request("POST", api, _deployment(strategy, "busybox:1.36"))[0] == 201
+    rollout = ("-n", ns, "rollout", "status", "deployment/web", "--timeout=60s")
+    assert "successfully rolled out" in kubesim.kubectl(*rollout).stdout
+    patch = {
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox:1.37"}]}}}
+    }
+    status, _ = kubesim.request(
+        "PATCH", f"{api}/web", patch, content_type="application/strategic-merge-patch+json"
+    )
+    assert status == 200
+    assert "successfully rolled out" in kubesim.kubectl(*rollout).stdout
+    sets = get(kubesim, f"/apis/apps/v1/namespaces/{ns}/replicasets")["items"]
+    by_revision = {
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: rs for rs in sets
+    }
+    assert sorted(by_revision) == ["1", "2"], strategy
+    assert by_revision["1"]["spec"]["replicas"] == 0
+    assert by_revision["2"]["spec"]["replicas"] == 2
+    new_hash = by_revision["2"]["metadata"]["labels"]["pod-template-hash"]
+
+    def only_new_pods(want: int) -> bool:
+        pods = get(kubesim, f"/api/v1/namespaces/{ns}/pods?labelSelector=app%3Dweb")["items"]
+        return len(pods) == want and all(
+            p["metadata"]["labels"]["pod-template-hash"] == new_hash
+            and p["spec"]["containers"][0]["image"] == "busybox:1.37"
+            for p in pods
+        )
+
+    wait_for(lambda: only_new_pods(2))
+    status, _ = kubesim.request(
+        "PATCH",
+        f"{api}/web",
+        {"spec": {"replicas": 1}},
+        content_type="application/merge-patch+json",
+    )
+    assert status == 200
+    wait_for(lambda: only_new_pods(1))
+    d = get(kubesim, f"{api}/web")
+    assert d["status"]["observedGeneration"] == d["metadata"]["generation"] == 3
+    assert (d["status"]["replicas"], d["status"]["availableReplicas"]) == (1, 1)
+    kubesim.request("DELETE", f"{api}/web")
+    wait_for(lambda: not get(kubesim, f"/api/v1/namespaces/{ns}/pods")["items"])

@@ -278,21 +278,21 @@ pub fn bootstrap() -> Vec<(usize, Value)> {
             ids::CLUSTERROLES,
             role(
                 "admin",
-                json!([{"apiGroups": ["", "batch", "networking.k8s.io", "policy", "coordination.k8s.io"], "resources": ["*"], "verbs": ["*"]}, {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": write}]),
+                json!([{"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "coordination.k8s.io"], "resources": ["*"], "verbs": ["*"]}, {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": write}]),
             ),
         ),
         (
             ids::CLUSTERROLES,
             role(
                 "edit",
-                json!([{"apiGroups": [""], "resources": common, "verbs": write}, {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": write}, {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": write}, {"apiGroups": [""], "resources": ["pods/eviction", "serviceaccounts/token"], "verbs": ["create"]}]),
+                json!([{"apiGroups": [""], "resources": common, "verbs": write}, {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": write}, {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": write}, {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies", "ingresses"], "verbs": write}, {"apiGroups": [""], "resources": ["pods/eviction", "serviceaccounts/token"], "verbs": ["create"]}]),
             ),
         ),
         (
             ids::CLUSTERROLES,
             role(
                 "view",
-                json!([{"apiGroups": [""], "resources": ["pods", "pods/log", "pods/status", "services", "endpoints", "configmaps", "serviceaccounts", "events", "persistentvolumeclaims", "namespaces"], "verbs": read}, {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": read}]),
+                json!([{"apiGroups": [""], "resources": ["pods", "pods/log", "pods/status", "services", "endpoints", "configmaps", "serviceaccounts", "events", "persistentvolumeclaims", "namespaces"], "verbs": read}, {"apiGroups": ["apps"], "resources": ["deployments", "replicasets"], "verbs": read}, {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": read}]),
             ),
         ),
         (

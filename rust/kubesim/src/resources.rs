@@ -351,6 +351,46 @@ pub static RESOURCES: &[ResourceType] = &[
             true,
         )
     },
+    // Workloads of deployment/: Deployments roll ReplicaSets, which keep their pods
+    // (controllers::deployment, controllers::replicaset); Ingresses are stored only.
+    ResourceType {
+        short_names: &["deploy"],
+        subresources: &["status"],
+        categories: &["all"],
+        ..res(
+            "apps",
+            "v1",
+            "deployments",
+            "deployment",
+            "Deployment",
+            true,
+        )
+    },
+    ResourceType {
+        short_names: &["rs"],
+        subresources: &["status"],
+        categories: &["all"],
+        ..res(
+            "apps",
+            "v1",
+            "replicasets",
+            "replicaset",
+            "ReplicaSet",
+            true,
+        )
+    },
+    ResourceType {
+        short_names: &["ing"],
+        subresources: &["status"],
+        ..res(
+            "networking.k8s.io",
+            "v1",
+            "ingresses",
+            "ingress",
+            "Ingress",
+            true,
+        )
+    },
     // Volcano's PodGroup, a custom resource in a real cluster, built in here (stored as
     // written): spark-submit's Volcano feature step creates one before the driver pod.
     ResourceType {
@@ -412,6 +452,10 @@ pub mod ids {
     pub const TOKENREVIEWS: ResId = 23;
     /// selfsubjectreviews
     pub const SELFSUBJECTREVIEWS: ResId = 24;
+    /// deployments
+    pub const DEPLOYMENTS: ResId = 27;
+    /// replicasets
+    pub const REPLICASETS: ResId = 28;
 }
 
 /// Finds a resource type by group, version and plural name.
@@ -481,6 +525,8 @@ mod tests {
             (ids::SELFSUBJECTRULESREVIEWS, "selfsubjectrulesreviews"),
             (ids::TOKENREVIEWS, "tokenreviews"),
             (ids::SELFSUBJECTREVIEWS, "selfsubjectreviews"),
+            (ids::DEPLOYMENTS, "deployments"),
+            (ids::REPLICASETS, "replicasets"),
         ];
         for (id, plural) in table {
             assert_eq!(get(id).plural, plural);

@@ -360,10 +360,52 @@ fn columns_and_cells(res: ResId, o: &Value) -> (Vec<Value>, Vec<Value>) {
                 a,
             ],
         ),
+        ids::DEPLOYMENTS | ids::REPLICASETS => apps_columns(res, o, name, a),
         _ => (
             vec![col("Name", "string", 0), col("Age", "string", 0)],
             vec![name, a],
         ),
+    }
+}
+
+/// The columns `kubectl get deployments` and `kubectl get replicasets` print.
+fn apps_columns(res: ResId, o: &Value, name: Value, age: Value) -> (Vec<Value>, Vec<Value>) {
+    let n = |f: &str| o["status"][f].as_i64().unwrap_or(0);
+    let want = o["spec"]["replicas"].as_i64().unwrap_or(0);
+    if res == ids::DEPLOYMENTS {
+        (
+            vec![
+                col("Name", "string", 0),
+                col("Ready", "string", 0),
+                col("Up-to-date", "integer", 0),
+                col("Available", "integer", 0),
+                col("Age", "string", 0),
+            ],
+            vec![
+                name,
+                json!(format!("{}/{want}", n("readyReplicas"))),
+                json!(n("updatedReplicas")),
+                json!(n("availableReplicas")),
+                age,
+            ],
+        )
+    } else {
+        (
+            vec![
+                col("Name", "string", 0),
+                col("Desired", "integer", 0),
+                col("Current", "integer", 0),
+                col("Ready", "integer", 0),
+                col("Age", "string", 0),
+            ],
+            vec![
+                name,
+                json!(want),
+                json!(n("replicas")),
+                json!(n("readyReplicas")),
+                age,
+            ],
+        )
     }
 }
 

@@ -1,14 +1,19 @@
 //! The control loops: scheduler, kubelet, garbage collector, namespace lifecycle (with default
-//! service accounts), endpoints, jobs, nodes and resource quota usage. Each reacts to store events for the types it
-//! follows and writes through the registry, as a controller writes through the API.
+//! service accounts), endpoints, jobs, nodes and resource quota usage. Each reacts to store
+//! events for the types it follows and writes through the registry, as a controller writes
+//! through the API. Deployments and ReplicaSets ([`deployment`], [`replicaset`]) share a keyed work queue
+//! ([`queue`]).
 
+pub mod deployment;
 pub mod endpoints;
 pub mod gc;
 pub mod job;
 pub mod kubelet;
 pub mod namespace;
 pub mod node;
+pub mod queue;
 pub mod quota;
+pub mod replicaset;
 pub mod scheduler;
 
 use std::sync::Arc;
@@ -113,6 +118,8 @@ pub fn start_all(cluster: &Arc<Cluster>, runtime: Arc<dyn Runtime>) {
     tokio::spawn(endpoints::run(cluster.clone()));
     tokio::spawn(job::run(cluster.clone()));
     tokio::spawn(quota::run(cluster.clone()));
+    tokio::spawn(deployment::run(cluster.clone()));
+    tokio::spawn(replicaset::run(cluster.clone()));
 }
 
 #[cfg(test)]

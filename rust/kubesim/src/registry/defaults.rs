@@ -276,16 +276,40 @@ pub fn on_create(
             default_pod_spec(pspec);
             set_default(obj, "status", json!({}));
         }
+        ids::DEPLOYMENTS | ids::REPLICASETS => apps_defaults(res, obj),
         _ => {}
     }
 }
 
+/// Defaults of the apps/v1 workloads (`SetDefaults_Deployment`, `SetDefaults_ReplicaSet`).
+fn apps_defaults(res: ResId, obj: &mut Value) {
+    let spec = ensure_object(obj, "spec");
+    set_default(spec, "replicas", json!(1));
+    if res == ids::DEPLOYMENTS {
+        set_default(spec, "revisionHistoryLimit", json!(10));
+        set_default(spec, "progressDeadlineSeconds", json!(600));
+        let strategy = ensure_object(spec, "strategy");
+        set_default(strategy, "type", json!("RollingUpdate"));
+        if strategy["type"] == "RollingUpdate" {
+            let rolling = ensure_object(strategy, "rollingUpdate");
+            set_default(rolling, "maxUnavailable", json!("25%"));
+            set_default(rolling, "maxSurge", json!("25%"));
+        }
+    }
+    let tmpl = ensure_object(spec, "template");
+    default_pod_spec(ensure_object(tmpl, "spec"));
+    set_default(obj, "status", json!({}));
+}
+
 /// Which kinds carry `metadata.generation`.
 pub fn has_generation(res: ResId) -> bool {
-    matches!(res, ids::PODS | ids::JOBS)
-        || crate::resources::get(res).plural == "networkpolicies"
+    matches!(
+        res,
+        ids::PODS | ids::JOBS | ids::DEPLOYMENTS | ids::REPLICASETS
+    ) || crate::resources::get(res).plural == "networkpolicies"
         || crate::resources::get(res).plural == "cronjobs"
         || crate::resources::get(res).plural == "poddisruptionbudgets"
+        || crate::resources::get(res).plural == "ingresses"
 }
 
 /// Which kinds keep `status` apart from the main resource (updates of one ignore the other).

@@ -13,6 +13,12 @@
 //!     writable: [/opt/spark/work-dir]           # a fresh directory per container
 //!     env: {SPARK_HOME: /opt/spark}
 //! ```
+//!
+//! With `builtin: true` at the top, the file's entries come first and the built-in table
+//! follows; an entry with `base: REFERENCE` extends the built-in image of that reference (its
+//! mounts first, its entrypoint, directories and environment where the entry sets none), so a
+//! project image built `FROM` Spark's needs only its own files. Relative mount sources are
+//! relative to the file.
 
 use std::path::{Path, PathBuf};
 
@@ -89,6 +95,34 @@ pub struct Image {
     /// The image's ENV, in order.
     #[serde(default)]
     pub env: OrderedEnv,
+    /// A reference of the built-in table this image extends.
+    #[serde(default)]
+    pub base: Option<String>,
+}
+
+impl Image {
+    /// This image on top of `base`: base's mounts first; entrypoint, args, directories and
+    /// environment from base where this one sets none.
+    fn extend(mut self, base: &Image) -> Image {
+        self.mounts = base.mounts.iter().cloned().chain(self.mounts).collect();
+        if self.entrypoint.is_empty() {
+            self.entrypoint = base.entrypoint.clone();
+            if self.args.is_empty() {
+                self.args = base.args.clone();
+            }
+        }
+        if self.working_dir.is_none() {
+            self.working_dir = base.working_dir.clone();
+        }
+        self.writable = base.writable.iter().cloned().chain(self.writable).collect();
+        let mut env = base.env.0.clone();
+        for (k, v) in self.env.0 {
+            env.retain(|(ek, _)| *ek != k);
+            env.push((k, v));
+        }
+        self.env = OrderedEnv(env);
+        self
+    }
 }
 
 /// Environment variables in the file's order.
@@ -121,6 +155,9 @@ impl<'de> Deserialize<'de> for OrderedEnv {
 #[derive(Debug, Deserialize)]
 struct File {
     images: Vec<Image>,
+    /// Whether the built-in table follows the file's entries.
+    #[serde(default)]
+    builtin: bool,
 }
 
 /// Whether `reference` matches `pattern`, where `*` matches any run of characters.
@@ -159,17 +196,56 @@ fn spellings(reference: &str) -> Vec<String> {
 pub struct Images(pub Vec<Image>);
 
 impl Images {
-    /// Reads an images file.
+    /// Reads an images file, without the built-in table.
     pub fn load(path: &Path) -> Result<Self> {
+        Self::load_with(path, || Ok(Images::default()))
+    }
+
+    /// Reads an images file, resolving relative mount sources against its directory, and
+    /// when it asks for it (`builtin: true`), extends and appends the table `builtin` makes.
+    pub fn load_with(path: &Path, builtin: impl FnOnce() -> Result<Images>) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
             path: path.display().to_string(),
             source,
         })?;
-        let file: File = serde_norway::from_str(&text).map_err(|e| Error::Parse {
+        let parse = |message: String| Error::Parse {
             path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
-        Ok(Images(file.images))
+            message,
+        };
+        let file: File = serde_norway::from_str(&text).map_err(|e| parse(e.to_string()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let mut images: Vec<Image> = file.images;
+        for img in &mut images {
+            for m in &mut img.mounts {
+                if m.source.is_relative() {
+                    m.source = dir.join(&m.source);
+                }
+            }
+        }
+        if !file.builtin {
+            if let Some(img) = images.iter().find(|i| i.base.is_some()) {
+                return Err(parse(format!(
+                    "image {:?} has a base, which needs `builtin: true`",
+                    img.patterns
+                )));
+            }
+            return Ok(Images(images));
+        }
+        let table = builtin()?;
+        let mut out = Vec::new();
+        for img in images {
+            match img.base.clone() {
+                Some(reference) => {
+                    let base = table.find(&reference).ok_or_else(|| {
+                        parse(format!("no built-in image matches the base {reference}"))
+                    })?;
+                    out.push(img.extend(base));
+                }
+                None => out.push(img),
+            }
+        }
+        out.extend(table.0);
+        Ok(Images(out))
     }
 
     /// What stands in for `reference`, if anything.
@@ -242,6 +318,7 @@ pub fn default_images(
         working_dir: None,
         writable: Vec::new(),
         env: OrderedEnv(vec![("PATH".into(), host_path.clone())]),
+        base: None,
     }];
     if let (Some(spark), Some(java)) = (spark, java) {
         let script = runtime_dir.join("spark-entrypoint.sh");
@@ -280,19 +357,86 @@ pub fn default_images(
                 ("HOME".into(), "/opt/spark/work-dir".into()),
                 ("LANG".into(), "C.UTF-8".into()),
             ]),
+            base: None,
         });
+    }
+    if let Some(python) = python_with("moto") {
+        images.extend(s3_images(runtime_dir, &python, &host_path)?);
     }
     Ok(Images(images))
 }
 
 fn write_script(path: &Path) -> Result<()> {
+    write_file(path, SPARK_ENTRYPOINT)
+}
+
+fn write_file(path: &Path, content: &str) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let err = |source| Error::Write {
         path: path.display().to_string(),
         source,
     };
-    std::fs::write(path, SPARK_ENTRYPOINT).map_err(err)?;
+    std::fs::write(path, content).map_err(err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(err)
+}
+
+// --- S3: MinIO's images stand in as moto's S3 and IAM server and an `mc` over boto3 ---------
+
+/// The MinIO server stand-in: moto's server on the pod's address, MinIO's health endpoints.
+pub const MINIO_SERVER: &str = include_str!("minio-server.py");
+/// The `mc` stand-in: the commands of deployment/'s bucket setup, over S3 and IAM.
+pub const MINIO_CLIENT: &str = include_str!("minio-mc.py");
+
+/// The Python installation (`sys.prefix`) whose `python3` on `PATH` imports `module`.
+pub fn python_with(module: &str) -> Option<PathBuf> {
+    let out = std::process::Command::new("python3")
+        .args(["-c", &format!("import sys, {module}; print(sys.prefix)")])
+        .output()
+        .ok()?;
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !dir.is_empty()).then(|| PathBuf::from(dir))
+}
+
+/// `quay.io/minio/minio` as moto's server (S3 and IAM, objects in memory) and
+/// `quay.io/minio/mc` as an `mc` that runs the commands of a bucket setup, both on the
+/// Python at `python` (mounted at its own path, as pods get a `/tmp` of their own).
+fn s3_images(runtime_dir: &Path, python: &Path, host_path: &str) -> Result<Vec<Image>> {
+    let bin = runtime_dir.join("minio-bin");
+    std::fs::create_dir_all(&bin).map_err(|source| Error::Write {
+        path: bin.display().to_string(),
+        source,
+    })?;
+    write_file(&bin.join("minio"), MINIO_SERVER)?;
+    write_file(&bin.join("mc"), MINIO_CLIENT)?;
+    let image = |patterns: &[&str], entrypoint: &str| Image {
+        patterns: patterns.iter().map(|p| p.to_string()).collect(),
+        mounts: vec![
+            ImageMount {
+                source: python.to_path_buf(),
+                target: python.to_path_buf(),
+            },
+            ImageMount {
+                source: bin.clone(),
+                target: "/opt/kubesim-minio".into(),
+            },
+        ],
+        entrypoint: vec![entrypoint.into()],
+        args: Vec::new(),
+        working_dir: None,
+        writable: Vec::new(),
+        env: OrderedEnv(vec![(
+            "PATH".into(),
+            format!("/opt/kubesim-minio:{}/bin:{host_path}", python.display()),
+        )]),
+        base: None,
+    };
+    Ok(vec![
+        image(
+            &["*/minio/minio:*", "minio/minio:*"],
+            "/opt/kubesim-minio/minio",
+        ),
+        image(&["*/minio/mc:*", "minio/mc:*"], "/opt/kubesim-minio/mc"),
+    ])
 }
 
 #[cfg(test)]
@@ -368,6 +512,48 @@ mod tests {
         let _ = std::fs::write(&path, "images: [{entrypoint: 3}]");
         assert!(matches!(Images::load(&path), Err(Error::Parse { .. })));
         let _ = std::fs::remove_file(&path);
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_can_extend_the_builtin_table() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("kubesim-extend-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("images.yaml");
+        let _ = std::fs::write(
+            &path,
+            "builtin: true\nimages:\n- match: [\"acme/app:*\"]\n  base: apache/spark:4\n  mounts: [{source: apps, target: /opt/apps}]\n  env: {HOME: /opt/apps}\n",
+        );
+        let images = Images::load_with(&path, || {
+            default_images(&dir, Some("/spark".into()), Some("/jvm".into()))
+        })?;
+        let app = images.find("acme/app:1");
+        assert_eq!(
+            app.map(|i| i
+                .mounts
+                .iter()
+                .map(|m| m.target.clone())
+                .collect::<Vec<_>>()),
+            Some(vec![
+                PathBuf::from("/opt/spark"),
+                "/opt/entrypoint.sh".into(),
+                "/opt/apps".into()
+            ])
+        );
+        assert_eq!(
+            app.and_then(|i| i.mounts.last()).map(|m| m.source.clone()),
+            Some(dir.join("apps"))
+        );
+        assert_eq!(
+            app.map(|i| i.entrypoint.clone()),
+            Some(vec!["/opt/entrypoint.sh".to_string()])
+        );
+        let home = app.and_then(|i| i.env.0.iter().find(|(k, _)| k == "HOME").cloned());
+        assert_eq!(home, Some(("HOME".into(), "/opt/apps".into())));
+        assert!(images.find("apache/spark:4.0.1").is_some());
+        let _ = std::fs::write(&path, "images: [{match: [\"a:*\"], base: apache/spark:4}]");
+        assert!(matches!(Images::load(&path), Err(Error::Parse { .. })));
+        let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }
 }

@@ -233,22 +233,23 @@ impl ProcessRuntime {
             path: dir.display().to_string(),
             source,
         })?;
-        let images = match &config.images {
-            Some(path) => Images::load(path)?,
-            None => {
-                let (spark, java) = (images::spark_home(), images::java_home());
-                if spark.is_none() || java.is_none() {
-                    eprintln!(
-                        "kubesim: Spark images are not available to the process runtime: {}",
-                        if spark.is_none() {
-                            "no $SPARK_HOME, and the python3 on PATH cannot import pyspark"
-                        } else {
-                            "no $JAVA_HOME, and no java on PATH"
-                        }
-                    );
-                }
-                images::default_images(&dir, spark, java)?
+        let builtin = || {
+            let (spark, java) = (images::spark_home(), images::java_home());
+            if spark.is_none() || java.is_none() {
+                eprintln!(
+                    "kubesim: Spark images are not available to the process runtime: {}",
+                    if spark.is_none() {
+                        "no $SPARK_HOME, and the python3 on PATH cannot import pyspark"
+                    } else {
+                        "no $JAVA_HOME, and no java on PATH"
+                    }
+                );
             }
+            images::default_images(&dir, spark, java)
+        };
+        let images = match &config.images {
+            Some(path) => Images::load_with(path, builtin)?,
+            None => builtin()?,
         };
         let memory = cgroup::Root::create(&format!("kubesim-{}", std::process::id()));
         if memory.is_none() {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ids;
 pub mod redact;
 pub mod request;
+pub mod session;
 pub mod ship;
 pub mod spec;
 

@@ -18,6 +18,7 @@ pub mod local;
 pub mod logs;
 pub mod progress;
 mod serde_secs;
+pub mod session;
 pub mod submit;
 pub mod track;
 
@@ -32,6 +33,7 @@ pub use logs::{LogError, LogOptions, LogStream};
 pub use progress::{Progress, SparkUi};
 pub use redact::{REDACTED, Redactor};
 pub use request::{ResourceType, SubmitRequest};
+pub use session::{Session, SessionError, SessionOptions};
 pub use spec::AppSpec;
 pub use submit::{AppHandle, SubmitError};
 pub use track::state::{AppState, AppStatus};

@@ -8,13 +8,16 @@ most of the time spent here.
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
 
 import sparkube
-from tests.e2e.conftest import IMAGE
+from tests.e2e.conftest import IMAGE, SPARKUBE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -134,6 +137,39 @@ def test_a_session_is_found_again_by_name(connection: Connection, client: sparku
         client.connect(NAME, image="apache/spark:3.5.0", timeout=60)
     assert err.value.option == "image"
     assert "already exists" in str(err.value)
+
+
+def test_the_command_line_attaches_and_forwards_until_interrupted(
+    connection: Connection, spark_cluster: SparkCluster
+) -> None:
+    from pyspark.sql.connect.session import SparkSession
+
+    env = {**os.environ, "KUBECONFIG": str(spark_cluster.kubesim.kubeconfig)}
+    proc = subprocess.Popen(
+        [SPARKUBE, "connect", NAME, "--image", IMAGE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("sc://127.0.0.1:"), url
+        spark = SparkSession.builder.remote(url).create()
+        try:
+            assert spark.range(5).count() == 5
+        finally:
+            spark.stop()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert f"attached to session {NAME}" in err
+    assert proc.returncode == 130
+    listed = spark_cluster.sparkube("list", "--sessions")
+    assert listed.returncode == 0, listed.stderr
+    assert connection.handle.driver_pod in listed.stdout
+    assert "Running" in listed.stdout
 
 
 def test_a_local_port_in_use_is_refused_before_anything_is_created(

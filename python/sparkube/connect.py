@@ -109,11 +109,21 @@ class Connection:
         self._core.detach()
 
     def _stop_sessions(self) -> None:
-        for session in self._sessions:
-            # A server already gone must not stop closing.
+        """Release the sessions on the server while it runs; against a server already gone
+        (deleted by another connection, or ended) the client would retry for minutes."""
+        sessions, self._sessions = self._sessions, []
+        if not sessions or not self._core.is_open:
+            return
+        try:
+            running = self.handle.status().state == AppState.RUNNING
+        except SparkubeError:
+            running = False
+        if not running:
+            return
+        for session in sessions:
+            # A server going away meanwhile must not stop closing.
             with contextlib.suppress(Exception):
                 session.stop()
-        self._sessions.clear()
 
     def __enter__(self) -> Self:
         return self

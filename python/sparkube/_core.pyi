@@ -31,6 +31,10 @@ SUBMISSION_ID_LABEL: str
 """`sparkube.io/submission-id`: one submission across retries."""
 LABEL_PREFIX: str
 """`sparkube.io/`: the prefix of sparkube's own label and annotation keys."""
+SESSION_LABEL: str
+"""`sparkube.io/session`: on a Spark Connect server's driver, the session's name."""
+CONNECT_PORT: int
+"""15002: the Spark Connect server's port in the driver."""
 
 def render_args(
     args: list[str],
@@ -376,11 +380,47 @@ class Client:
     def list_async(
         self, namespace: str | None = None, selector: str | None = None
     ) -> Awaitable[builtins.list[AppStatus]]: ...
+    def connect(
+        self,
+        app: Mapping[str, Any],
+        base_dir: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,
+        local_port: int = 0,
+    ) -> Session:
+        """Opens (or attaches to) the session a `SparkApp` spec describes."""
+    def connect_async(
+        self,
+        app: Mapping[str, Any],
+        base_dir: str | os.PathLike[str] | None = None,
+        timeout: float | None = None,
+        local_port: int = 0,
+    ) -> Awaitable[Session]: ...
     def kill_matching(
         self, target: str, grace_period: float | None = None, wait: bool = False
     ) -> builtins.list[tuple[str, str, str | None]]:
         """Deletes the drivers a `--kill` target selects; `(namespace, driver_pod, app_id)` of
         each one deleted."""
+
+@final
+class Session:
+    """An open Spark Connect session: the server's driver and the local forward to it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def local_port(self) -> int: ...
+    @property
+    def attached(self) -> bool: ...
+    @property
+    def is_open(self) -> bool: ...
+    def handle(self) -> AppHandle: ...
+    def forward_stats(self) -> tuple[int, int]:
+        """`(connections accepted, forwards failed)` of the local forward."""
+    def close(self, wait: bool = False) -> bool: ...
+    def close_async(self, wait: bool = False) -> Awaitable[bool]: ...
+    def detach(self) -> None: ...
 
 @final
 class AppHandle:

@@ -228,6 +228,12 @@ class SparkApp:
     submission_id: str | None = None
 
     @classmethod
+    def session(cls, name: str, **fields: Any) -> SparkApp:
+        """A Spark Connect server for `Client.connect`: no program of its own (`application`
+        stays empty; the core runs the server as the driver), `name` names the session."""
+        return cls(name=name, application="", **fields)
+
+    @classmethod
     def from_function(
         cls,
         fn: Callable[..., Any],

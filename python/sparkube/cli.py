@@ -40,7 +40,9 @@ commands:
   render    print the Kubernetes objects a submission would create (-o json|yaml;
             secret-looking conf values are shown redacted unless --show-secrets)
   status    print the state of a driver:      sparkube status [ns:]pod
-  list      list drivers:                     sparkube list [-n ns | -A] [-l selector]
+  list      list drivers:                     sparkube list [-n ns | -A] [-l selector] [--sessions]
+  connect   start or attach to a Spark Connect session and forward it, printing its sc:// URL:
+            sparkube connect NAME [--image I] [--executors N] [--conf K=V] [--port P] [--rm]
   logs      print or follow a driver's log:   sparkube logs [-f] [--tail N] [ns:]pod
   kill      delete a driver and what it owns: sparkube kill [--wait] [ns:]pod[*]
   wait      wait for an application to end:   sparkube wait [--timeout S] [ns:]pod
@@ -357,17 +359,75 @@ def _list(args: Sequence[str]) -> int:
     parser = _connection_parser("list", "List Spark drivers and their states.")
     parser.add_argument("-A", "--all-namespaces", action="store_true")
     parser.add_argument("-l", "--selector", help="label selector, e.g. team=data")
+    parser.add_argument(
+        "--sessions", action="store_true", help="only Spark Connect sessions (sparkube connect)"
+    )
     parser.add_argument("-o", "--output", choices=("json", "yaml"))
     ns = parser.parse_args(args)
-    statuses = _connect(ns).list(
-        ns.namespace, selector=ns.selector, all_namespaces=ns.all_namespaces
-    )
+    selector = ns.selector
+    if ns.sessions:
+        from sparkube import _core
+
+        selector = ",".join(s for s in (selector, _core.SESSION_LABEL) if s)
+    statuses = _connect(ns).list(ns.namespace, selector=selector, all_namespaces=ns.all_namespaces)
     if ns.output:
         _print_data([s.to_dict() for s in statuses], ns.output)
     else:
         for status in statuses:
             print(f"{status.namespace}/{status.driver_pod}\t{status.app_id}\t{status.summary()}")
     return EXIT_OK
+
+
+def _connect_session(args: Sequence[str]) -> int:
+    import time
+
+    from sparkube.app import SparkApp
+
+    parser = _connection_parser(
+        "connect",
+        "Start the Spark Connect session NAME, or attach to it when it runs, and forward a local "
+        "port to it until interrupted; prints the sc:// URL for any Spark Connect client.",
+    )
+    parser.add_argument("name", help="the session's name (a DNS label)")
+    parser.add_argument("--image", help="the Spark image (to start it; checked when attaching)")
+    parser.add_argument("--executors", type=int, help="executor instances (static allocation)")
+    parser.add_argument(
+        "--conf", action="append", default=[], metavar="KEY=VALUE", help="a Spark conf setting"
+    )
+    parser.add_argument("--port", type=int, default=0, help="local port (default: any free one)")
+    parser.add_argument("--timeout", type=float, help="seconds to wait for the server (300)")
+    parser.add_argument(
+        "--rm", action="store_true", help="delete the server on exit instead of leaving it running"
+    )
+    ns = parser.parse_args(args)
+    conf = {}
+    for item in ns.conf:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--conf takes KEY=VALUE, not {item!r}")
+        conf[key] = value
+    app = SparkApp.session(ns.name, image=ns.image, conf=conf)
+    if ns.executors is not None:
+        from dataclasses import replace
+
+        app = replace(app, executor=replace(app.executor, instances=ns.executors))
+    connection = _connect(ns).connect(app, timeout=ns.timeout, local_port=ns.port)
+    verb = "attached to" if connection.attached else "started"
+    handle = connection.handle
+    print(
+        f"sparkube: {verb} session {connection.name} (driver pod {handle.namespace}/"
+        f"{handle.driver_pod}); Ctrl-C to {'delete it' if ns.rm else 'detach'}",
+        file=sys.stderr,
+    )
+    print(connection.url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        if ns.rm:
+            connection.close()
+        else:
+            connection.detach()
 
 
 def _logs(args: Sequence[str]) -> int:
@@ -444,6 +504,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "render": _render,
     "status": _status,
     "list": _list,
+    "connect": _connect_session,
     "logs": _logs,
     "kill": _kill,
     "wait": _wait,

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
+    from sparkube.connect import Connection
+
 
 class AppState(str, enum.Enum):
     """Where an application is in its life, judged from the driver container."""
@@ -307,6 +309,15 @@ def _submission(
     return extra + args
 
 
+def _session_spec(app: SparkApp | str, image: str | None) -> dict[str, Any]:
+    """The core's input for `connect`: a session spec, from a `SparkApp` or a name."""
+    if isinstance(app, str):
+        app = SparkApp.session(app, image=image)
+    elif image is not None:
+        app = replace(app, image=image)
+    return app.to_dict()
+
+
 def _is_inline(kubeconfig: str) -> bool:
     """Whether a `kubeconfig` string is the kubeconfig itself (YAML or JSON), not a path."""
     text = kubeconfig.strip()
@@ -440,6 +451,50 @@ class Client:
         """
         app = SparkApp.from_function(fn, args, kwargs, **fields)
         return self.submit(app).wait(timeout=timeout).result
+
+    def connect(
+        self,
+        app: SparkApp | str,
+        *,
+        image: str | None = None,
+        timeout: float | None = None,
+        local_port: int = 0,
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> Connection:
+        """Open an interactive Spark Connect session on the cluster and return its `Connection`.
+
+        `app` is a `SparkApp.session(...)` (executors, dynamic allocation, conf as for batch
+        apps) or just the session's name, with `image`. The live server of that name is
+        attached to (a different image is refused), else one is submitted; this waits up to
+        `timeout` seconds (default 300) until it answers, failing as a batch app fails
+        (`AppFailed` with the reason and log tail, `StartupTimeout`) and deleting a server it
+        started. Its port is forwarded to `local_port` on 127.0.0.1 (0: any free one).
+        """
+        from sparkube.connect import Connection
+
+        base = base_dir if base_dir is not None else caller_dir()
+        spec = _session_spec(app, image)
+        return Connection(self._core.connect(spec, base, timeout, local_port))
+
+    async def connect_async(
+        self,
+        app: SparkApp | str,
+        *,
+        image: str | None = None,
+        timeout: float | None = None,
+        local_port: int = 0,
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> Connection:
+        """`connect` for asyncio."""
+        from sparkube.connect import Connection
+
+        base = base_dir if base_dir is not None else caller_dir()
+        spec = _session_spec(app, image)
+        return Connection(await self._core.connect_async(spec, base, timeout, local_port))
+
+    def sessions(self, namespace: str | None = None) -> builtins.list[AppStatus]:
+        """The statuses of the session servers (drivers labelled `_core.SESSION_LABEL`)."""
+        return self._core.list(namespace, _core.SESSION_LABEL)
 
     def attach(self, driver_pod: str, namespace: str | None = None) -> SparkAppHandle:
         """A handle for an existing driver pod (submitted by sparkube or spark-submit)."""

@@ -47,6 +47,7 @@ pub fn static_subresource(s: &str) -> &'static str {
         "ephemeralcontainers" => "ephemeralcontainers",
         "proxy" => "proxy",
         "exec" => "exec",
+        "portforward" => "portforward",
         _ => "",
     }
 }

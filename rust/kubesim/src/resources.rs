@@ -105,6 +105,7 @@ pub static RESOURCES: &[ResourceType] = &[
             "binding",
             "ephemeralcontainers",
             "proxy",
+            "portforward",
         ],
         fields: &[
             "status.phase",

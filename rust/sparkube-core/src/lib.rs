@@ -13,6 +13,7 @@ pub mod ids;
 pub mod preflight;
 pub mod redact;
 pub mod request;
+pub mod session;
 pub mod ship;
 pub mod spec;
 

@@ -17,6 +17,7 @@ use crate::conf::{
     Action, ByteUnit, SparkConf, SubmitArgs, keys, parse_bytes, parse_properties, split_list,
 };
 use crate::error::{Error, Result};
+use crate::session::NO_RESOURCE;
 use crate::ship::{LocalFile, Shipment};
 
 /// The kind of the main resource, which decides the runner class and the memory overhead.
@@ -654,7 +655,12 @@ impl Dependencies {
         env: &Environment<'_>,
     ) -> Result<Dependencies> {
         let mut shipment = Shipment::new(env, conf.get(keys::FILE_UPLOAD_PATH).map(str::to_owned));
-        let primary = shipment.uri("primary resource", primary)?;
+        // Spark's placeholder for a main class on its own classpath names no file.
+        let primary = if primary == NO_RESOURCE {
+            primary.to_owned()
+        } else {
+            shipment.uri("primary resource", primary)?
+        };
         let mut list = |flag: (&str, &Option<String>), key: &str| -> Result<Vec<String>> {
             let p = pick(flag, conf, key, None);
             let uris = p.value.map(|v| split_list(&v)).unwrap_or_default();
@@ -685,7 +691,7 @@ impl Dependencies {
         if !self.archives.is_empty() {
             conf.set(keys::ARCHIVES, self.archives.join(","));
         }
-        if resource_type == ResourceType::Java {
+        if resource_type == ResourceType::Java && self.primary != NO_RESOURCE {
             self.jars.push(self.primary.clone());
         }
         if self.jars.is_empty() {

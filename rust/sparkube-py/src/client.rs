@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 use pythonize::depythonize;
 use sparkube::build::Object;
-use sparkube::{AppSpec, Client, ConnectOptions, Ids, KillOptions, SubmitRequest};
+use sparkube::{AppSpec, Client, ConnectOptions, Ids, KillOptions, SessionOptions, SubmitRequest};
 
 use crate::awaitable::awaitable;
 use crate::errors::{
@@ -17,6 +17,7 @@ use crate::errors::{
 use crate::handle::PyAppHandle;
 use crate::preflight::PyPreflight;
 use crate::runtime::{block_on, runtime};
+use crate::session::{PySession, open as open_session, session_error, session_request};
 use crate::types::{PyAppStatus, statuses};
 
 /// A connection to a Kubernetes cluster (see `sparkube.Client`).
@@ -205,6 +206,42 @@ impl PyClient {
         })
     }
 
+    /// Opens the session `app` (a `SparkApp.to_dict()` spec) describes: attaches to the live
+    /// server of that name or submits one, waits until it answers, forwards a local port.
+    #[pyo3(signature = (app, base_dir=None, timeout=None, local_port=0))]
+    fn connect(
+        &self,
+        py: Python<'_>,
+        app: &Bound<'_, PyAny>,
+        base_dir: Option<PathBuf>,
+        timeout: Option<f64>,
+        local_port: u16,
+    ) -> PyResult<PySession> {
+        let request = session_request(app, self.client.default_namespace(), base_dir.as_deref())?;
+        let options = session_options(timeout, local_port)?;
+        block_on(py, open_session(self.client.clone(), request, options))?
+            .map_err(|e| session_error(&e))
+    }
+
+    /// `connect` as an awaitable.
+    #[pyo3(signature = (app, base_dir=None, timeout=None, local_port=0))]
+    fn connect_async<'py>(
+        &self,
+        py: Python<'py>,
+        app: &Bound<'py, PyAny>,
+        base_dir: Option<PathBuf>,
+        timeout: Option<f64>,
+        local_port: u16,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = session_request(app, self.client.default_namespace(), base_dir.as_deref())?;
+        let options = session_options(timeout, local_port)?;
+        let client = self.client.clone();
+        awaitable(py, async move {
+            let session = open_session(client, request, options).await;
+            move |_: Python<'_>| session.map_err(|e| session_error(&e))
+        })
+    }
+
     /// Statuses of the Spark drivers in a namespace (or all namespaces with `"*"`).
     #[pyo3(signature = (namespace=None, selector=None))]
     fn list(
@@ -270,6 +307,16 @@ impl PyClient {
             self.client.default_namespace()
         )
     }
+}
+
+/// `connect`'s keyword arguments as the library's options.
+fn session_options(timeout: Option<f64>, local_port: u16) -> PyResult<SessionOptions> {
+    let mut options = SessionOptions::default();
+    if let Some(t) = crate::handle::seconds(timeout)? {
+        options.ready_timeout = t;
+    }
+    options.local_addr.set_port(local_port);
+    Ok(options)
 }
 
 /// Entering the shared runtime lets library calls that spawn background tasks run from Python.

@@ -14,6 +14,7 @@ mod logging;
 mod preflight;
 mod render;
 mod runtime;
+mod session;
 mod types;
 
 use pyo3::prelude::*;
@@ -26,6 +27,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<handle::PyAppHandle>()?;
     m.add_class::<handle::StatusUpdates>()?;
     m.add_class::<handle::LogLines>()?;
+    m.add_class::<session::PySession>()?;
     m.add_function(wrap_pyfunction!(render::render_args, m)?)?;
     m.add_function(wrap_pyfunction!(render::render_spec, m)?)?;
     m.add_function(wrap_pyfunction!(render::to_yaml, m)?)?;
@@ -47,5 +49,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EXECUTOR_ID_LABEL", sparkube::logs::EXECUTOR_ID_LABEL)?;
     m.add("SUBMISSION_ID_LABEL", sparkube::build::SUBMISSION_ID_LABEL)?;
     m.add("LABEL_PREFIX", sparkube::build::labels::LABEL_PREFIX)?;
+    m.add("SESSION_LABEL", sparkube::session::SESSION_LABEL)?;
+    m.add("CONNECT_PORT", sparkube::session::CONNECT_PORT)?;
     Ok(())
 }

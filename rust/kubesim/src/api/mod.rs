@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod logs;
 pub mod patch;
 pub mod path;
+pub mod portforward;
 pub mod proto;
 pub mod proxy;
 pub mod status;
@@ -409,6 +410,17 @@ async fn serve(
         && let Some(e) = forbidden(&cluster, &route, verb, &parts.method, &path, &user)
     {
         return Ok(metric.finish(&cluster, Err(e), false));
+    }
+
+    if let Route::Resource(rp) = &route
+        && rp.subresource.as_deref() == Some("portforward")
+        && rp.name.is_some()
+    {
+        let resp = match parts.method {
+            Method::GET | Method::POST => portforward::serve(&cluster, parts, &query, rp),
+            _ => Err(ApiError::method_not_allowed()),
+        };
+        return Ok(metric.finish(&cluster, resp, true));
     }
 
     if let Route::Resource(rp) = &route

@@ -1,0 +1,198 @@
+"""Spark Connect sessions: a real Spark Connect server submitted as the driver on kubesim's
+process runtime, reached through the API server's port-forward (kubesim's WebSocket
+`pods/portforward`, kube-rs on the client side), queried with pyspark's Connect client.
+
+One session serves the whole module: starting a server (pod, JVM, Spark, two executors) is
+most of the time spent here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from typing import TYPE_CHECKING
+
+import pytest
+
+import sparkube
+from tests.e2e.conftest import IMAGE, SPARKUBE
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from sparkube.connect import Connection
+    from tests.e2e.conftest import SparkCluster
+
+pytestmark = pytest.mark.slow
+
+NAME = "nb"
+
+
+def session_app(name: str = NAME, image: str = IMAGE) -> sparkube.SparkApp:
+    return sparkube.SparkApp.session(
+        name,
+        image=image,
+        driver=sparkube.Driver(memory="512m"),
+        executor=sparkube.Executor(instances=2, memory="512m"),
+        conf={
+            "spark.kubernetes.driver.request.cores": "0.5",
+            "spark.kubernetes.executor.request.cores": "0.5",
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def client(spark_cluster: SparkCluster) -> sparkube.Client:
+    return sparkube.Client(kubeconfig=str(spark_cluster.kubesim.kubeconfig))
+
+
+@pytest.fixture(scope="module")
+def connection(client: sparkube.Client) -> Iterator[Connection]:
+    conn = client.connect(session_app(), timeout=280)
+    try:
+        yield conn
+    finally:
+        conn.close(wait=True)
+
+
+def test_a_query_with_a_shuffle_runs_on_two_executors(
+    connection: Connection, spark_cluster: SparkCluster
+) -> None:
+    spark = connection.session()
+    rows = (
+        spark.range(0, 7000, numPartitions=4)
+        .selectExpr("id % 7 AS k")
+        .groupBy("k")
+        .count()
+        .orderBy("k")
+        .collect()
+    )
+    assert [(r.k, r["count"]) for r in rows] == [(k, 1000) for k in range(7)]
+    app_id = connection.handle.app_id
+    executors = spark_cluster.pods(f"spark-app-selector={app_id},spark-role=executor")
+    running = [p for p in executors if p["status"].get("phase") == "Running"]
+    assert len(running) == 2, [p["metadata"]["name"] for p in executors]
+
+
+def test_sessions_are_listed_apart_from_batch_apps(
+    connection: Connection, client: sparkube.Client
+) -> None:
+    sessions = client.sessions()
+    assert [s.driver_pod for s in sessions] == [connection.handle.driver_pod]
+    assert connection.url == f"sc://127.0.0.1:{connection.local_port}"
+    html = connection._repr_html_()
+    assert "Running" in html
+    assert connection.url in html
+    assert connection.handle.driver_pod in html
+
+
+def test_the_python_clients_portforward_reaches_the_server(
+    connection: Connection, spark_cluster: SparkCluster
+) -> None:
+    from kubernetes import client as k8s
+    from kubernetes import config
+    from kubernetes.stream import portforward
+
+    api_client = config.new_client_from_config(str(spark_cluster.kubesim.kubeconfig))
+    core = k8s.CoreV1Api(api_client)
+    handle = connection.handle
+    forward = portforward(
+        core.connect_get_namespaced_pod_portforward,
+        handle.driver_pod,
+        handle.namespace,
+        ports=str(sparkube._core.CONNECT_PORT),
+    )
+    sock = forward.socket(sparkube._core.CONNECT_PORT)
+    sock.settimeout(20)
+    # The HTTP/2 preface and an empty SETTINGS frame; a gRPC server answers with SETTINGS.
+    sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+    header = b""
+    while len(header) < 9:
+        chunk = sock.recv(9 - len(header))
+        assert chunk, "the forward closed before the server answered"
+        header += chunk
+    assert header[3] == 4, header
+    # Hang up as a client should: stop writing, read what is left until the forward ends it
+    # (closing with unread data would reset the client's own socket pair).
+    sock.shutdown(socket.SHUT_WR)
+    while sock.recv(65536):
+        pass
+    sock.close()
+    assert forward.error(sparkube._core.CONNECT_PORT) is None
+    forward.close()
+    api_client.close()
+
+
+def test_a_session_is_found_again_by_name(connection: Connection, client: sparkube.Client) -> None:
+    again = client.connect(NAME, image=IMAGE, timeout=60)
+    try:
+        assert again.attached
+        assert again.handle.driver_pod == connection.handle.driver_pod
+        assert again.local_port != connection.local_port
+    finally:
+        again.detach()
+    with pytest.raises(sparkube.ConfigError) as err:
+        client.connect(NAME, image="apache/spark:3.5.0", timeout=60)
+    assert err.value.option == "image"
+    assert "already exists" in str(err.value)
+
+
+def test_the_command_line_attaches_and_forwards_until_interrupted(
+    connection: Connection, spark_cluster: SparkCluster
+) -> None:
+    from pyspark.sql.connect.session import SparkSession
+
+    env = {**os.environ, "KUBECONFIG": str(spark_cluster.kubesim.kubeconfig)}
+    proc = subprocess.Popen(
+        [SPARKUBE, "connect", NAME, "--image", IMAGE],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("sc://127.0.0.1:"), url
+        spark = SparkSession.builder.remote(url).create()
+        try:
+            assert spark.range(5).count() == 5
+        finally:
+            spark.stop()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert f"attached to session {NAME}" in err
+    assert proc.returncode == 130
+    listed = spark_cluster.sparkube("list", "--sessions")
+    assert listed.returncode == 0, listed.stderr
+    assert connection.handle.driver_pod in listed.stdout
+    assert "Running" in listed.stdout
+
+
+def test_a_local_port_in_use_is_refused_before_anything_is_created(
+    client: sparkube.Client, spark_cluster: SparkCluster
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(sparkube.ConfigError) as err:
+            client.connect(session_app("other"), local_port=port)
+    assert err.value.option == "local_port"
+    assert spark_cluster.pods(f"{sparkube._core.SESSION_LABEL}=other") == []
+
+
+def test_closing_deletes_the_server_and_everything_it_owns(
+    client: sparkube.Client, spark_cluster: SparkCluster
+) -> None:
+    # Runs last (tests run in file order): the module's session is closed here and its
+    # fixture's close is then a no-op.
+    conn = client.connect(NAME, image=IMAGE, timeout=60)
+    app_id = conn.handle.app_id
+    assert conn.close(wait=True)
+    assert spark_cluster.pods(f"spark-app-selector={app_id}") == []
+    with pytest.raises(sparkube.SparkubeError, match="closed"):
+        conn.session()

@@ -1,0 +1,56 @@
+"""Bad input to `Client.connect`: refused with the option named, before anything is sent."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+import sparkube
+
+if TYPE_CHECKING:
+    from tests.conftest import Kubesim
+
+
+@pytest.mark.parametrize(
+    ("app", "option"),
+    [
+        (sparkube.SparkApp.session("Not A Name", image="spark:4"), "name"),
+        (sparkube.SparkApp(name="nb", application="local:///a.py", image="spark:4"), "application"),
+        (
+            sparkube.SparkApp.session("nb", image="spark:4", main_class="org.example.Main"),
+            "main_class",
+        ),
+        (
+            sparkube.SparkApp.session(
+                "nb", image="spark:4", conf={"spark.connect.grpc.binding.port": "grpc"}
+            ),
+            "spark.connect.grpc.binding.port",
+        ),
+    ],
+)
+def test_refused_with_the_option_named(
+    kubesim: Kubesim, app: sparkube.SparkApp, option: str
+) -> None:
+    client = sparkube.Client(kubeconfig=str(kubesim.kubeconfig))
+    with pytest.raises(sparkube.ConfigError) as err:
+        client.connect(app, timeout=5)
+    assert err.value.option == option
+    status, body = kubesim.request(
+        "GET", f"/api/v1/pods?labelSelector={sparkube._core.SESSION_LABEL}"
+    )
+    assert status == 200
+    assert body["items"] == []
+
+
+def test_no_connect_client_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from sparkube import connect
+
+    # A `None` entry makes the import fail as it does when the package is not installed.
+    monkeypatch.setitem(sys.modules, "pyspark.sql.connect.session", None)
+    with pytest.raises(connect.ConnectClientMissing) as err:
+        connect._session_builder()
+    assert "pip install 'sparkube[connect]'" in str(err.value)
+    assert "\n" not in str(err.value)

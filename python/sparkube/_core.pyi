@@ -91,6 +91,36 @@ def spec_fields() -> dict[str, list[str]]:
     """The field names the core's spec types read (`AppSpec`, `RoleSpec`, `Deps`, ...), from
     their serde definitions."""
 
+def metrics() -> list[MetricFamily]:
+    """Every metric of this process (all clients together), read now: submissions by outcome,
+    API attempts, retries and throttling, watch restarts and re-lists, state transitions by
+    reason, notice delay, log bytes. Reading costs a few atomic loads."""
+
+def metrics_text() -> str:
+    """`metrics()` in the OpenMetrics text format, ending with `# EOF`."""
+
+class MetricSample(TypedDict):
+    """One value of a metric family (type only)."""
+
+    name: str
+    labels: dict[str, str]
+    value: float
+    """A counter's count, or a histogram's number of observations."""
+    buckets: list[tuple[float, int]]
+    """A histogram's cumulative counts by upper bound in seconds; empty for a counter."""
+    sum: float
+    """A histogram's sum of observed seconds; 0 for a counter."""
+
+class MetricFamily(TypedDict):
+    """One metric of `metrics()` (type only)."""
+
+    name: str
+    """`sparkube_…`, without the `_total` of a counter's samples in the text format."""
+    kind: Literal["counter", "histogram"]
+    unit: str
+    help: str
+    samples: list[MetricSample]
+
 class AppStatusDict(TypedDict):
     """`AppStatus.to_dict()`: JSON-safe, keyed by `AppStatus`'s attribute names (type only)."""
 

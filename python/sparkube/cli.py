@@ -33,7 +33,8 @@ usage: sparkube <command> [options] [spark-submit arguments]
 
 commands:
   submit    submit an application and wait for it, as spark-submit does
-            (--no-wait, --logs, --timeout S, --startup-timeout S, --kubeconfig P, -o json|yaml;
+            (--no-wait, --logs, --timeout S, --startup-timeout S, --kubeconfig P, -o json|yaml,
+            --metrics-file P: sparkube's metrics in OpenMetrics text when it ends;
             spark-submit's --status and --kill [ns:]pod work too)
   render    print the Kubernetes objects a submission would create (-o json|yaml;
             secret-looking conf values are shown redacted unless --show-secrets)
@@ -138,7 +139,25 @@ def _report_interval(conf: Mapping[str, str]) -> float:
     return ms / 1000
 
 
-SUBMIT_VALUES = frozenset({"-o", "--output", "--timeout", "--startup-timeout", "--kubeconfig"})
+SUBMIT_VALUES = frozenset(
+    {"-o", "--output", "--timeout", "--startup-timeout", "--kubeconfig", "--metrics-file"}
+)
+
+_metrics_files: list[str] = []
+"""Where `main` writes the process's metrics when the command ends (`--metrics-file`)."""
+
+
+def _write_metrics(path: str) -> None:
+    """The metrics in the OpenMetrics text format, replacing `path` whole (a Prometheus
+    textfile collector never reads half a file)."""
+    from sparkube import _core
+
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(_core.metrics_text())
+    os.replace(tmp, path)
+
+
 SUBMIT_FLAGS = frozenset({"--no-wait", "--logs"})
 
 
@@ -146,6 +165,8 @@ def _submit(args: Sequence[str]) -> int:
     from sparkube import _core
 
     tool = ToolOptions.split(args, SUBMIT_VALUES, SUBMIT_FLAGS)
+    if "--metrics-file" in tool.values:
+        _metrics_files.append(tool.values["--metrics-file"])
     kubeconfig = tool.values.get("--kubeconfig")
     if kubeconfig is not None:
         # The same as KUBECONFIG=PATH: the default master is read from it too.
@@ -391,7 +412,10 @@ def _wait(args: Sequence[str]) -> int:
     parser.add_argument("--startup-timeout", type=float)
     parser.add_argument("--logs", action="store_true", help="follow the driver log meanwhile")
     parser.add_argument("-o", "--output", choices=("json", "yaml"))
+    parser.add_argument("--metrics-file", help="write sparkube's metrics there (OpenMetrics)")
     ns = parser.parse_args(args)
+    if ns.metrics_file:
+        _metrics_files.append(ns.metrics_file)
     ref = _one_pod(ns.target)
     handle = _connect(ns).attach(ref.name, ref.namespace)
     return _follow(
@@ -454,6 +478,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_APP_FAILED
     except KeyboardInterrupt:
         return 130
+    finally:
+        while _metrics_files:
+            _write_metrics(_metrics_files.pop())
 
 
 if __name__ == "__main__":

@@ -437,6 +437,20 @@ class Client:
         ns = "*" if all_namespaces else namespace
         return await self._core.list_async(ns, selector)
 
+    def metrics(self) -> builtins.list[_core.MetricFamily]:
+        """This process's counters and histograms, read now.
+
+        Process-wide (every `Client` adds to the same numbers): submissions by outcome, API
+        attempts, retries by reason and 429 answers, shared-watch restarts and re-lists,
+        state transitions of tracked applications by reason, how late a final state was
+        noticed, and log bytes read. `metrics_text()` gives the OpenMetrics text format.
+        """
+        return _core.metrics()
+
+    def metrics_text(self) -> str:
+        """`metrics()` in the OpenMetrics text format (for a Prometheus textfile collector)."""
+        return _core.metrics_text()
+
     def __repr__(self) -> str:
         return f"Client(cluster_url={self.cluster_url!r}, namespace={self.namespace!r})"
 

@@ -16,6 +16,7 @@ pub mod kill;
 mod limit;
 pub mod local;
 pub mod logs;
+pub mod metrics;
 pub mod progress;
 mod serde_secs;
 pub mod submit;

@@ -3,18 +3,19 @@ see them, against kubesim over real HTTP with faults injected by kubesim itself.
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
-from sparkube import AppState, Client, Driver, SparkApp
+from sparkube import AppState, Client, Driver, SparkApp, _core
 from tests.python.test_cli import run, submit_args
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from sparkube._core import MetricFamily
     from tests.conftest import Kubesim
 
@@ -135,3 +136,25 @@ def test_client_metrics_count_watch_relists_after_a_compaction(kubesim: Kubesim)
         value(before, "sparkube_submissions", outcome="created") + 1
     )
     assert client.metrics_text().endswith("# EOF\n")
+
+
+def test_the_grafana_dashboard_queries_only_metrics_the_core_exposes() -> None:
+    dashboard = Path(__file__).resolve().parents[2] / "deployment/grafana/sparkube-dashboard.json"
+    panels = json.loads(dashboard.read_text())["panels"]
+    exposed = set()
+    for family in _core.metrics():
+        name = family["name"]
+        suffixes = ("_bucket", "_count", "_sum") if family["kind"] == "histogram" else ("_total",)
+        exposed |= {name + s for s in suffixes}
+    queried = {
+        name
+        for panel in panels
+        for target in panel["targets"]
+        for name in re.findall(r"\bsparkube_\w+", target["expr"])
+    }
+    assert queried, "no sparkube metric queried"
+    assert queried <= exposed, queried - exposed
+    # Every family has a panel.
+    assert {re.sub(r"_(total|bucket|count|sum)$", "", q) for q in queried} == {
+        f["name"] for f in _core.metrics()
+    }

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,18 @@ use serde::{Deserialize, Serialize};
 pub const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
+
+/// The environment variable that turns recording off (`SPARKUBE_METRICS=off`), read once: for
+/// measuring what recording costs (`make bench`), not for saving it.
+pub const DISABLE_ENV: &str = "SPARKUBE_METRICS";
+
+/// Whether metrics are recorded in this process.
+static ENABLED: LazyLock<bool> = LazyLock::new(|| {
+    !matches!(
+        std::env::var(DISABLE_ENV).as_deref(),
+        Ok("off" | "0" | "false")
+    )
+});
 
 /// A monotonic count.
 #[derive(Debug, Default)]
@@ -37,7 +49,9 @@ impl Counter {
 
     /// Adds `n`.
     pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
+        if *ENABLED {
+            self.0.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     /// Adds one.
@@ -71,6 +85,9 @@ impl Histogram {
 
     /// Records one duration.
     pub fn observe(&self, value: Duration) {
+        if !*ENABLED {
+            return;
+        }
         let secs = value.as_secs_f64();
         if let Some(i) = BUCKETS.iter().position(|bound| secs <= *bound) {
             self.buckets[i].fetch_add(1, Ordering::Relaxed);
@@ -208,6 +225,9 @@ impl Metrics {
 
     /// Counts one transition of a tracked application into `state` for `reason`.
     pub fn transition(&self, state: &'static str, reason: Option<&str>) {
+        if !*ENABLED {
+            return;
+        }
         let mut table = self
             .transitions
             .lock()

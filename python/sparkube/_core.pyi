@@ -161,6 +161,8 @@ class ProgressDict(TypedDict):
     tasks_failed: int
     tasks_skipped: int
     fraction: float | None
+    executors_total: int
+    executors_active: int
 
 @final
 class AppStatus:
@@ -244,6 +246,8 @@ class Progress:
         tasks_failed: int = 0,
         tasks_skipped: int = 0,
         fraction: float | None = None,
+        executors_total: int = 0,
+        executors_active: int = 0,
     ) -> Self: ...
     @property
     def app_id(self) -> str: ...
@@ -280,6 +284,12 @@ class Progress:
     @property
     def fraction(self) -> float | None:
         """`tasks_completed / tasks_total`; None while there are no tasks."""
+    @property
+    def executors_total(self) -> int:
+        """Executors registered so far, removed ones included (the driver not counted)."""
+    @property
+    def executors_active(self) -> int:
+        """Executors registered now."""
     @property
     def percent(self) -> int | None:
         """The completed percentage, rounded down (100 only when every task is done)."""

@@ -20,6 +20,7 @@ from sparkube.app import (
 from sparkube.client import AppState, AppStatus, Client, Progress, SparkAppHandle
 from sparkube.errors import (
     AppFailed,
+    AppStalled,
     ConfigError,
     KubernetesApiError,
     SparkubeError,
@@ -30,6 +31,7 @@ from sparkube.errors import (
 
 __all__ = [
     "AppFailed",
+    "AppStalled",
     "AppState",
     "AppStatus",
     "Client",

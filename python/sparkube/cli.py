@@ -5,7 +5,8 @@ spark-submit command line works with `spark-submit` replaced by `sparkube submit
 own options (such as `-o yaml`) may stand anywhere before the primary resource. Every grammar
 (spark-submit's arguments, `[ns:]pod`) is read by the core (`sparkube._core`), never here.
 
-Exit codes: 0 success, 1 the application failed, 2 usage or configuration error, 3 timeout.
+Exit codes: 0 success, 1 the application failed, 2 usage or configuration error, 3 timeout
+(or a stall with `--on-stall fail`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ usage: sparkube <command> [options] [spark-submit arguments]
 commands:
   submit    submit an application and wait for it, as spark-submit does
             (--no-wait, --logs, --timeout S, --startup-timeout S, --kubeconfig P, -o json|yaml,
-            --metrics-file P: sparkube's metrics in OpenMetrics text when it ends;
+            --metrics-file P: sparkube's metrics in OpenMetrics text when it ends,
+            --stall-timeout S --on-stall warn|fail: no task done and no new executor for S;
             spark-submit's --status and --kill [ns:]pod work too)
   render    print the Kubernetes objects a submission would create (-o json|yaml;
             secret-looking conf values are shown redacted unless --show-secrets)
@@ -140,7 +142,16 @@ def _report_interval(conf: Mapping[str, str]) -> float:
 
 
 SUBMIT_VALUES = frozenset(
-    {"-o", "--output", "--timeout", "--startup-timeout", "--kubeconfig", "--metrics-file"}
+    {
+        "-o",
+        "--output",
+        "--timeout",
+        "--startup-timeout",
+        "--kubeconfig",
+        "--metrics-file",
+        "--stall-timeout",
+        "--on-stall",
+    }
 )
 
 _metrics_files: list[str] = []
@@ -183,6 +194,11 @@ def _submit(args: Sequence[str]) -> int:
         return _print_statuses(client, target, None)
     output = _output_format(tool, default=None)
     interval = _report_interval(conf)
+    from sparkube import stall
+
+    stall_timeout = _seconds(tool, "--stall-timeout")
+    on_stall = tool.values.get("--on-stall", "warn")
+    stall.check(stall_timeout, on_stall)
     # Local paths on the command line are relative to the working directory.
     handle = client.submit(tool.spark_args, base_dir=os.getcwd())
     verb = "Adopted running" if handle.adopted else "Submitted"
@@ -210,6 +226,8 @@ def _submit(args: Sequence[str]) -> int:
         timeout=_seconds(tool, "--timeout"),
         startup_timeout=_seconds(tool, "--startup-timeout"),
         output=output,
+        stall_timeout=stall_timeout,
+        on_stall=on_stall,
     )
 
 
@@ -227,11 +245,13 @@ def _follow(
     timeout: float | None,
     startup_timeout: float | None,
     output: str | None,
+    stall_timeout: float | None = None,
+    on_stall: str = "warn",
 ) -> int:
     """Wait like spark-submit: a status line every `interval`, the driver log with `logs`."""
     import threading
 
-    from sparkube.errors import AppFailed, StartupTimeout, WaitTimeout
+    from sparkube.errors import AppFailed, AppStalled, StartupTimeout, WaitTimeout
 
     latest: list[AppStatus] = []
     done = threading.Event()
@@ -261,11 +281,16 @@ def _follow(
         thread.start()
     final: AppStatus | None
     try:
-        final = handle.wait(timeout=timeout, startup_timeout=startup_timeout)
+        final = handle.wait(
+            timeout=timeout,
+            startup_timeout=startup_timeout,
+            stall_timeout=stall_timeout,
+            on_stall=on_stall,
+        )
         code = EXIT_OK
     except AppFailed as err:
         final, code = err.status, EXIT_APP_FAILED
-    except (StartupTimeout, WaitTimeout) as err:
+    except (StartupTimeout, WaitTimeout, AppStalled) as err:
         print(f"sparkube: {err}", file=sys.stderr)
         final, code = err.status, EXIT_TIMEOUT
     finally:
@@ -413,6 +438,8 @@ def _wait(args: Sequence[str]) -> int:
     parser.add_argument("--logs", action="store_true", help="follow the driver log meanwhile")
     parser.add_argument("-o", "--output", choices=("json", "yaml"))
     parser.add_argument("--metrics-file", help="write sparkube's metrics there (OpenMetrics)")
+    parser.add_argument("--stall-timeout", type=float, help="seconds without progress: stalled")
+    parser.add_argument("--on-stall", choices=("warn", "fail"), default="warn")
     ns = parser.parse_args(args)
     if ns.metrics_file:
         _metrics_files.append(ns.metrics_file)
@@ -425,6 +452,8 @@ def _wait(args: Sequence[str]) -> int:
         timeout=ns.timeout,
         startup_timeout=ns.startup_timeout,
         output=ns.output,
+        stall_timeout=ns.stall_timeout,
+        on_stall=ns.on_stall,
     )
 
 

@@ -28,6 +28,7 @@ from sparkube.client import (
 )
 from sparkube.errors import (
     AppFailed,
+    AppStalled,
     ConfigError,
     KubernetesApiError,
     SparkubeError,
@@ -38,6 +39,7 @@ from sparkube.errors import (
 
 __all__ = [
     "AppFailed",
+    "AppStalled",
     "AppState",
     "AppStatus",
     "Client",

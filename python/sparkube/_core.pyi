@@ -95,6 +95,36 @@ def spec_fields() -> dict[str, list[str]]:
     """The field names the core's spec types read (`AppSpec`, `RoleSpec`, `Deps`, ...), from
     their serde definitions."""
 
+def metrics() -> list[MetricFamily]:
+    """Every metric of this process (all clients together), read now: submissions by outcome,
+    API attempts, retries and throttling, watch restarts and re-lists, state transitions by
+    reason, notice delay, log bytes. Reading costs a few atomic loads."""
+
+def metrics_text() -> str:
+    """`metrics()` in the OpenMetrics text format, ending with `# EOF`."""
+
+class MetricSample(TypedDict):
+    """One value of a metric family (type only)."""
+
+    name: str
+    labels: dict[str, str]
+    value: float
+    """A counter's count, or a histogram's number of observations."""
+    buckets: list[tuple[float, int]]
+    """A histogram's cumulative counts by upper bound in seconds; empty for a counter."""
+    sum: float
+    """A histogram's sum of observed seconds; 0 for a counter."""
+
+class MetricFamily(TypedDict):
+    """One metric of `metrics()` (type only)."""
+
+    name: str
+    """`sparkube_…`, without the `_total` of a counter's samples in the text format."""
+    kind: Literal["counter", "histogram"]
+    unit: str
+    help: str
+    samples: list[MetricSample]
+
 class AppStatusDict(TypedDict):
     """`AppStatus.to_dict()`: JSON-safe, keyed by `AppStatus`'s attribute names (type only)."""
 
@@ -136,6 +166,8 @@ class ProgressDict(TypedDict):
     tasks_failed: int
     tasks_skipped: int
     fraction: float | None
+    executors_total: int
+    executors_active: int
 
 @final
 class AppStatus:
@@ -222,6 +254,8 @@ class Progress:
         tasks_failed: int = 0,
         tasks_skipped: int = 0,
         fraction: float | None = None,
+        executors_total: int = 0,
+        executors_active: int = 0,
     ) -> Self: ...
     @property
     def app_id(self) -> str: ...
@@ -258,6 +292,12 @@ class Progress:
     @property
     def fraction(self) -> float | None:
         """`tasks_completed / tasks_total`; None while there are no tasks."""
+    @property
+    def executors_total(self) -> int:
+        """Executors registered so far, removed ones included (the driver not counted)."""
+    @property
+    def executors_active(self) -> int:
+        """Executors registered now."""
     @property
     def percent(self) -> int | None:
         """The completed percentage, rounded down (100 only when every task is done)."""

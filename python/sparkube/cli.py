@@ -5,7 +5,8 @@ spark-submit command line works with `spark-submit` replaced by `sparkube submit
 own options (such as `-o yaml`) may stand anywhere before the primary resource. Every grammar
 (spark-submit's arguments, `[ns:]pod`) is read by the core (`sparkube._core`), never here.
 
-Exit codes: 0 success, 1 the application failed, 2 usage or configuration error, 3 timeout.
+Exit codes: 0 success, 1 the application failed, 2 usage or configuration error, 3 timeout
+(or a stall with `--on-stall fail`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ usage: sparkube <command> [options] [spark-submit arguments]
 
 commands:
   submit    submit an application and wait for it, as spark-submit does
-            (--no-wait, --logs, --timeout S, --startup-timeout S, --kubeconfig P, -o json|yaml;
+            (--no-wait, --logs, --timeout S, --startup-timeout S, --kubeconfig P, -o json|yaml,
+            --metrics-file P: sparkube's metrics in OpenMetrics text when it ends,
+            --stall-timeout S --on-stall warn|fail: no task done and no new executor for S;
             spark-submit's --status and --kill [ns:]pod work too; --dry-run=server sends every
             object as a dry run and checks the whole app against the namespace's quota,
             creating nothing: exit 0 when it would fit, 1 when not)
@@ -143,8 +146,34 @@ def _report_interval(conf: Mapping[str, str]) -> float:
 
 
 SUBMIT_VALUES = frozenset(
-    {"-o", "--output", "--timeout", "--startup-timeout", "--kubeconfig", "--dry-run"}
+    {
+        "-o",
+        "--output",
+        "--timeout",
+        "--startup-timeout",
+        "--kubeconfig",
+        "--dry-run",
+        "--metrics-file",
+        "--stall-timeout",
+        "--on-stall",
+    }
 )
+
+_metrics_files: list[str] = []
+"""Where `main` writes the process's metrics when the command ends (`--metrics-file`)."""
+
+
+def _write_metrics(path: str) -> None:
+    """The metrics in the OpenMetrics text format, replacing `path` whole (a Prometheus
+    textfile collector never reads half a file)."""
+    from sparkube import _core
+
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(_core.metrics_text())
+    os.replace(tmp, path)
+
+
 SUBMIT_FLAGS = frozenset({"--no-wait", "--logs"})
 
 
@@ -152,6 +181,8 @@ def _submit(args: Sequence[str]) -> int:
     from sparkube import _core
 
     tool = ToolOptions.split(args, SUBMIT_VALUES, SUBMIT_FLAGS)
+    if "--metrics-file" in tool.values:
+        _metrics_files.append(tool.values["--metrics-file"])
     kubeconfig = tool.values.get("--kubeconfig")
     if kubeconfig is not None:
         # The same as KUBECONFIG=PATH: the default master is read from it too.
@@ -170,6 +201,11 @@ def _submit(args: Sequence[str]) -> int:
     if "--dry-run" in tool.values:
         return _preflight(client, tool, output)
     interval = _report_interval(conf)
+    from sparkube import stall
+
+    stall_timeout = _seconds(tool, "--stall-timeout")
+    on_stall = tool.values.get("--on-stall", "warn")
+    stall.check(stall_timeout, on_stall)
     # Local paths on the command line are relative to the working directory.
     handle = client.submit(tool.spark_args, base_dir=os.getcwd())
     verb = "Adopted running" if handle.adopted else "Submitted"
@@ -197,6 +233,8 @@ def _submit(args: Sequence[str]) -> int:
         timeout=_seconds(tool, "--timeout"),
         startup_timeout=_seconds(tool, "--startup-timeout"),
         output=output,
+        stall_timeout=stall_timeout,
+        on_stall=on_stall,
     )
 
 
@@ -229,11 +267,13 @@ def _follow(
     timeout: float | None,
     startup_timeout: float | None,
     output: str | None,
+    stall_timeout: float | None = None,
+    on_stall: str = "warn",
 ) -> int:
     """Wait like spark-submit: a status line every `interval`, the driver log with `logs`."""
     import threading
 
-    from sparkube.errors import AppFailed, StartupTimeout, WaitTimeout
+    from sparkube.errors import AppFailed, AppStalled, StartupTimeout, WaitTimeout
 
     latest: list[AppStatus] = []
     done = threading.Event()
@@ -263,11 +303,16 @@ def _follow(
         thread.start()
     final: AppStatus | None
     try:
-        final = handle.wait(timeout=timeout, startup_timeout=startup_timeout)
+        final = handle.wait(
+            timeout=timeout,
+            startup_timeout=startup_timeout,
+            stall_timeout=stall_timeout,
+            on_stall=on_stall,
+        )
         code = EXIT_OK
     except AppFailed as err:
         final, code = err.status, EXIT_APP_FAILED
-    except (StartupTimeout, WaitTimeout) as err:
+    except (StartupTimeout, WaitTimeout, AppStalled) as err:
         print(f"sparkube: {err}", file=sys.stderr)
         final, code = err.status, EXIT_TIMEOUT
     finally:
@@ -474,7 +519,12 @@ def _wait(args: Sequence[str]) -> int:
     parser.add_argument("--startup-timeout", type=float)
     parser.add_argument("--logs", action="store_true", help="follow the driver log meanwhile")
     parser.add_argument("-o", "--output", choices=("json", "yaml"))
+    parser.add_argument("--metrics-file", help="write sparkube's metrics there (OpenMetrics)")
+    parser.add_argument("--stall-timeout", type=float, help="seconds without progress: stalled")
+    parser.add_argument("--on-stall", choices=("warn", "fail"), default="warn")
     ns = parser.parse_args(args)
+    if ns.metrics_file:
+        _metrics_files.append(ns.metrics_file)
     ref = _one_pod(ns.target)
     handle = _connect(ns).attach(ref.name, ref.namespace)
     return _follow(
@@ -484,6 +534,8 @@ def _wait(args: Sequence[str]) -> int:
         timeout=ns.timeout,
         startup_timeout=ns.startup_timeout,
         output=ns.output,
+        stall_timeout=ns.stall_timeout,
+        on_stall=ns.on_stall,
     )
 
 
@@ -538,6 +590,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_APP_FAILED
     except KeyboardInterrupt:
         return 130
+    finally:
+        while _metrics_files:
+            _write_metrics(_metrics_files.pop())
 
 
 if __name__ == "__main__":

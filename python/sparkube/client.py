@@ -8,12 +8,22 @@ has an `_async` twin that runs on the core's one tokio runtime. All handles made
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 import html
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +146,8 @@ class SparkAppHandle:
         kill_on_timeout: bool = False,
         kill_grace_period: float | None = None,
         progress: bool = False,
+        stall_timeout: float | None = None,
+        on_stall: str = "warn",
     ) -> AppStatus:
         """Wait for the application to end and return its final status.
 
@@ -146,9 +158,28 @@ class SparkAppHandle:
         bar of completed/total tasks from the driver's Spark UI with the state beside it (a
         widget in notebooks, text in terminals), read every second while the driver runs; the
         state alone while the UI cannot answer.
+
+        `stall_timeout` (seconds) watches for a stall (`sparkube.stall`): a running application
+        that completes no task and registers no executor for that long. `on_stall="warn"` logs
+        a warning and waits on; `"fail"` raises `AppStalled` (deleting the driver first with
+        `kill_on_timeout`).
         """
+        from sparkube import stall
+
+        stall.check(stall_timeout, on_stall)
 
         def wait() -> AppStatus:
+            if stall_timeout is not None:
+                return _run_in_thread(
+                    self.wait_async(
+                        timeout,
+                        startup_timeout,
+                        kill_on_timeout=kill_on_timeout,
+                        kill_grace_period=kill_grace_period,
+                        stall_timeout=stall_timeout,
+                        on_stall=on_stall,
+                    )
+                )
             return self._core.wait(
                 timeout=timeout,
                 startup_timeout=startup_timeout,
@@ -170,19 +201,60 @@ class SparkAppHandle:
         kill_on_timeout: bool = False,
         kill_grace_period: float | None = None,
         progress: bool = False,
+        stall_timeout: float | None = None,
+        on_stall: str = "warn",
     ) -> AppStatus:
         """`wait` for asyncio."""
-        waiting = self._core.wait_async(
+        from sparkube import stall
+
+        stall.check(stall_timeout, on_stall)
+        waiting: Awaitable[AppStatus] = self._core.wait_async(
             timeout=timeout,
             startup_timeout=startup_timeout,
             kill_on_timeout=kill_on_timeout,
             kill_grace_period=kill_grace_period,
         )
+        if stall_timeout is not None:
+            waiting = self._watch_stall(
+                waiting, stall_timeout, on_stall, kill_on_timeout, kill_grace_period
+            )
         if progress:
             from sparkube.progress import show_progress_async
 
             return await show_progress_async(self, waiting)
         return await waiting
+
+    async def _watch_stall(
+        self,
+        waiting: Awaitable[AppStatus],
+        stall_timeout: float,
+        on_stall: str,
+        kill_on_timeout: bool,
+        kill_grace_period: float | None,
+    ) -> AppStatus:
+        """`waiting`, beside the stall watchdog; raises `AppStalled` when it fails first."""
+        from sparkube import stall
+        from sparkube.errors import AppStalled
+
+        waiter = asyncio.ensure_future(waiting)
+        watchdog = asyncio.ensure_future(
+            stall.watch(self, stall_timeout, "fail" if on_stall == "fail" else "warn")
+        )
+        try:
+            await asyncio.wait({waiter, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+            if waiter.done():
+                return waiter.result()
+            stalled_for, last = watchdog.result()
+        finally:
+            for task in (waiter, watchdog):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        status = await self.status_async()
+        if kill_on_timeout:
+            await self.kill_async(kill_grace_period)
+        raise AppStalled(stall.message(self, stalled_for, last), status, last, stalled_for)
 
     def updates(self) -> Iterator[AppStatus]:
         """Each status change, from the shared watch, ending with the final status."""
@@ -265,6 +337,28 @@ class SparkAppHandle:
             f"<b>{html.escape(self.app_id)}</b> "
             f"driver pod <code>{html.escape(self.namespace)}/{html.escape(self.driver_pod)}</code>"
         )
+
+
+def _run_in_thread(coroutine: Coroutine[Any, Any, AppStatus]) -> AppStatus:
+    """Run `coroutine` on an event loop of its own in another thread (so that this works
+    where a loop already runs, as in a notebook) and return or raise what it does."""
+    import threading
+
+    outcome: list[AppStatus] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(coroutine))
+        except BaseException as e:  # handed to the caller's thread
+            failure.append(e)
+
+    thread = threading.Thread(target=run, name="sparkube-wait", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def caller_dir() -> str | None:
@@ -525,6 +619,20 @@ class Client:
         """`list` for asyncio."""
         ns = "*" if all_namespaces else namespace
         return await self._core.list_async(ns, selector)
+
+    def metrics(self) -> builtins.list[_core.MetricFamily]:
+        """This process's counters and histograms, read now.
+
+        Process-wide (every `Client` adds to the same numbers): submissions by outcome, API
+        attempts, retries by reason and 429 answers, shared-watch restarts and re-lists,
+        state transitions of tracked applications by reason, how late a final state was
+        noticed, and log bytes read. `metrics_text()` gives the OpenMetrics text format.
+        """
+        return _core.metrics()
+
+    def metrics_text(self) -> str:
+        """`metrics()` in the OpenMetrics text format (for a Prometheus textfile collector)."""
+        return _core.metrics_text()
 
     def __repr__(self) -> str:
         return f"Client(cluster_url={self.cluster_url!r}, namespace={self.namespace!r})"

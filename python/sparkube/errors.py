@@ -5,7 +5,7 @@ callers can act on them without parsing messages. The native core raises these s
 (it binds each one once, by name). The hierarchy follows where they are raised: bad input
 (`ConfigError`) and a failed API call (`KubernetesApiError`, from any call: submit, status,
 wait, logs, kill) can come from anywhere; `SubmissionError` only from submitting;
-`AppFailed`, `StartupTimeout` and `WaitTimeout` only from waiting.
+`AppFailed`, `StartupTimeout`, `WaitTimeout` and `AppStalled` only from waiting.
 
     SparkubeError
     ├── ConfigError (also a ValueError)
@@ -13,7 +13,8 @@ wait, logs, kill) can come from anywhere; `SubmissionError` only from submitting
     ├── SubmissionError
     ├── AppFailed
     ├── StartupTimeout
-    └── WaitTimeout
+    ├── WaitTimeout
+    └── AppStalled
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sparkube._core import AppStatus
+    from sparkube._core import AppStatus, Progress
 
 
 class SparkubeError(Exception):
@@ -85,3 +86,21 @@ class WaitTimeout(SparkubeError):
     def __init__(self, message: str, status: AppStatus | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class AppStalled(SparkubeError):
+    """The application ran without completing a task or registering an executor for
+    `stall_timeout` (`wait(stall_timeout=..., on_stall="fail")`); `status` is its last status,
+    `progress` its last progress, `stalled_for` the seconds since it last progressed."""
+
+    def __init__(
+        self,
+        message: str,
+        status: AppStatus | None = None,
+        progress: Progress | None = None,
+        stalled_for: float = 0.0,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.progress = progress
+        self.stalled_for = stalled_for

@@ -108,6 +108,8 @@ def test_no_wait_prints_the_handle_and_status_and_kill_find_it(kubesim: Kubesim)
         (["--conf", "spark.kubernetes.report.interval=1.5s"], "spark.kubernetes.report.interval"),
         (["--conf", "spark.kubernetes.report.interval=0"], "positive time value"),
         (["--kill", "x", "--conf", "spark.kubernetes.appKillPodDeletionGracePeriod=1.5"], "Grace"),
+        (["--stall-timeout", "0"], "--stall-timeout"),
+        (["--on-stall", "maybe"], "on_stall"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_sends_nothing(

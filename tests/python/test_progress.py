@@ -12,6 +12,7 @@ stages), checked against Spark's own status tracker where it has them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import pickle
 import secrets
 import threading
@@ -22,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sparkube import AppState, Client, Progress
+from sparkube import AppStalled, AppState, Client, ConfigError, Progress, WaitTimeout
 from sparkube.airflow import _watch
+from sparkube.stall import StallClock
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -405,3 +407,82 @@ def test_progress_is_a_frozen_value_with_a_dict_form() -> None:
     assert progress.to_dict()["tasks_completed"] == 5
     with pytest.raises(AttributeError):
         progress.tasks_total = 3  # type: ignore[misc]
+
+
+def test_a_job_that_completes_no_task_is_reported_stalled(
+    client: Client,
+    kubesim: Kubesim,
+    namespace: str,
+    spark: SparkSession,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sc = spark.sparkContext
+    pod = make_driver(kubesim, namespace, sc.applicationId, ui_port(spark))
+    handle = client.attach(pod, namespace)
+    gate = tmp_path / "gate"
+    job = gated_count(sc, gate, 4)
+    held = until(handle.progress, lambda p: p.tasks_active == 2)
+    try:
+        # warn: one warning, and the wait goes on to its own timeout.
+        with (
+            caplog.at_level(logging.WARNING, logger="sparkube.stall"),
+            pytest.raises(WaitTimeout),
+        ):
+            handle.wait(timeout=4, stall_timeout=1.5)
+        warnings = [r.getMessage() for r in caplog.records if r.name == "sparkube.stall"]
+        assert len(warnings) == 1, warnings
+        assert warnings[0].startswith(f"{handle.app_id}: stalled: no task completed")
+        # fail: AppStalled with the last status and progress, the driver left running.
+        started = time.monotonic()
+        with pytest.raises(AppStalled) as stalled:
+            handle.wait(stall_timeout=1.5, on_stall="fail")
+        assert 1.5 <= time.monotonic() - started < 15
+        err = stalled.value
+        assert err.status is not None
+        assert err.status.state is AppState.RUNNING
+        assert err.progress is not None
+        assert err.progress.tasks_completed == held.tasks_completed
+        assert err.stalled_for >= 1.5
+        assert handle.status().state is AppState.RUNNING
+    finally:
+        gate.touch()
+        job.join(60)
+
+
+def test_the_stall_clock_restarts_on_tasks_and_executors() -> None:
+    def p(tasks: int, executors: int) -> Progress:
+        return Progress(app_id="a", tasks_completed=tasks, executors_total=executors)
+
+    clock = StallClock(10)
+    # (time, tasks completed, executors registered, stalled)
+    table = [
+        (0, 0, 0, False),
+        (9, 0, 0, False),
+        (10, 0, 0, True),
+        (11, 0, 1, False),  # a new executor is progress
+        (20, 0, 1, False),
+        (21, 0, 1, True),
+        (22, 5, 1, False),  # so is a completed task
+        (31, 5, 0, False),  # executors not listed in time are not, nor does it reset
+        (32, 5, 1, True),  # nor their listing again
+        (33, 5, 2, False),
+    ]
+    for now, tasks, executors, stalled in table:
+        assert clock.observe(p(tasks, executors), now) is stalled, (now, tasks, executors)
+
+
+@pytest.mark.parametrize(
+    ("options", "option"),
+    [
+        ({"stall_timeout": 0}, "stall_timeout"),
+        ({"stall_timeout": 5, "on_stall": "kill"}, "on_stall"),
+    ],
+)
+def test_bad_stall_options_name_the_option(
+    client: Client, namespace: str, driver: str, options: dict[str, Any], option: str
+) -> None:
+    handle = client.attach(driver, namespace)
+    with pytest.raises(ConfigError) as err:
+        handle.wait(**options)
+    assert err.value.option == option

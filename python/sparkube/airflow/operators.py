@@ -31,6 +31,7 @@ from sparkube.airflow._compat import (
     deferral_settle_seconds,
 )
 from sparkube.airflow._identity import TaskIdentity
+from sparkube.airflow._metrics import emits_metrics
 from sparkube.airflow._secrets import args_conf
 from sparkube.airflow.hooks import SparkKubernetesHook
 from sparkube.airflow.links import APP_XCOM_KEY, SparkHistoryLink, SparkUILink
@@ -767,6 +768,7 @@ class SparkAppOperator(BaseOperator):
 
     # -- running ------------------------------------------------------------------------------
 
+    @emits_metrics
     def execute(self, context: Context) -> dict[str, Any]:
         """Submit (or adopt), then wait here or in the triggerer unless not waiting."""
         self.mask_secrets()  # also when executed without rendering first (mapped tasks, tests)
@@ -816,6 +818,7 @@ class SparkAppOperator(BaseOperator):
         )
         return self.finish(outcome)
 
+    @emits_metrics
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
         """Resumed from the trigger: act on its outcome."""
         return self.finish(event)

@@ -11,6 +11,7 @@ mod client;
 mod errors;
 mod handle;
 mod logging;
+mod metrics;
 mod preflight;
 mod render;
 mod runtime;
@@ -38,6 +39,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(render::submit_args_conf, m)?)?;
     m.add_function(wrap_pyfunction!(render::time_conf, m)?)?;
     m.add_function(wrap_pyfunction!(types::spec_fields, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::metrics, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::metrics_text, m)?)?;
     m.add_class::<types::PyAppStatus>()?;
     m.add_class::<types::PyProgress>()?;
     m.add_class::<types::PyPodRef>()?;

@@ -409,6 +409,8 @@ pub(crate) struct PyProgress {
     tasks_failed: u64,
     tasks_skipped: u64,
     fraction: Option<f64>,
+    executors_total: u64,
+    executors_active: u64,
 }
 
 impl From<Progress> for PyProgress {
@@ -431,6 +433,8 @@ impl From<Progress> for PyProgress {
             tasks_failed: p.tasks_failed,
             tasks_skipped: p.tasks_skipped,
             fraction: p.fraction,
+            executors_total: p.executors_total,
+            executors_active: p.executors_active,
         }
     }
 }
@@ -455,6 +459,8 @@ impl From<&PyProgress> for Progress {
             tasks_failed: p.tasks_failed,
             tasks_skipped: p.tasks_skipped,
             fraction: p.fraction,
+            executors_total: p.executors_total,
+            executors_active: p.executors_active,
         }
     }
 }
@@ -466,7 +472,7 @@ impl PyProgress {
     #[pyo3(signature = (app_id, *, jobs_total=0, jobs_succeeded=0, jobs_running=0,
         jobs_failed=0, stages_total=0, stages_completed=0, stages_active=0, stages_pending=0,
         stages_skipped=0, stages_failed=0, tasks_total=0, tasks_completed=0, tasks_active=0,
-        tasks_failed=0, tasks_skipped=0, fraction=None))]
+        tasks_failed=0, tasks_skipped=0, fraction=None, executors_total=0, executors_active=0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         app_id: String,
@@ -486,6 +492,8 @@ impl PyProgress {
         tasks_failed: u64,
         tasks_skipped: u64,
         fraction: Option<f64>,
+        executors_total: u64,
+        executors_active: u64,
     ) -> Self {
         Self {
             app_id,
@@ -505,6 +513,8 @@ impl PyProgress {
             tasks_failed,
             tasks_skipped,
             fraction,
+            executors_total,
+            executors_active,
         }
     }
 

@@ -13,6 +13,8 @@ use http::{HeaderMap, StatusCode};
 use kube::client::Body;
 use serde::de::DeserializeOwned;
 
+use crate::metrics::{METRICS, RetryReason};
+
 /// A failed call to the Kubernetes API, with the HTTP status and reason when the server answered.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -433,9 +435,17 @@ where
 {
     let mut number = 1u32;
     loop {
-        match attempt().await {
+        METRICS.api_requests.inc();
+        let result = attempt().await;
+        if let Err(error) = &result
+            && error.status_code() == Some(429)
+        {
+            METRICS.api_throttled.inc();
+        }
+        match result {
             Ok(value) => return Ok(value),
             Err(error) if policy.should_retry(number, &error) => {
+                METRICS.retry(retry_reason(&error));
                 let delay = policy.delay(number - 1, error.retry_after(), rand::random::<f64>());
                 log::debug!(
                     "{operation}: attempt {number} failed ({error}); retrying in {delay:?}"
@@ -445,6 +455,16 @@ where
             }
             Err(error) => return Err(error),
         }
+    }
+}
+
+/// The metrics' word for why a transient error is retried.
+fn retry_reason(error: &ApiError) -> RetryReason {
+    match error {
+        ApiError::Status { code: 429, .. } => RetryReason::Throttled,
+        ApiError::Status { .. } => RetryReason::ServerError,
+        ApiError::Timeout { .. } => RetryReason::Timeout,
+        _ => RetryReason::Transport,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod kill;
 mod limit;
 pub mod local;
 pub mod logs;
+pub mod metrics;
 pub mod preflight;
 pub mod progress;
 mod serde_secs;

@@ -21,6 +21,7 @@ use tokio::task::AbortHandle;
 
 use crate::api::{self, ApiError};
 use crate::client::Client;
+use crate::metrics::METRICS;
 use crate::submit::APP_ID_LABEL;
 use crate::track::state::{DRIVER_CONTAINER, driver_container_name};
 
@@ -431,6 +432,7 @@ impl Reader {
             if n == 0 {
                 return Ok(ReadEnd::Closed);
             }
+            METRICS.log_bytes.add(n as u64);
             if buf.last() != Some(&b'\n') {
                 // A partial last line: the stream broke in the middle of it. Read it again.
                 return Ok(ReadEnd::Broken("the stream ended within a line".into()));

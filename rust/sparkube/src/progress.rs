@@ -3,7 +3,7 @@
 //! server's service proxy (`services/{driver service}:{UI port}/proxy/...`), so that it works
 //! from outside the cluster with the caller's own credentials and no port-forward.
 //!
-//! Reading is two GETs, sent together, with short timeouts. While the UI cannot answer (the
+//! Reading is three GETs (jobs, stages, executors), sent together, with short timeouts. While the UI cannot answer (the
 //! driver is pending, its service has no endpoints yet, or the driver has finished) the result
 //! is `None`, not an error; only answers that will not get better by asking again (refused
 //! credentials, an answer that is not the Spark REST API's JSON) are errors. Turning the two
@@ -133,6 +133,17 @@ pub struct StageData {
     pub num_failed_tasks: u64,
 }
 
+/// One executor of the Spark REST API's `/applications/{id}/allexecutors` (the fields used):
+/// the driver is listed too, with id `driver`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ExecutorData {
+    /// Executor id (`1`, `2`, ..., or `driver`).
+    pub id: String,
+    /// Whether it is still registered.
+    pub is_active: bool,
+}
+
 /// How far an application is, as its Spark UI counts it, over the jobs submitted so far (a
 /// later job adds to the totals, so the fraction can go down when one starts).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -171,6 +182,13 @@ pub struct Progress {
     pub tasks_skipped: u64,
     /// `tasks_completed / tasks_total`, in `[0, 1]`; `None` while there are no tasks.
     pub fraction: Option<f64>,
+    /// Executors registered so far, the removed ones included (the driver not counted): a
+    /// stall watchdog sees a new executor as progress. 0 when the UI did not list them in time.
+    #[serde(default)]
+    pub executors_total: u64,
+    /// Executors registered now.
+    #[serde(default)]
+    pub executors_active: u64,
 }
 
 /// Counts jobs, stages and tasks from the answers of `/jobs` and `/stages` (pure).
@@ -219,6 +237,16 @@ pub fn summarize(app_id: &str, jobs: &[JobData], stages: &[StageData]) -> Progre
 }
 
 impl Progress {
+    /// Adds the executor counts of an `/allexecutors` answer.
+    pub fn with_executors(mut self, executors: &[ExecutorData]) -> Self {
+        let executors = executors.iter().filter(|e| e.id != "driver");
+        for executor in executors {
+            self.executors_total += 1;
+            self.executors_active += u64::from(executor.is_active);
+        }
+        self
+    }
+
     /// The completed percentage, rounded down (100 only when every task is done).
     pub fn percent(&self) -> Option<u64> {
         (self.tasks_total > 0)
@@ -348,7 +376,7 @@ impl Client {
         }
     }
 
-    /// The two GETs, sent together, and their summary.
+    /// The three GETs (jobs, stages, executors), sent together, and their summary.
     async fn read_progress(&self, handle: &AppHandle, ui: &SparkUi) -> Result<Option<Progress>> {
         let policy = read_policy(&self.retry);
         let get = |operation: &str, part: &str| {
@@ -362,19 +390,34 @@ impl Client {
             )
         };
         let (jobs_op, stages_op) = (what("jobs"), what("stages"));
-        let (jobs, stages) = futures::join!(
+        let executors_op = what("allexecutors");
+        let (jobs, stages, executors) = futures::join!(
             api::call_raw(&self.kube, &policy, &jobs_op, || get(&jobs_op, "jobs")),
             api::call_raw(&self.kube, &policy, &stages_op, || get(
                 &stages_op, "stages"
             )),
+            api::call_raw(&self.kube, &policy, &executors_op, || get(
+                &executors_op,
+                "allexecutors"
+            )),
         );
+        // The executors are an addition: a slow first answer (Spark's UI warms up) leaves
+        // their counts at 0 rather than the whole progress unknown.
+        let executors: Vec<ExecutorData> = match executors {
+            Ok(body) => decode_ui_answer(&executors_op, &body)?.unwrap_or_default(),
+            Err(e) if is_unavailable(&e) => {
+                log::debug!("executors not available: {e}");
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        };
         match (jobs, stages) {
             (Ok(jobs), Ok(stages)) => {
                 let jobs: Option<Vec<JobData>> = decode_ui_answer(&jobs_op, &jobs)?;
                 let stages: Option<Vec<StageData>> = decode_ui_answer(&stages_op, &stages)?;
-                Ok(jobs
-                    .zip(stages)
-                    .map(|(jobs, stages)| summarize(&handle.app_id, &jobs, &stages)))
+                Ok(jobs.zip(stages).map(|(jobs, stages)| {
+                    summarize(&handle.app_id, &jobs, &stages).with_executors(&executors)
+                }))
             }
             (Err(e), _) | (_, Err(e)) if is_unavailable(&e) => {
                 log::debug!("progress not available: {e}");
@@ -606,6 +649,17 @@ mod tests {
             assert_eq!(p.percent(), percent, "{what}: percent");
             assert_eq!(p.app_id, "spark-1");
         }
+    }
+
+    #[test]
+    fn executors_are_counted_without_the_driver() {
+        let executors: Vec<ExecutorData> = parse(vec![
+            json!({"id": "driver", "isActive": true, "totalCores": 0}),
+            json!({"id": "1", "isActive": false, "totalCores": 2}),
+            json!({"id": "2", "isActive": true, "totalCores": 2}),
+        ]);
+        let p = summarize("a", &[], &[]).with_executors(&executors);
+        assert_eq!((p.executors_total, p.executors_active), (2, 1));
     }
 
     #[test]

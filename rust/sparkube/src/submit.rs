@@ -17,6 +17,7 @@ use crate::build::Object;
 pub use crate::build::SUBMISSION_ID_LABEL;
 pub use crate::build::labels::APP_ID_LABEL;
 use crate::client::Client;
+use crate::metrics::{METRICS, Outcome};
 use crate::progress::SparkUi;
 use sparkube_core::with_object;
 
@@ -163,6 +164,19 @@ impl Client {
     /// objects to apply, as `Resources::in_api_order` returns them). The namespace is the
     /// pod's, else the client's default.
     pub async fn submit_objects(&self, objects: &[Object]) -> Result<AppHandle> {
+        let started = std::time::Instant::now();
+        let result = self.send_objects(objects).await;
+        let outcome = match &result {
+            Ok(handle) if handle.adopted => Outcome::Adopted,
+            Ok(_) => Outcome::Created,
+            Err(_) => Outcome::Failed,
+        };
+        METRICS.submission(outcome, started.elapsed());
+        result
+    }
+
+    /// [`Client::submit_objects`] without its metrics.
+    async fn send_objects(&self, objects: &[Object]) -> Result<AppHandle> {
         let (pod_index, mut pod) = objects
             .iter()
             .enumerate()

@@ -21,7 +21,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
+use super::state::{AppState, status_after_deletion, status_of_pod};
 use crate::api::{self, RetryPolicy};
+use crate::metrics::METRICS;
 
 /// Label selector of the shared watch.
 pub(crate) const DRIVER_SELECTOR: &str = "spark-role=driver";
@@ -125,12 +127,40 @@ struct NsState {
 struct Tracked {
     tx: watch::Sender<Observed>,
     subscribers: usize,
+    /// The state last counted in the metrics.
+    state: Option<AppState>,
+}
+
+impl Tracked {
+    /// Counts a change of the pod's state in the metrics, and for a final state that was seen
+    /// coming (not one that was already final when tracking began) how late it was noticed.
+    /// Runs once per change of the pod, however many waiters it has.
+    fn count(&mut self, name: &str, observed: &Observed) {
+        let status = match observed {
+            Observed::Unknown => return,
+            Observed::Present(pod) => status_of_pod(pod),
+            Observed::Gone(last) => status_after_deletion("", name, last.as_deref()),
+        };
+        let before = self.state.replace(status.state);
+        if before == Some(status.state) {
+            return;
+        }
+        METRICS.transition(status.state.as_str(), status.reason.as_deref());
+        if status.is_final()
+            && before.is_some_and(|s| !s.is_final())
+            && let Some(delay) = status
+                .finished_at
+                .and_then(|at| (chrono::Utc::now() - at).to_std().ok())
+        {
+            METRICS.notice_delay.observe(delay);
+        }
+    }
 }
 
 impl NsState {
     fn publish(&mut self, name: &str, observed: Observed) {
-        if let Some(t) = self.tracked.get(name) {
-            t.tx.send_if_modified(|current| {
+        if let Some(t) = self.tracked.get_mut(name) {
+            let changed = t.tx.send_if_modified(|current| {
                 let changed = match (&*current, &observed) {
                     (Observed::Present(a), Observed::Present(b)) => {
                         a.metadata.resource_version != b.metadata.resource_version
@@ -144,6 +174,10 @@ impl NsState {
                 }
                 changed
             });
+            if changed {
+                let now = t.tx.borrow().clone();
+                t.count(name, &now);
+            }
         }
     }
 }
@@ -189,13 +223,16 @@ impl Tracker {
                 .or_insert_with(|| Arc::new(self.start(namespace)));
             let mut state = lock(&ns.state);
             let cached = state.cache.get(name).cloned();
-            let tracked = state
-                .tracked
-                .entry(name.to_string())
-                .or_insert_with(|| Tracked {
-                    tx: watch::channel(cached.map_or(Observed::Unknown, Observed::Present)).0,
+            let tracked = state.tracked.entry(name.to_string()).or_insert_with(|| {
+                let observed = cached.map_or(Observed::Unknown, Observed::Present);
+                let mut tracked = Tracked {
+                    tx: watch::channel(observed.clone()).0,
                     subscribers: 0,
-                });
+                    state: None,
+                };
+                tracked.count(name, &observed);
+                tracked
+            });
             tracked.subscribers += 1;
             let rx = tracked.tx.subscribe();
             // Until a list has completed, absence from the cache says nothing: the list's end
@@ -288,6 +325,9 @@ async fn run_watch(kube: kube::Client, namespace: String, state: Arc<Mutex<NsSta
                     }
                 }
                 Ok(watcher::Event::InitDone) => {
+                    if lock(&state).lists > 0 {
+                        METRICS.watch_relists.inc();
+                    }
                     let missing = finish_relist(&state);
                     for (name, last) in missing {
                         spawn_confirm(
@@ -316,6 +356,7 @@ async fn run_watch(kube: kube::Client, namespace: String, state: Arc<Mutex<NsSta
                     }
                 }
                 Err(error) => {
+                    METRICS.watch_restarts.inc();
                     log::debug!("driver pod watch in namespace {namespace}: {error}");
                     if is_gone_error(&error) {
                         // The resource version expired before the watch could resume:
@@ -390,9 +431,9 @@ fn spawn_confirm(
                 return;
             }
         };
-        let st = lock(&state);
-        if let Some(t) = st.tracked.get(&name) {
-            t.tx.send_if_modified(|current| {
+        let mut st = lock(&state);
+        if let Some(t) = st.tracked.get_mut(&name) {
+            let applied = t.tx.send_if_modified(|current| {
                 let untouched = match &*current {
                     Observed::Unknown => true,
                     present @ Observed::Present(_) => {
@@ -406,6 +447,10 @@ fn spawn_confirm(
                 }
                 untouched
             });
+            if applied {
+                let now = t.tx.borrow().clone();
+                t.count(&name, &now);
+            }
         }
     });
 }
@@ -423,9 +468,14 @@ mod tests {
 
     fn tracked(state: &mut NsState, name: &str, initial: Observed) -> watch::Receiver<Observed> {
         let (tx, rx) = watch::channel(initial);
-        state
-            .tracked
-            .insert(name.into(), Tracked { tx, subscribers: 1 });
+        state.tracked.insert(
+            name.into(),
+            Tracked {
+                tx,
+                subscribers: 1,
+                state: None,
+            },
+        );
         rx
     }
 

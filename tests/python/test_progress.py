@@ -238,8 +238,9 @@ def test_progress_of_real_jobs_through_the_service_proxy(
     handle = client.attach(driver, namespace)
     assert handle.app_id == sc.applicationId
 
-    # The UI answers before any job: available, and nothing to count yet.
-    fresh = handle.progress()
+    # The UI answers before any job: available, and nothing to count yet. Its REST layer starts
+    # on the first request, which can outlast one read on a loaded machine: read until it answers.
+    fresh = until(handle.progress, lambda p: True)
     assert fresh == Progress(app_id=sc.applicationId)
     assert fresh.fraction is None
 

@@ -5,6 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 VENV      ?= .venv
+S3_VENV   ?= .venv-s3
 PY        := $(VENV)/bin/python
 CARGO     ?= cargo
 export VIRTUAL_ENV := $(abspath $(VENV))
@@ -20,7 +21,13 @@ test: lint dist-check rust-test py-test
 # `make test` builds and checks this machine's wheel only.
 test: DIST_ARCH ?= $(shell uname -m)
 
-setup: $(VENV)/.deps-installed
+setup: $(VENV)/.deps-installed $(S3_VENV)/.deps-installed
+
+# The S3 server of the tests (tests/conftest.py: s3_server), apart from the dev tools.
+$(S3_VENV)/.deps-installed: requirements-s3.txt
+	test -x $(S3_VENV)/bin/python || python3 -m venv $(S3_VENV)
+	$(S3_VENV)/bin/python -m pip install --quiet -r requirements-s3.txt
+	touch $@
 
 $(VENV)/.deps-installed: requirements-dev.txt scripts/setup-system.sh
 	bash scripts/setup-system.sh

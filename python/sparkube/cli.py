@@ -33,7 +33,8 @@ usage: sparkube <command> [options] [spark-submit arguments]
 
 commands:
   submit    submit an application and wait for it, as spark-submit does
-            (--no-wait, --logs, --timeout S, --startup-timeout S, --kubeconfig P, -o json|yaml;
+            (--no-wait, --logs, --timeout S, --startup-timeout S, --kubeconfig P, -o json|yaml,
+            --delete-uploads: remove the files it uploaded once the app has ended;
             spark-submit's --status and --kill [ns:]pod work too)
   render    print the Kubernetes objects a submission would create (-o json|yaml;
             secret-looking conf values are shown redacted unless --show-secrets)
@@ -139,7 +140,7 @@ def _report_interval(conf: Mapping[str, str]) -> float:
 
 
 SUBMIT_VALUES = frozenset({"-o", "--output", "--timeout", "--startup-timeout", "--kubeconfig"})
-SUBMIT_FLAGS = frozenset({"--no-wait", "--logs"})
+SUBMIT_FLAGS = frozenset({"--no-wait", "--logs", "--delete-uploads"})
 
 
 def _submit(args: Sequence[str]) -> int:
@@ -162,14 +163,19 @@ def _submit(args: Sequence[str]) -> int:
         return _print_statuses(client, target, None)
     output = _output_format(tool, default=None)
     interval = _report_interval(conf)
+    wait = conf.get("spark.kubernetes.submission.waitAppCompletion", "true").lower() != "false"
+    delete_uploads = "--delete-uploads" in tool.flags
+    if delete_uploads and ("--no-wait" in tool.flags or not wait):
+        raise UsageError(
+            "--delete-uploads removes the uploads once the app has ended: it needs waiting"
+        )
     # Local paths on the command line are relative to the working directory.
-    handle = client.submit(tool.spark_args, base_dir=os.getcwd())
+    handle = client.submit(tool.spark_args, base_dir=os.getcwd(), delete_uploads=delete_uploads)
     verb = "Adopted running" if handle.adopted else "Submitted"
     print(
         f"{verb} application {handle.app_id} as driver pod {handle.namespace}/{handle.driver_pod}",
         file=sys.stderr,
     )
-    wait = conf.get("spark.kubernetes.submission.waitAppCompletion", "true").lower() != "false"
     if "--no-wait" in tool.flags or not wait:
         if output:
             _print_data(

@@ -20,6 +20,7 @@ pub mod progress;
 mod serde_secs;
 pub mod submit;
 pub mod track;
+pub mod upload;
 
 pub use api::{ApiError, RetryPolicy};
 pub use build::Resources;

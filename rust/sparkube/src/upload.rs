@@ -251,21 +251,29 @@ impl Uploader {
     /// A store error as the caller should see it: a missing bucket or refused credentials
     /// are bad input and name the bucket.
     fn classify(&self, action: &'static str, target: &str, e: object_store::Error) -> UploadError {
-        match e {
-            object_store::Error::NotFound { .. } if action == "list" => UploadError::NoBucket {
+        let (status, code) = http_status(&e);
+        let missing = matches!(e, object_store::Error::NotFound { .. }) || status == Some(404);
+        let refused = matches!(
+            e,
+            object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+        ) || matches!(status, Some(401 | 403));
+        if missing && (action == "list" || code.as_deref() == Some("NoSuchBucket")) {
+            return UploadError::NoBucket {
                 bucket: self.bucket.clone(),
                 upload_path: self.upload_path.clone(),
-            },
-            object_store::Error::PermissionDenied { source, .. }
-            | object_store::Error::Unauthenticated { source, .. } => UploadError::Refused {
+            };
+        }
+        if refused {
+            return UploadError::Refused {
                 bucket: self.bucket.clone(),
-                reason: first_line(&source.to_string()),
-            },
-            source => UploadError::Store {
-                action,
-                target: target.to_owned(),
-                source,
-            },
+                reason: code.unwrap_or_else(|| format!("HTTP {}", status.unwrap_or(403))),
+            };
+        }
+        UploadError::Store {
+            action,
+            target: target.to_owned(),
+            source: e,
         }
     }
 
@@ -442,8 +450,20 @@ impl Uploader {
     }
 }
 
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().to_owned()
+/// The HTTP status and the store's error code (`<Code>` of an S3 error) of a failed request.
+/// object_store reports some refusals (a 403 on a list) as `Generic`, with the status only in
+/// its message.
+fn http_status(e: &object_store::Error) -> (Option<u16>, Option<String>) {
+    let text = e.to_string();
+    let status = text
+        .split_once("status code: ")
+        .and_then(|(_, rest)| rest.get(..3))
+        .and_then(|code| code.parse().ok());
+    let code = text
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.to_owned());
+    (status, code)
 }
 
 /// The S3 store of `bucket`, configured as Hadoop's S3A would be from `spark.hadoop.fs.s3a.*`,

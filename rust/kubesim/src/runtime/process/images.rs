@@ -1,7 +1,8 @@
 //! Which local file system and entrypoint stand in for an image reference. `--images FILE`
 //! (YAML or JSON) lists them; the built-in default maps Spark's images to the Spark
 //! distribution inside the PyPI `pyspark` package, run by kubesim's own implementation of the
-//! official image's entrypoint, and a few general-purpose images to the host's root.
+//! official image's entrypoint, MinIO's image to an S3 server on the host (see [`s3_server`]),
+//! and a few general-purpose images to the host's root.
 //!
 //! ```yaml
 //! images:
@@ -186,6 +187,21 @@ impl Images {
 /// kubesim's implementation of the official Spark image's entrypoint contract.
 pub const SPARK_ENTRYPOINT: &str = include_str!("spark-entrypoint.sh");
 
+/// kubesim's stand-in for MinIO's image: an S3 server on MinIO's port.
+pub const MINIO_ENTRYPOINT: &str = include_str!("minio-entrypoint.sh");
+
+/// The S3 server that stands in for MinIO: `$KUBESIM_S3_SERVER`, else a `moto_server` on
+/// `PATH` (moto in server mode, the S3 server of sparkube's tests).
+pub fn s3_server() -> Option<PathBuf> {
+    if let Some(server) = std::env::var_os("KUBESIM_S3_SERVER").filter(|s| !s.is_empty()) {
+        return Some(PathBuf::from(server));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("moto_server"))
+        .find(|p| p.is_file())
+}
+
 /// Where the host keeps Java: `$JAVA_HOME`, else the directory above the `java` on `PATH`.
 pub fn java_home() -> Option<PathBuf> {
     if let Some(home) = std::env::var_os("JAVA_HOME").filter(|h| !h.is_empty()) {
@@ -222,6 +238,7 @@ pub fn default_images(
     runtime_dir: &Path,
     spark: Option<PathBuf>,
     java: Option<PathBuf>,
+    s3: Option<PathBuf>,
 ) -> Result<Images> {
     let host_path = std::env::var("PATH")
         .unwrap_or_else(|_| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
@@ -245,7 +262,7 @@ pub fn default_images(
     }];
     if let (Some(spark), Some(java)) = (spark, java) {
         let script = runtime_dir.join("spark-entrypoint.sh");
-        write_script(&script)?;
+        write_script(&script, SPARK_ENTRYPOINT)?;
         images.push(Image {
             patterns: [
                 "apache/spark:*",
@@ -282,16 +299,37 @@ pub fn default_images(
             ]),
         });
     }
+    if let Some(server) = s3 {
+        let script = runtime_dir.join("minio-entrypoint.sh");
+        write_script(&script, MINIO_ENTRYPOINT)?;
+        images.push(Image {
+            patterns: ["quay.io/minio/minio:*", "minio/minio:*", "*/minio/minio:*"]
+                .map(String::from)
+                .to_vec(),
+            mounts: vec![ImageMount {
+                source: script,
+                target: "/opt/minio-entrypoint.sh".into(),
+            }],
+            entrypoint: vec!["/opt/minio-entrypoint.sh".into()],
+            args: Vec::new(),
+            working_dir: None,
+            writable: Vec::new(),
+            env: OrderedEnv(vec![
+                ("S3_SERVER".into(), server.display().to_string()),
+                ("PATH".into(), host_path.clone()),
+            ]),
+        });
+    }
     Ok(Images(images))
 }
 
-fn write_script(path: &Path) -> Result<()> {
+fn write_script(path: &Path, text: &str) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let err = |source| Error::Write {
         path: path.display().to_string(),
         source,
     };
-    std::fs::write(path, SPARK_ENTRYPOINT).map_err(err)?;
+    std::fs::write(path, text).map_err(err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(err)
 }
 
@@ -321,7 +359,12 @@ mod tests {
     fn finds_images_by_any_spelling() -> Result<()> {
         let dir = std::env::temp_dir().join(format!("kubesim-images-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
-        let images = default_images(&dir, Some("/spark".into()), Some("/jvm".into()))?;
+        let images = default_images(
+            &dir,
+            Some("/spark".into()),
+            Some("/jvm".into()),
+            Some("/usr/bin/moto_server".into()),
+        )?;
         for reference in [
             "apache/spark:4.0.1",
             "docker.io/apache/spark:4.0.1",
@@ -342,8 +385,15 @@ mod tests {
                 .is_some_and(|i| i.entrypoint.is_empty())
         );
         assert!(images.find("nginx:1.27").is_none());
-        let without_spark = default_images(&dir, None, Some("/jvm".into()))?;
+        // The dev overlay's MinIO runs as the S3 server.
+        let minio = images.find("quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z");
+        assert_eq!(
+            minio.map(|i| i.env.0[0].clone()),
+            Some(("S3_SERVER".to_owned(), "/usr/bin/moto_server".to_owned()))
+        );
+        let without_spark = default_images(&dir, None, Some("/jvm".into()), None)?;
         assert!(without_spark.find("apache/spark:4.0.1").is_none());
+        assert!(without_spark.find("quay.io/minio/minio:latest").is_none());
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }

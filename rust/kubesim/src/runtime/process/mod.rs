@@ -247,7 +247,7 @@ impl ProcessRuntime {
                         }
                     );
                 }
-                images::default_images(&dir, spark, java)?
+                images::default_images(&dir, spark, java, images::s3_server())?
             }
         };
         let memory = cgroup::Root::create(&format!("kubesim-{}", std::process::id()));

@@ -1,7 +1,7 @@
 """sparkube's benchmarks, side by side with spark-submit, spark-on-k8s and per-task polling,
 in one run against one kubesim (scenario 7 gets a kubesim of its own).
 
-    .venv/bin/python bench/run.py [--quick] [--only cold,warm,tracking,triggerer,logs,imports,kubesim]
+    .venv/bin/python bench/run.py [--quick] [--only cold,warm,tracking,triggerer,logs,imports,kubesim,upload]
 
 (`make bench` runs it; arguments may also come from $BENCH_ARGS.) Writes bench/results.json,
 bench/results.md and PNG plots beside them (or under --out), and prints the headline ratios.
@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import cold, imports, kubesim_cap, logs, report, tracking
+from bench import cold, imports, kubesim_cap, logs, report, tracking, upload
 from bench.common import (
     BENCH,
     PEERS_PY,
@@ -38,7 +38,7 @@ from bench.common import (
     summary,
 )
 
-SCENARIOS = ["cold", "warm", "tracking", "triggerer", "logs", "imports", "kubesim"]
+SCENARIOS = ["cold", "warm", "tracking", "triggerer", "logs", "imports", "kubesim", "upload"]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -88,6 +88,8 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
             "kubesim_pods": 1000,
             "kubesim_watches": 20,
             "kubesim_probes": 3,
+            "upload_runs": 1,
+            "upload_big_gib": 0.05,
         }
     if quick:
         return {
@@ -105,6 +107,8 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
             "kubesim_pods": 10_000,
             "kubesim_watches": 1000,
             "kubesim_probes": 10,
+            "upload_runs": 3,
+            "upload_big_gib": 1,
         }
     return {
         "cold_runs": 10,
@@ -121,6 +125,8 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
         "kubesim_pods": 10_000,
         "kubesim_watches": 1000,
         "kubesim_probes": 30,
+        "upload_runs": 5,
+        "upload_big_gib": 1,
     }
 
 
@@ -208,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": {},
     }
     out = results["scenarios"]
-    needs_kubesim = set(args.only) & {"cold", "warm", "tracking", "triggerer", "logs"}
+    needs_kubesim = set(args.only) & {"cold", "warm", "tracking", "triggerer", "logs", "upload"}
     kubesim = start_bench_kubesim("main") if needs_kubesim else None
     try:
         if "cold" in args.only:
@@ -259,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
             out["logs"] = logs.run(
                 kubesim, lines=p["log_lines"], async_max_lines=p["log_async_max_lines"]
             )
+        if "upload" in args.only:
+            log("scenario 8: uploading local files")
+            out["upload"] = upload.run(kubesim, runs=p["upload_runs"], big_gib=p["upload_big_gib"])
     finally:
         if kubesim is not None:
             kubesim.stop()

@@ -831,7 +831,17 @@ impl SubmitRequest {
                 (None, _) => uri.to_owned(),
             }
         };
-        self.main_resource = rename(&self.main_resource);
+        let renamed = rename(&self.main_resource);
+        // The driver tells a Python or R application by the resource's suffix, which a URL's
+        // query hides: a fragment with the file name puts it back at the end (HTTP clients do
+        // not send fragments, and Spark names the download after the path).
+        self.main_resource = match (self.resource_type, renamed != self.main_resource) {
+            (ResourceType::Python | ResourceType::R, true) if !renamed.contains('#') => {
+                let name = self.main_resource.rsplit('/').next().unwrap_or_default();
+                format!("{renamed}#{name}")
+            }
+            _ => renamed,
+        };
         for key in [keys::JARS, keys::FILES, keys::PY_FILES, keys::ARCHIVES] {
             if let Some(value) = self.conf.get(key) {
                 let renamed: Vec<String> = split_list(value).iter().map(|u| rename(u)).collect();

@@ -339,6 +339,8 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
         )
     if ks := s.get("kubesim"):
         md.append(_kubesim_section(ks))
+    if up := s.get("upload"):
+        md.append(upload_section(up))
     if images:
         md.append("## Plots\n")
         md += [f"![{img}]({img})\n" for img in images]
@@ -479,3 +481,61 @@ def _memory_section(steps: list[dict[str, Any]]) -> str:
         "at a time on drivers that do not end; RSS, and the C heap in use from glibc's mallinfo2, "
         "after each step):\n\n" + _table(header, rows) + "\n" + "; ".join(notes) + ".\n"
     )
+
+
+def upload_section(up: dict[str, Any]) -> str:
+    """Scenario 9: uploading local files, first and second submit, peak RSS for a large file."""
+    tools = up["tools"]
+
+    def med(key: str, field: str) -> float | None:
+        value = tools.get(key, {}).get(field, {}).get("median")
+        return float(value) if isinstance(value, (int, float)) else None
+
+    first, second = "sparkube, first submit", "sparkube, second submit (unchanged)"
+    bare = "sparkube, no local files"
+    payload = float(up["payload_mb"])
+    copy = up["copy_mb_per_s"].get("median")
+    # The upload's share of the first submit: its time beyond a submit without files.
+    extra = (med(first, "wall_s") or 0) - (med(bare, "wall_s") or 0)
+    speed = payload / extra if extra > 0 else None
+    ratio = speed / copy if speed and copy else None
+    second_ratio = (
+        (med(second, "wall_s") or 0) / med(bare, "wall_s") if med(bare, "wall_s") else None
+    )
+    big = next((k for k in tools if "GiB" in k), None)
+    rows = [
+        [
+            f"`{name}`",
+            str(t["wall_s"].get("n", 0)),
+            _ms(t["wall_s"].get("median")),
+            _f(t["cpu_s"].get("median"), 2, " s"),
+            _f(t["max_rss_mb"].get("median"), 0, " MB"),
+            _f(t["sent_mb"].get("median"), 1, " MiB"),
+        ]
+        for name, t in tools.items()
+    ]
+    text = [
+        "## 9. Uploading local files\n\n"
+        f"An application with a {payload:.1f} MiB payload (a 50 MiB archive, 20 py-files, the "
+        "script) and a `file://` upload path, the only kind the PyPI spark-submit can write "
+        "(no hadoop-aws); each run a fresh process (`submit --no-wait`, spark-submit with "
+        "`waitAppCompletion=false` and fast-start JVM flags). *sent* is what the store grew by.\n",
+        _table(["command", "N", "median wall", "CPU", "peak RSS", "sent"], rows),
+        f"Copying the same files on the same disk (fsynced): {_f(copy, 0, ' MiB/s')}. sparkube's "
+        f"first submit spends {_ms(extra)} more than a submit without files: "
+        f"{_f(speed, 0, ' MiB/s')}, {_f((ratio or 0) * 100, 0, '%')} of the copy "
+        f"(goal ≥ 80 %: {_verdict((ratio or 0) >= 0.8)}). The second submit sends "
+        f"{_f(med(second, 'sent_mb'), 1, ' MiB')} and takes {_x(second_ratio)} a submit without "
+        f"files (goal 0 bytes and at most twice: {_verdict(med(second, 'sent_mb') == 0, (second_ratio or 9) <= 2)}).",
+    ]
+    if big:
+        rss = med(big, "max_rss_mb")
+        text.append(
+            f" Uploading a {up['big_gib']:g} GiB file, the process's peak RSS is {_f(rss, 0, ' MB')} "
+            f"against {_f(med(bare, 'max_rss_mb'), 0, ' MB')} without files: the uploader adds "
+            f"{_f((rss or 0) - (med(bare, 'max_rss_mb') or 0), 0, ' MB')} "
+            f"(goal ≤ 64 MiB: {_verdict((rss or 0) - (med(bare, 'max_rss_mb') or 0) <= 64)})."
+        )
+    if up.get("failures"):
+        text.append("\n\nFailures:\n\n```\n" + "\n".join(up["failures"]) + "\n```")
+    return "".join(text[:1]) + "\n" + text[1] + "\n" + "".join(text[2:]) + "\n"

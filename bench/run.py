@@ -1,7 +1,8 @@
 """sparkube's benchmarks, side by side with spark-submit, spark-on-k8s and per-task polling,
 in one run against one kubesim (scenario 7 gets a kubesim of its own).
 
-    .venv/bin/python bench/run.py [--quick] [--only cold,warm,tracking,triggerer,logs,imports,kubesim,metrics]
+    .venv/bin/python bench/run.py [--quick]
+        [--only cold,warm,tracking,triggerer,logs,imports,kubesim,metrics,upload]
 
 (`make bench` runs it; arguments may also come from $BENCH_ARGS.) Writes bench/results.json,
 bench/results.md and PNG plots beside them (or under --out), and prints the headline ratios.
@@ -24,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import cold, imports, kubesim_cap, logs, metrics_cost, report, tracking
+from bench import cold, imports, kubesim_cap, logs, metrics_cost, report, tracking, upload
 from bench.common import (
     BENCH,
     PEERS_PY,
@@ -38,7 +39,17 @@ from bench.common import (
     summary,
 )
 
-SCENARIOS = ["cold", "warm", "tracking", "triggerer", "logs", "imports", "kubesim", "metrics"]
+SCENARIOS = [
+    "cold",
+    "warm",
+    "tracking",
+    "triggerer",
+    "logs",
+    "imports",
+    "kubesim",
+    "metrics",
+    "upload",
+]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -91,6 +102,8 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
             "metrics_rounds": 2,
             "metrics_steady_apps": 20,
             "metrics_hold_s": 2.0,
+            "upload_runs": 1,
+            "upload_big_gib": 0.05,
         }
     if quick:
         return {
@@ -111,6 +124,8 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
             "metrics_rounds": 4,
             "metrics_steady_apps": 1000,
             "metrics_hold_s": 5.0,
+            "upload_runs": 3,
+            "upload_big_gib": 1,
         }
     return {
         "cold_runs": 10,
@@ -130,6 +145,8 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
         "metrics_rounds": 6,
         "metrics_steady_apps": 1000,
         "metrics_hold_s": 10.0,
+        "upload_runs": 5,
+        "upload_big_gib": 1,
     }
 
 
@@ -217,7 +234,15 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": {},
     }
     out = results["scenarios"]
-    needs_kubesim = set(args.only) & {"cold", "warm", "tracking", "triggerer", "logs", "metrics"}
+    needs_kubesim = set(args.only) & {
+        "cold",
+        "warm",
+        "tracking",
+        "triggerer",
+        "logs",
+        "metrics",
+        "upload",
+    }
     kubesim = start_bench_kubesim("main") if needs_kubesim else None
     try:
         if "cold" in args.only:
@@ -271,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         if "metrics" in args.only:
             log("scenario 8: what the metrics cost")
             out["metrics"] = metrics_cost.run(kubesim, p)
+        if "upload" in args.only:
+            log("scenario 9: uploading local files")
+            out["upload"] = upload.run(kubesim, runs=p["upload_runs"], big_gib=p["upload_big_gib"])
     finally:
         if kubesim is not None:
             kubesim.stop()

@@ -287,3 +287,106 @@ def kubesim_factory(tmp_path: Path) -> Iterator[Callable[..., Kubesim]]:
     yield start
     for server in started:
         server.stop()
+
+
+# -- a real S3 server ---------------------------------------------------------------------------
+#
+# moto in server mode, a separate process: a complete S3 API (HEAD, multipart uploads, presigned
+# URLs, SigV4 checks once enforced) from a PyPI wheel, ready in about a second. The Rust servers
+# (s3s-fs, rustfs) would cost a multi-minute build on a 2-core machine. moto lives in its own
+# virtualenv (`make setup`: .venv/s3, shared with kubesim's MinIO stand-in), since botocore pins python-dateutil<3, which the
+# kubernetes client of the dev tools refuses.
+
+S3_VENV = ROOT / ".venv" / "s3"
+S3_ACCESS_KEY = "sparkube-test-access"
+S3_SECRET_KEY = "sparkube-test-secret"
+
+
+def s3_server_command(port: int) -> list[str]:
+    """The command that serves S3 on ``port`` (``$SPARKUBE_S3_SERVER``, else .venv/s3's moto)."""
+    binary = os.environ.get("SPARKUBE_S3_SERVER") or str(S3_VENV / "bin" / "moto_server")
+    if not Path(binary).exists():
+        pytest.skip(f"no S3 server at {binary}: run `make setup`")
+    return [binary, "-H", "127.0.0.1", "-p", str(port)]
+
+
+@dataclass
+class S3Server:
+    """An S3 server process and plain (unsigned) requests to inspect it."""
+
+    endpoint: str
+    process: subprocess.Popen[bytes]
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        # moto answers an anonymous GET of an object 403; it reads the key of a signed request
+        # but checks no signature until `enforce_auth`.
+        auth = (
+            f"AWS4-HMAC-SHA256 Credential={S3_ACCESS_KEY}/20260101/us-east-1/s3/aws4_request, "
+            "SignedHeaders=host, Signature=0"
+        )
+        req = urllib.request.Request(
+            self.endpoint + path, data=body, method=method, headers={"Authorization": auth}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read()
+
+    def create_bucket(self, name: str) -> None:
+        status, body = self.request("PUT", f"/{name}")
+        assert status == 200, body
+
+    def keys(self, bucket: str) -> list[str]:
+        """Every key in ``bucket``, sorted."""
+        status, body = self.request("GET", f"/{bucket}?list-type=2&max-keys=1000")
+        assert status == 200, body
+        return sorted(re.findall(r"<Key>([^<]*)</Key>", body.decode().replace("&amp;", "&")))
+
+    def enforce_auth(self, enforce: bool) -> None:
+        """Check every request's credentials from now on (moto knows no key: all refused)."""
+        req = urllib.request.Request(
+            self.endpoint + "/moto-api/reset-auth",
+            data=b"0" if enforce else b"inf",
+            headers={"Content-Type": "text/plain"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            assert resp.status == 200
+
+    def conf(self, upload_path: str) -> dict[str, str]:
+        """The Spark conf that uploads to ``upload_path`` on this server, as for MinIO."""
+        return {
+            "spark.kubernetes.file.upload.path": upload_path,
+            "spark.hadoop.fs.s3a.endpoint": self.endpoint,
+            "spark.hadoop.fs.s3a.path.style.access": "true",
+            "spark.hadoop.fs.s3a.access.key": S3_ACCESS_KEY,
+            "spark.hadoop.fs.s3a.secret.key": S3_SECRET_KEY,
+        }
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One S3 server process shared by the session."""
+    port = free_port()
+    proc = subprocess.Popen(
+        s3_server_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    server = S3Server(endpoint=f"http://127.0.0.1:{port}", process=proc)
+
+    def ready() -> bool:
+        try:
+            return server.request("GET", "/moto-api/data.json")[0] == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until("the S3 server to answer", ready, timeout=30)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

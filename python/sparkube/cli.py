@@ -37,6 +37,7 @@ commands:
             (--no-wait, --logs, --timeout S, --startup-timeout S, --kubeconfig P, -o json|yaml,
             --metrics-file P: sparkube's metrics in OpenMetrics text when it ends,
             --stall-timeout S --on-stall warn|fail: no task done and no new executor for S;
+            --delete-uploads: remove the files it uploaded once the app has ended;
             spark-submit's --status and --kill [ns:]pod work too; --dry-run=server sends every
             object as a dry run and checks the whole app against the namespace's quota,
             creating nothing: exit 0 when it would fit, 1 when not)
@@ -174,7 +175,7 @@ def _write_metrics(path: str) -> None:
     os.replace(tmp, path)
 
 
-SUBMIT_FLAGS = frozenset({"--no-wait", "--logs"})
+SUBMIT_FLAGS = frozenset({"--no-wait", "--logs", "--delete-uploads"})
 
 
 def _submit(args: Sequence[str]) -> int:
@@ -206,14 +207,19 @@ def _submit(args: Sequence[str]) -> int:
     stall_timeout = _seconds(tool, "--stall-timeout")
     on_stall = tool.values.get("--on-stall", "warn")
     stall.check(stall_timeout, on_stall)
+    wait = conf.get("spark.kubernetes.submission.waitAppCompletion", "true").lower() != "false"
+    delete_uploads = "--delete-uploads" in tool.flags
+    if delete_uploads and ("--no-wait" in tool.flags or not wait):
+        raise UsageError(
+            "--delete-uploads removes the uploads once the app has ended: it needs waiting"
+        )
     # Local paths on the command line are relative to the working directory.
-    handle = client.submit(tool.spark_args, base_dir=os.getcwd())
+    handle = client.submit(tool.spark_args, base_dir=os.getcwd(), delete_uploads=delete_uploads)
     verb = "Adopted running" if handle.adopted else "Submitted"
     print(
         f"{verb} application {handle.app_id} as driver pod {handle.namespace}/{handle.driver_pod}",
         file=sys.stderr,
     )
-    wait = conf.get("spark.kubernetes.submission.waitAppCompletion", "true").lower() != "false"
     if "--no-wait" in tool.flags or not wait:
         if output:
             _print_data(

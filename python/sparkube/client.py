@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from sparkube import _core
 from sparkube.app import SparkApp
+from sparkube.errors import AppFailed
 
 if TYPE_CHECKING:
     import builtins
@@ -89,8 +90,33 @@ PreflightCheck = _core.PreflightCheck
 class SparkAppHandle:
     """A submitted (or attached) Spark application: its status, logs, and a way to end it."""
 
-    def __init__(self, core: _core.AppHandle) -> None:
+    def __init__(self, core: _core.AppHandle, *, delete_uploads: bool = False) -> None:
         self._core = core
+        self._delete_uploads = delete_uploads
+
+    @property
+    def uploads(self) -> list[str]:
+        """The URIs of the objects this submission uploaded to the upload path (not those
+        it found already there)."""
+        return self._core.uploads
+
+    def remove_uploads(self) -> None:
+        """Remove the objects this submission uploaded; objects it found already there (a
+        former submission's, by their contents) stay, as other apps may use them."""
+        self._core.remove_uploads()
+
+    async def remove_uploads_async(self) -> None:
+        """`remove_uploads` for asyncio."""
+        await self._core.remove_uploads_async()
+
+    def _ended(self, status: AppStatus | None) -> None:
+        """The app has ended: remove its uploads if the submission asked to."""
+        if self._delete_uploads and status is not None and status.state.is_final:
+            self.remove_uploads()
+
+    async def _ended_async(self, status: AppStatus | None) -> None:
+        if self._delete_uploads and status is not None and status.state.is_final:
+            await self.remove_uploads_async()
 
     @property
     def app_id(self) -> str:
@@ -157,7 +183,8 @@ class SparkAppHandle:
         deleted. Each exception's `status` is the last `AppStatus` seen. `progress` shows a
         bar of completed/total tasks from the driver's Spark UI with the state beside it (a
         widget in notebooks, text in terminals), read every second while the driver runs; the
-        state alone while the UI cannot answer.
+        state alone while the UI cannot answer. A submission with `delete_uploads` removes
+        its uploads once the application has ended, succeeded or failed.
 
         `stall_timeout` (seconds) watches for a stall (`sparkube.stall`): a running application
         that completes no task and registers no executor for that long. `on_stall="warn"` logs
@@ -170,6 +197,7 @@ class SparkAppHandle:
 
         def wait() -> AppStatus:
             if stall_timeout is not None:
+                # The asyncio wait watches for the stall, and removes the uploads at the end.
                 return _run_in_thread(
                     self.wait_async(
                         timeout,
@@ -180,12 +208,18 @@ class SparkAppHandle:
                         on_stall=on_stall,
                     )
                 )
-            return self._core.wait(
-                timeout=timeout,
-                startup_timeout=startup_timeout,
-                kill_on_timeout=kill_on_timeout,
-                kill_grace_period=kill_grace_period,
-            )
+            try:
+                status = self._core.wait(
+                    timeout=timeout,
+                    startup_timeout=startup_timeout,
+                    kill_on_timeout=kill_on_timeout,
+                    kill_grace_period=kill_grace_period,
+                )
+            except AppFailed as err:
+                self._ended(err.status)
+                raise
+            self._ended(status)
+            return status
 
         if progress:
             from sparkube.progress import show_progress
@@ -208,16 +242,27 @@ class SparkAppHandle:
         from sparkube import stall
 
         stall.check(stall_timeout, on_stall)
-        waiting: Awaitable[AppStatus] = self._core.wait_async(
-            timeout=timeout,
-            startup_timeout=startup_timeout,
-            kill_on_timeout=kill_on_timeout,
-            kill_grace_period=kill_grace_period,
-        )
-        if stall_timeout is not None:
-            waiting = self._watch_stall(
-                waiting, stall_timeout, on_stall, kill_on_timeout, kill_grace_period
+
+        async def ended() -> AppStatus:
+            waiting: Awaitable[AppStatus] = self._core.wait_async(
+                timeout=timeout,
+                startup_timeout=startup_timeout,
+                kill_on_timeout=kill_on_timeout,
+                kill_grace_period=kill_grace_period,
             )
+            if stall_timeout is not None:
+                waiting = self._watch_stall(
+                    waiting, stall_timeout, on_stall, kill_on_timeout, kill_grace_period
+                )
+            try:
+                status = await waiting
+            except AppFailed as err:
+                await self._ended_async(err.status)
+                raise
+            await self._ended_async(status)
+            return status
+
+        waiting = ended()
         if progress:
             from sparkube.progress import show_progress_async
 
@@ -475,6 +520,7 @@ class Client:
         labels: Mapping[str, str] | None = None,
         annotations: Mapping[str, str] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
+        delete_uploads: bool = False,
     ) -> SparkAppHandle:
         """Submit `app` (a `SparkApp` or spark-submit arguments) and return its handle.
 
@@ -483,10 +529,13 @@ class Client:
         `submission_id` adopts the driver it already created. `labels` and `annotations` go
         on the driver pod. Local files ship with the application; relative paths resolve
         against `base_dir`, by default the folder of the calling module (the working
-        directory in a notebook).
+        directory in a notebook). With `spark.kubernetes.file.upload.path` they are uploaded
+        there first (an unchanged file is found and not sent again); `delete_uploads` removes
+        what this submission uploaded once the handle's `wait` sees the app end.
         """
         base = base_dir if base_dir is not None else caller_dir()
-        return SparkAppHandle(self._core.submit(_submission(app, labels, annotations), base))
+        core = self._core.submit(_submission(app, labels, annotations), base)
+        return SparkAppHandle(core, delete_uploads=delete_uploads)
 
     async def submit_async(
         self,
@@ -495,11 +544,12 @@ class Client:
         labels: Mapping[str, str] | None = None,
         annotations: Mapping[str, str] | None = None,
         base_dir: str | os.PathLike[str] | None = None,
+        delete_uploads: bool = False,
     ) -> SparkAppHandle:
         """`submit` for asyncio."""
         base = base_dir if base_dir is not None else caller_dir()
         core = await self._core.submit_async(_submission(app, labels, annotations), base)
-        return SparkAppHandle(core)
+        return SparkAppHandle(core, delete_uploads=delete_uploads)
 
     def preflight(
         self,

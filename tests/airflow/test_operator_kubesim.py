@@ -4,6 +4,7 @@ sensor's pokes. The full task runs are in test_dags.py."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,11 +20,15 @@ from sparkube.airflow._compat import (
 )
 from sparkube.airflow.operators import SparkAppOperator
 from sparkube.airflow.sensors import SparkAppSensor
+from tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from airflow_harness import Kube
 
     import sparkube
+    from tests.conftest import S3Server
 
 pytestmark = pytest.mark.slow
 
@@ -250,3 +255,43 @@ def test_preflight_fails_the_task_before_anything_is_created(kube_conn: Kube) ->
     status, pods = kube_conn.sim.request("GET", f"/api/v1/namespaces/{ns}/pods")
     assert status == 200
     assert pods["items"] == []
+
+
+def test_aws_connection_uploads_the_dag_folder_script(
+    kube_conn: Kube, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The script beside the DAG goes to the S3 server with the credentials of an Airflow AWS
+    # connection (login, password, endpoint_url); the conf given names none of them.
+    bucket = f"airflow-{int(time.time() * 1000)}"
+    s3_server.create_bucket(bucket)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_S3_UPLOADS",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": S3_ACCESS_KEY,
+                "password": S3_SECRET_KEY,
+                "extra": {"endpoint_url": s3_server.endpoint},
+            }
+        ),
+    )
+    (tmp_path / "job.py").write_text("print('from the DAG folder')\n")
+    op = SparkAppOperator(
+        task_id="upload",
+        application="job.py",
+        image=IMAGE,
+        conf={**SMALL_DRIVER, "spark.kubernetes.file.upload.path": f"s3a://{bucket}/dags"},
+        annotations={"kubesim.io/run-seconds": "1"},
+        aws_conn_id="s3_uploads",
+        wait_for_completion=False,
+    )
+    masked: list[str] = []
+    monkeypatch.setattr("sparkube.airflow._secrets.mask", lambda values: masked.extend(values))
+    ti = TaskInstance("dag", "upload", "run-aws")
+    ctx = {"ti": ti, "dag": type("Dag", (), {"fileloc": str(tmp_path / "dag.py")})()}
+    op.execute(ctx)
+    (key,) = s3_server.keys(bucket)
+    assert key.startswith("dags/spark-upload-")
+    assert key.endswith("/job.py")
+    assert S3_SECRET_KEY in masked
+    assert S3_ACCESS_KEY in masked

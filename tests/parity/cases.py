@@ -675,4 +675,58 @@ CASES: list[Case] = [
     ),
 ]
 
+# spark-submit uploads local files only with spark.kubernetes.file.upload.path, and only to a
+# Hadoop file system it has: pyspark has file:// (no hadoop-aws), so the cases upload there.
+UPLOAD_PATH = "spark.kubernetes.file.upload.path=file://{dir}/store"
+UPLOAD_FILES = {
+    "job.py": "import lib\nprint(lib.X)\n",
+    "lib.py": "X = 1\n",
+    "pkg/helper.py": "Y = 2\n",
+    "data.txt": "data\n",
+    "env.tar.gz": "stand-in archive\n",
+    "dep.jar": "stand-in jar\n",
+    "app.jar": "stand-in application jar\n",
+    "store/.keep": "",
+}
+
+CASES += [
+    Case(
+        "upload_python",
+        [
+            "--name",
+            "upload-py",
+            *image(),
+            *conf(UPLOAD_PATH),
+            "--py-files",
+            "local:///opt/deps/x.zip,lib.py,{dir}/pkg/helper.py",
+            "--files",
+            "https://example.com/remote.txt,data.txt",
+            "--archives",
+            "env.tar.gz#environment",
+            "--jars",
+            "file://{dir}/dep.jar",
+            "job.py",
+            "arg",
+        ],
+        files=UPLOAD_FILES,
+        groups=("dependencies", "upload"),
+    ),
+    Case(
+        "upload_jar",
+        [
+            "--name",
+            "upload-jar",
+            *image(),
+            *conf(UPLOAD_PATH),
+            "--jars",
+            "https://example.com/r.jar,dep.jar",
+            "--class",
+            "org.example.Main",
+            "app.jar",
+        ],
+        files=UPLOAD_FILES,
+        groups=("dependencies", "upload"),
+    ),
+]
+
 CASES_BY_ID: dict[str, Case] = {c.id: c for c in CASES}

@@ -2,8 +2,8 @@
 
 ``run_spark_submit`` runs ``spark-submit`` from the PyPI ``pyspark==4.3.0`` distribution against
 a ``Recorder`` and returns what it sent. ``normalise`` replaces the parts that are random on
-every run (application id, unique ids in names, the local-dir UUID, submit time, the local user,
-the recorder's pod uid) by placeholders, so two runs of the same arguments (by spark-submit or by
+every run (application id, unique ids in names, the local-dir UUID, the directory of each
+upload, submit time, the local user, the recorder's pod uid) by placeholders, so two runs of the same arguments (by spark-submit or by
 sparkube) give equal objects. ``compare`` lists every field spark-submit set that sparkube's
 object lacks or sets differently.
 
@@ -57,6 +57,12 @@ CONF_MAP_NAME_RE = re.compile(r"^spark-drv-([0-9a-f]{16})-conf-map$")
 SERVICE_FALLBACK_RE = re.compile(r"^spark-([0-9a-f]{16})-driver-svc$")
 LOCAL_DIR_VOLUME_RE = re.compile(r"^spark-local-dir-(\d+)$")
 UUID_RE = re.compile(r"spark-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# An upload's directory: spark-submit's is a random UUID, sparkube's 32 hex digits of the
+# contents' SHA-256 (the same file, the same name: see sparkube_core::ship::upload_id).
+UPLOAD_DIR_RE = re.compile(
+    r"spark-upload-(?:[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})"
+)
+UPLOAD_ID = "<UPLOAD-ID>"
 
 # JVM flags that only shorten start-up (no effect on what is sent).
 FAST_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto"
@@ -314,6 +320,7 @@ def _normalise_text(text: str, ids: RandomParts, replace: Mapping[str, str]) -> 
     text = text.replace(f"spark-drv-{ids.conf_uid}-", f"spark-drv-{CONF_UID}-")
     if ids.svc_uid:
         text = text.replace(f"spark-{ids.svc_uid}-driver-svc", f"spark-{SVC_UID}-driver-svc")
+    text = UPLOAD_DIR_RE.sub(f"spark-upload-{UPLOAD_ID}", text)
     text = UUID_RE.sub(f"spark-{UUID}", text)
     for old, new in replace.items():
         text = text.replace(old, new)

@@ -11,6 +11,9 @@ things are tolerated by construction, each for a reason:
   ``spark.app.submitTime``, ``SPARK_USER`` when it is the local account, the recorder's pod uid
   in ownerReferences (sparkube renders ``""``: the uid exists only once the pod is created), and
   sparkube's own ``sparkube.io/submission-id`` label (a lookup key spark-submit does not have).
+  The directory of each upload (``spark-upload-<id>``) too: spark-submit draws a UUID per file,
+  sparkube names it after the file's contents (so that an unchanged file is not sent again);
+  the rest of every rewritten URI, and the order of the lists, must match.
 * ``LOOSE``: Spark orders driverEnv, secretKeyRef env, secret volumes and user volumes by JVM hash
   maps (the same order whatever order the ``--conf``\\s come in) and shuffles ``spark.local.dir``
   at random on every run, so within each run of such entries only the set is compared; Spark's

@@ -23,7 +23,7 @@ import yaml
 
 import sparkube
 from sparkube import Client, Deps, Driver, Executor, SparkApp, Volume
-from tests.conftest import Kubesim, start_kubesim
+from tests.conftest import S3_ACCESS_KEY, S3_SECRET_KEY, Kubesim, S3Server, start_kubesim
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -298,6 +298,24 @@ def CASES(template: Path) -> list[Case]:
             {"conf": {"spark.kubernetes.kerberos.tokenSecret.name": "tokens"}},
         ),
         Case(
+            "upload path of an unknown scheme",
+            "spark.kubernetes.file.upload.path",
+            "sparkube cannot upload to hdfs://nn/up (scheme hdfs://)",
+            [
+                *conf("spark.kubernetes.file.upload.path", "hdfs://nn/up"),
+                "--py-files",
+                str(template),
+            ],
+            {
+                "deps": Deps(py_files=[str(template)]),
+                "conf": {"spark.kubernetes.file.upload.path": "hdfs://nn/up"},
+            },
+            {
+                "dependencies": Deps(py_files=[str(template)]),
+                "conf": {"spark.kubernetes.file.upload.path": "hdfs://nn/up"},
+            },
+        ),
+        Case(
             "namespace not DNS-1123",
             "spark.kubernetes.namespace",
             "is not a valid namespace name",
@@ -398,6 +416,66 @@ def test_python_api_raises_config_error_naming_the_option(cluster: Cluster, name
         with pytest.raises(sparkube.ConfigError) as raised:
             client.submit(submit_args(*case.cli))
         assert raised.value.option == case.option, raised.value
+    assert cluster.writes() == writes
+
+
+# -- the upload store (a real S3 server) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreCase:
+    id: str
+    bucket: str
+    problem: str
+    enforce_auth: bool = False
+
+
+STORE_CASES = [
+    StoreCase(
+        "bucket missing",
+        "no-such-bucket",
+        "bucket no-such-bucket of s3a://no-such-bucket/up does not exist",
+    ),
+    StoreCase(
+        "credentials refused",
+        "bad-input-uploads",
+        "the credentials for bucket bad-input-uploads were refused",
+        enforce_auth=True,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", STORE_CASES, ids=[c.id for c in STORE_CASES])
+@pytest.mark.usefixtures("nothing_created")
+def test_upload_store_refusals_create_nothing(
+    cluster: Cluster, s3_server: S3Server, case: StoreCase
+) -> None:
+    s3_server.create_bucket("bad-input-uploads")
+    store = s3_server.conf(f"s3a://{case.bucket}/up")
+    local = [str(cluster.template)]
+    writes = cluster.writes()
+    s3_server.enforce_auth(case.enforce_auth)
+    try:
+        cli = [a for k, v in store.items() for a in ("--conf", f"{k}={v}")]
+        result = run(
+            "submit", *submit_args(*cli, "--py-files", *local), kubeconfig=cluster.sim.kubeconfig
+        )
+        client = Client(kubeconfig=cluster.sim.kubeconfig)
+        with pytest.raises(sparkube.ConfigError) as raised:
+            client.submit(app(deps=Deps(py_files=local), conf=store))
+    finally:
+        s3_server.enforce_auth(False)
+    assert result.returncode == EXIT_USAGE, result.stderr
+    # The credentials in plain conf also get spark-submit's warning, a line of its own.
+    (error,) = [line for line in result.stderr.splitlines() if "error" in line]
+    assert error.startswith("sparkube: error: "), result.stderr
+    one_line(error, case.problem)
+    assert raised.value.option == "spark.kubernetes.file.upload.path"
+    one_line(str(raised.value), case.problem)
+    for message in (result.stderr, str(raised.value)):
+        assert S3_SECRET_KEY not in message
+        assert S3_ACCESS_KEY not in message
+    assert s3_server.keys("bad-input-uploads") == []
     assert cluster.writes() == writes
 
 

@@ -13,6 +13,7 @@ XCom, which Airflow clears on retry.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import time
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from sparkube.airflow import _openlineage, _watch
+from sparkube.airflow import _openlineage, _secrets, _watch
 from sparkube.airflow._compat import (
     TRIGGER_FAIL_METHOD,
     AirflowException,
@@ -324,6 +325,10 @@ class SparkAppOperator(BaseOperator):
     :param spark_submit_args: a spark-submit argument list instead of the parameters above
         (only `namespace` applies on top of it). Templated.
     :param kubernetes_conn_id: the Kubernetes connection (see `SparkKubernetesHook`).
+    :param aws_conn_id: an Airflow AWS connection whose credentials (login, password, extra
+        `aws_session_token`) and `endpoint_url` upload local files to an `s3a://`
+        `spark.kubernetes.file.upload.path`, as `spark.hadoop.fs.s3a.*` (conf given wins);
+        masked in the logs.
     :param wait_for_completion: wait for the application to end (False: submit and return, for
         a `SparkAppSensor` downstream).
     :param deferrable: wait in the triggerer instead of the worker (default:
@@ -427,6 +432,7 @@ class SparkAppOperator(BaseOperator):
         executor_pod_template: Mapping[str, Any] | str | None = None,
         spark_submit_args: Sequence[str] | None = None,
         kubernetes_conn_id: str | None = SparkKubernetesHook.default_conn_name,
+        aws_conn_id: str | None = None,
         wait_for_completion: bool = True,
         deferrable: bool | None = None,
         startup_timeout: float | timedelta = 300.0,
@@ -488,6 +494,7 @@ class SparkAppOperator(BaseOperator):
         self.executor_pod_template = executor_pod_template
         self.spark_submit_args = spark_submit_args
         self.kubernetes_conn_id = kubernetes_conn_id
+        self.aws_conn_id = aws_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.startup_timeout = seconds(startup_timeout)
@@ -555,8 +562,6 @@ class SparkAppOperator(BaseOperator):
     def mask_secrets(self) -> None:
         """Register the secret values of `conf`, `env` and `spark_submit_args` with Airflow's
         secrets masker."""
-        from sparkube.airflow import _secrets
-
         values: list[str] = []
         try:
             values += _secrets.conf_secrets(str_map(self.conf, "conf"))
@@ -645,10 +650,42 @@ class SparkAppOperator(BaseOperator):
         return args
 
     def build(self, namespace: str) -> SparkApp | list[str]:
-        """What is submitted: a `SparkApp`, or a spark-submit argument list."""
+        """What is submitted: a `SparkApp`, or a spark-submit argument list, with the S3
+        credentials of `aws_conn_id` where the conf does not set them."""
+        store = self.aws_conf()
         if self.spark_submit_args is not None:
-            return self.build_args(namespace)
-        return self.build_app(namespace)
+            args = self.build_args(namespace)
+            given = args_conf(args)
+            extra = [a for k, v in store.items() if k not in given for a in ("--conf", f"{k}={v}")]
+            return [*extra, *args]
+        app = self.build_app(namespace)
+        return dataclasses.replace(app, conf={**store, **app.conf}) if store else app
+
+    def aws_conf(self) -> dict[str, str]:
+        """`spark.hadoop.fs.s3a.*` from the Airflow AWS connection `aws_conn_id`, its secrets
+        masked; empty without one."""
+        if self.aws_conn_id is None:
+            return {}
+        from sparkube.airflow._compat import BaseHook
+
+        connection = BaseHook.get_connection(self.aws_conn_id)
+        extra = connection.extra_dejson
+        prefix = "spark.hadoop.fs.s3a."
+        values = {
+            f"{prefix}access.key": connection.login,
+            f"{prefix}secret.key": connection.password,
+            f"{prefix}session.token": extra.get("aws_session_token"),
+            f"{prefix}endpoint": extra.get("endpoint_url"),
+            f"{prefix}endpoint.region": extra.get("region_name"),
+        }
+        if extra.get("endpoint_url"):
+            # A custom endpoint is an S3-compatible server (MinIO): buckets go in the path.
+            values[f"{prefix}path.style.access"] = "true"
+        conf = {k: str(v) for k, v in values.items() if v}
+        _secrets.mask(
+            v for k, v in conf.items() if k.endswith(("access.key", "secret.key", "session.token"))
+        )
+        return conf
 
     def with_openlineage(
         self, spec: SparkApp | list[str], context: Context

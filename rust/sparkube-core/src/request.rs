@@ -18,7 +18,7 @@ use crate::conf::{
 };
 use crate::error::{Error, Result};
 use crate::session::NO_RESOURCE;
-use crate::ship::{LocalFile, Shipment};
+use crate::ship::{LocalFile, Shipment, Upload};
 
 /// The kind of the main resource, which decides the runner class and the memory overhead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +109,10 @@ pub struct SubmitRequest {
     /// Files of the submitting machine shipped with the application (see [`crate::ship`]);
     /// the conf and the primary resource name them by their path in the driver.
     pub local_files: Vec<LocalFile>,
+    /// Files of the submitting machine to upload to `spark.kubernetes.file.upload.path`
+    /// before the driver is created (see [`crate::ship::Upload`]); the conf and the primary
+    /// resource already name them by their URI there.
+    pub uploads: Vec<Upload>,
     /// `--verbose`.
     pub verbose: bool,
     /// The spec of Volcano's PodGroup, from
@@ -127,6 +131,8 @@ pub struct Environment<'a> {
     pub vars: HashMap<String, String>,
     /// Reads a file.
     pub read: &'a dyn Fn(&Path) -> io::Result<Vec<u8>>,
+    /// Opens a file for reading as a stream (for files that may not fit in memory).
+    pub open: &'a dyn Fn(&Path) -> io::Result<Box<dyn io::Read>>,
     /// Lists the regular files of a directory (empty when it does not exist).
     pub list: &'a dyn Fn(&Path) -> Vec<PathBuf>,
     /// Lists the regular files anywhere under a directory, sorted.
@@ -637,14 +643,18 @@ fn main_class(
 }
 
 /// The application's dependencies: a flag replaces the conf key; files of the submitting
-/// machine are shipped (see [`crate::ship`]) and named by their path in the driver.
+/// machine are shipped (see [`crate::ship`]) and named by their path in the driver, or
+/// uploaded and named by their URI in the upload path.
 struct Dependencies {
     primary: String,
+    /// Whether the primary resource was uploaded.
+    primary_uploaded: bool,
     jars: Vec<String>,
     files: Vec<String>,
     py_files: Vec<String>,
     archives: Vec<String>,
     local_files: Vec<LocalFile>,
+    uploads: Vec<Upload>,
 }
 
 impl Dependencies {
@@ -654,19 +664,26 @@ impl Dependencies {
         primary: &str,
         env: &Environment<'_>,
     ) -> Result<Dependencies> {
-        let mut shipment = Shipment::new(env, conf.get(keys::FILE_UPLOAD_PATH).map(str::to_owned));
+        let mut shipment = Shipment::new(env, conf.get(keys::FILE_UPLOAD_PATH).map(str::to_owned))?;
         // Spark's placeholder for a main class on its own classpath names no file.
-        let primary = if primary == NO_RESOURCE {
-            primary.to_owned()
+        let (primary, primary_uploaded) = if primary == NO_RESOURCE {
+            (primary.to_owned(), false)
         } else {
-            shipment.uri("primary resource", primary)?
+            let primary = shipment.uri("primary resource", primary)?;
+            (primary.uri, primary.local && shipment.uploading())
         };
         let mut list = |flag: (&str, &Option<String>), key: &str| -> Result<Vec<String>> {
             let p = pick(flag, conf, key, None);
             let uris = p.value.map(|v| split_list(&v)).unwrap_or_default();
-            uris.iter()
+            let mut shipped = uris
+                .iter()
                 .map(|uri| shipment.uri(&p.option, uri))
-                .collect()
+                .collect::<Result<Vec<_>>>()?;
+            // spark-submit's upload lists the uploaded URIs of a key first, then the others.
+            if shipment.uploading() {
+                shipped.sort_by_key(|s| !s.local);
+            }
+            Ok(shipped.into_iter().map(|s| s.uri).collect())
         };
         let jars = list(("--jars", &args.jars), keys::JARS)?;
         let files = list(("--files", &args.files), keys::FILES)?;
@@ -674,15 +691,19 @@ impl Dependencies {
         let archives = list(("--archives", &args.archives), keys::ARCHIVES)?;
         Ok(Dependencies {
             primary,
+            primary_uploaded,
             jars,
             files,
             py_files,
             archives,
             local_files: shipment.files,
+            uploads: shipment.uploads,
         })
     }
 
-    /// Sets the conf keys as spark-submit does: a JAR application joins `spark.jars`.
+    /// Sets the conf keys as spark-submit does: a JAR application joins `spark.jars` (an
+    /// uploaded one among the uploaded jars, and the driver runs it from there, as
+    /// spark-submit's `spark-internal` resource).
     fn assign(&mut self, conf: &mut SparkConf, resource_type: ResourceType) {
         conf.set(keys::PY_FILES, self.py_files.join(","));
         if !self.files.is_empty() {
@@ -691,7 +712,15 @@ impl Dependencies {
         if !self.archives.is_empty() {
             conf.set(keys::ARCHIVES, self.archives.join(","));
         }
-        if resource_type == ResourceType::Java && self.primary != NO_RESOURCE {
+        if resource_type == ResourceType::Java && self.primary_uploaded {
+            let first_remote = self
+                .jars
+                .iter()
+                .position(|j| !self.uploads.iter().any(|u| j == &u.target))
+                .unwrap_or(self.jars.len());
+            self.jars.insert(first_remote, self.primary.clone());
+            self.primary = NO_RESOURCE.to_owned();
+        } else if resource_type == ResourceType::Java && self.primary != NO_RESOURCE {
             self.jars.push(self.primary.clone());
         }
         if self.jars.is_empty() {
@@ -856,9 +885,44 @@ impl SubmitRequest {
             conf_dir_files,
             submission_id,
             local_files: dependencies.local_files,
+            uploads: dependencies.uploads,
             verbose: args.verbose,
             warnings,
         })
+    }
+
+    /// The request with its uploads named by other URIs (presigned `https` URLs of the same
+    /// objects): `urls` maps an upload's URI to the one the driver should use, in the
+    /// primary resource and the dependency lists, keeping `#alias` fragments.
+    pub fn rename_uploads(&mut self, urls: &HashMap<String, String>) {
+        let rename = |uri: &str| -> String {
+            let (body, fragment) = match uri.split_once('#') {
+                Some((body, fragment)) => (body, Some(fragment)),
+                None => (uri, None),
+            };
+            match (urls.get(body), fragment) {
+                (Some(url), Some(f)) => format!("{url}#{f}"),
+                (Some(url), None) => url.clone(),
+                (None, _) => uri.to_owned(),
+            }
+        };
+        let renamed = rename(&self.main_resource);
+        // The driver tells a Python or R application by the resource's suffix, which a URL's
+        // query hides: a fragment with the file name puts it back at the end (HTTP clients do
+        // not send fragments, and Spark names the download after the path).
+        self.main_resource = match (self.resource_type, renamed != self.main_resource) {
+            (ResourceType::Python | ResourceType::R, true) if !renamed.contains('#') => {
+                let name = self.main_resource.rsplit('/').next().unwrap_or_default();
+                format!("{renamed}#{name}")
+            }
+            _ => renamed,
+        };
+        for key in [keys::JARS, keys::FILES, keys::PY_FILES, keys::ARCHIVES] {
+            if let Some(value) = self.conf.get(key) {
+                let renamed: Vec<String> = split_list(value).iter().map(|u| rename(u)).collect();
+                self.conf.set(key, renamed.join(","));
+            }
+        }
     }
 
     /// Logs [`SubmitRequest::warnings`] (once per submission or render), and which local
@@ -874,6 +938,15 @@ impl SubmitRequest {
                 file.contents.len(),
                 file.option,
                 file.driver_path(index)
+            );
+        }
+        for upload in &self.uploads {
+            log::info!(
+                "uploading {} ({} bytes, {}) to {}",
+                upload.path.display(),
+                upload.size,
+                upload.option,
+                upload.target
             );
         }
     }
@@ -954,9 +1027,13 @@ pub(crate) mod testing {
                     .cloned()
                     .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
             };
+            let open = |path: &Path| -> io::Result<Box<dyn io::Read>> {
+                read(path).map(|bytes| Box::new(io::Cursor::new(bytes)) as Box<dyn io::Read>)
+            };
             f(&Environment {
                 vars: self.vars.clone(),
                 read: &read,
+                open: &open,
                 list: &list,
                 files_under: &files_under,
                 cwd: PathBuf::from("/home/user"),
@@ -1507,6 +1584,91 @@ mod tests {
     }
 
     #[test]
+    fn uploads_are_planned_as_spark_submit_names_them() -> Result<()> {
+        let env = FakeEnv::default()
+            .file("/home/user/job.py", "import util\n")
+            .file("/home/user/lib/util.py", "X = 1\n")
+            .file("/home/user/shapes/__init__.py", "S = 1\n")
+            .file("/home/user/env.tar.gz", "gz")
+            .file("/home/user/dep.jar", "PK");
+        let args = [
+            "--conf",
+            "spark.kubernetes.file.upload.path=s3a://bucket/up",
+            "--py-files",
+            "local:///opt/x.zip,lib/util.py,shapes",
+            "--archives",
+            "env.tar.gz#environment",
+            "--files",
+            "https://h/remote.txt,lib/util.py",
+            "job.py",
+        ];
+        let req = env.resolve(&args)?;
+        let id = |text: &str| {
+            let (sha, _) = crate::ship::digest(text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+            crate::ship::upload_id(&sha)
+        };
+        let (util, job, env_id) = (id("X = 1\n"), id("import util\n"), id("gz"));
+        assert_eq!(req.main_resource, format!("s3a://bucket/up/{job}/job.py"));
+        let py_files = req.conf.get(keys::PY_FILES).unwrap_or_default();
+        let py_files: Vec<&str> = py_files.split(',').collect();
+        // Uploaded URIs first, then the others, as spark-submit lists them.
+        assert_eq!(py_files[0], format!("s3a://bucket/up/{util}/util.py"));
+        assert!(py_files[1].ends_with("/shapes.zip"), "{py_files:?}");
+        assert_eq!(py_files[2], "local:///opt/x.zip");
+        assert_eq!(
+            req.conf.get(keys::FILES),
+            Some(format!("s3a://bucket/up/{util}/util.py,https://h/remote.txt").as_str())
+        );
+        assert_eq!(
+            req.conf.get(keys::ARCHIVES),
+            Some(format!("s3a://bucket/up/{env_id}/env.tar.gz#environment").as_str())
+        );
+        // Nothing in the ConfigMap; util.py once although named twice; the zip made here.
+        assert!(req.local_files.is_empty());
+        let planned: Vec<(&str, u64, bool)> = req
+            .uploads
+            .iter()
+            .map(|u| (u.option.as_str(), u.size, u.contents.is_some()))
+            .collect();
+        assert_eq!(
+            planned,
+            [
+                ("primary resource", 12, false),
+                ("--files", 6, false),
+                ("--py-files", req.uploads[2].size, true),
+                ("--archives", 2, false),
+            ]
+        );
+        // The same contents, the same URIs.
+        assert_eq!(env.resolve(&args)?.conf, req.conf);
+
+        // A JAR application's uploaded JAR is among the uploaded jars; the driver runs
+        // spark-submit's `spark-internal`. A file: upload path writes archives as `file:/`.
+        let req = env.resolve(&[
+            "--conf",
+            "spark.kubernetes.file.upload.path=file:///store",
+            "--jars",
+            "https://h/r.jar",
+            "--archives",
+            "env.tar.gz#e",
+            "--class",
+            "A",
+            "dep.jar",
+        ])?;
+        let dep = id("PK");
+        assert_eq!(req.main_resource, NO_RESOURCE);
+        assert_eq!(
+            req.conf.get(keys::JARS),
+            Some(format!("file:///store/{dep}/dep.jar,https://h/r.jar").as_str())
+        );
+        assert_eq!(
+            req.conf.get(keys::ARCHIVES),
+            Some(format!("file:/store/{env_id}/env.tar.gz#e").as_str())
+        );
+        Ok(())
+    }
+
+    #[test]
     fn local_files_that_cannot_ship_are_refused() {
         let big = "x".repeat(crate::ship::CONFIG_MAP_LIMIT / 2 + 1);
         let env = FakeEnv::default()
@@ -1521,11 +1683,11 @@ mod tests {
             (
                 &[
                     "--conf",
-                    "spark.kubernetes.file.upload.path=s3a://b/up",
+                    "spark.kubernetes.file.upload.path=hdfs://nn/up",
                     "a.py",
                 ],
                 "spark.kubernetes.file.upload.path",
-                "primary resource: a.py is a file on this machine; sparkube does not upload",
+                "spark.kubernetes.file.upload.path: sparkube cannot upload to hdfs://nn/up (scheme hdfs://)",
             ),
         ];
         for (args, option, message) in table {

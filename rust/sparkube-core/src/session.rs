@@ -16,8 +16,8 @@ use crate::spec::AppSpec;
 /// The Spark Connect server's main class.
 pub const CONNECT_SERVER_CLASS: &str = "org.apache.spark.sql.connect.service.SparkConnectServer";
 
-/// Spark's primary resource for a main class found on its own classpath
-/// (`SparkLauncher.NO_RESOURCE`): nothing to ship, nothing added to `spark.jars`.
+/// Spark's primary resource for a main class found on its own classpath, or for a driver whose
+/// JAR spark-submit uploaded and listed in `spark.jars` (`SparkLauncher.NO_RESOURCE`).
 pub const NO_RESOURCE: &str = "spark-internal";
 
 /// The driver label naming a session; its value is the session's name.

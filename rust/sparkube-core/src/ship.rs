@@ -6,8 +6,13 @@
 //! owned by the driver pod, mounted in the driver under [`LOCAL_FILES_DIR`], and rewrites their
 //! URIs to `file://` paths there: the driver runs its primary resource from that path and
 //! serves the rest to its executors, as it serves any `file:` dependency.
+//!
+//! With an upload path, this module plans spark-submit's upload instead ([`Upload`]): which
+//! files go where and the URIs that name them; the `sparkube` crate sends them. The directory
+//! of each file is named after its contents ([`upload_id`]), where spark-submit draws a
+//! random UUID, so that an unchanged file has an address that is already there.
 
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use crate::conf::keys;
@@ -36,6 +41,78 @@ impl LocalFile {
     /// The file's path in the driver: its own directory under [`LOCAL_FILES_DIR`].
     pub fn driver_path(&self, index: usize) -> String {
         format!("{LOCAL_FILES_DIR}/{index}/{}", self.name)
+    }
+}
+
+/// A file of the submitting machine that spark-submit would upload to
+/// `spark.kubernetes.file.upload.path`, and the URI it gets there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Upload {
+    /// The option that named it (`--py-files`, `spark.jars`, `primary resource`, ...).
+    pub option: String,
+    /// Its path on the submitting machine.
+    pub path: PathBuf,
+    /// The bytes to send when they were made here (a zipped directory); `None` when they
+    /// are the file at `path`, streamed from disk when sent (it may be larger than memory).
+    pub contents: Option<Vec<u8>>,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Where it goes: `<upload path>/spark-upload-<id>/<file name>`, as spark-submit names
+    /// it, with an `<id>` of the contents ([`upload_id`]).
+    pub target: String,
+}
+
+/// The schemes sparkube uploads to, as `spark.kubernetes.file.upload.path` names them.
+pub const UPLOAD_SCHEMES: [&str; 6] = ["s3a", "s3", "gs", "abfs", "abfss", "file"];
+
+/// The directory name of an upload: `spark-upload-` and the first 128 bits of the SHA-256 of
+/// its contents in hex. spark-submit uses a random UUID; a name derived from the contents
+/// lets a second submission of the same file find it already uploaded (one HEAD request)
+/// and different files never share a name.
+pub fn upload_id(sha256: &[u8]) -> String {
+    let hex: String = sha256.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("spark-upload-{hex}")
+}
+
+/// The SHA-256 and length of everything `reader` yields, read 64 KiB at a time.
+pub fn digest(mut reader: impl Read) -> io::Result<([u8; 32], u64)> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let mut size = 0u64;
+    loop {
+        let n = match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buffer[..n]);
+        size += n as u64;
+    }
+    Ok((hasher.finalize().into(), size))
+}
+
+/// The scheme of an upload path, if sparkube can upload there; else the error naming it.
+pub fn upload_scheme(upload_path: &str) -> Result<&'static str> {
+    let scheme = upload_path
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme
+        .as_deref()
+        .and_then(|s| UPLOAD_SCHEMES.iter().find(|known| **known == s))
+    {
+        Some(known) => Ok(known),
+        None => Err(Error::invalid(
+            keys::FILE_UPLOAD_PATH,
+            format!(
+                "{}: sparkube cannot upload to {} (scheme {}); use one of s3a://, s3://, gs://, \
+                 abfs://, abfss:// or file://",
+                keys::FILE_UPLOAD_PATH,
+                upload_path,
+                scheme.map_or_else(|| "missing".to_owned(), |s| format!("{s}://")),
+            ),
+        )),
     }
 }
 
@@ -69,45 +146,68 @@ pub fn submitter_path(uri: &str, cwd: &Path) -> Option<(PathBuf, Option<String>)
     Some((cwd.join(path), fragment))
 }
 
-/// Collects the local files of one submission and gives each its URI in the driver.
+/// Collects the local files of one submission and gives each its URI in the driver: shipped
+/// in a ConfigMap, or uploaded when there is an upload path.
 pub(crate) struct Shipment<'e> {
     env: &'e Environment<'e>,
     upload_path: Option<String>,
-    /// The files, in the order they were named.
+    /// The files to ship in the ConfigMap, in the order they were named.
     pub(crate) files: Vec<LocalFile>,
+    /// The files to upload, each once, in the order they were named.
+    pub(crate) uploads: Vec<Upload>,
+}
+
+/// A URI as the driver will see it, and whether it named a file of the submitting machine.
+pub(crate) struct Shipped {
+    pub(crate) uri: String,
+    pub(crate) local: bool,
 }
 
 impl<'e> Shipment<'e> {
-    pub(crate) fn new(env: &'e Environment<'e>, upload_path: Option<String>) -> Self {
-        Shipment {
+    pub(crate) fn new(env: &'e Environment<'e>, upload_path: Option<String>) -> Result<Self> {
+        Ok(Shipment {
             env,
             upload_path,
             files: Vec::new(),
-        }
+            uploads: Vec::new(),
+        })
+    }
+
+    /// Whether local files are uploaded rather than shipped in the ConfigMap.
+    pub(crate) fn uploading(&self) -> bool {
+        self.upload_path.is_some()
     }
 
     /// `uri` as the driver will see it: unchanged unless it names a local file, which is
-    /// read and shipped.
-    pub(crate) fn uri(&mut self, option: &str, uri: &str) -> Result<String> {
+    /// read and shipped, or planned for upload.
+    pub(crate) fn uri(&mut self, option: &str, uri: &str) -> Result<Shipped> {
         let Some((path, fragment)) = submitter_path(uri, &self.env.cwd) else {
-            return Ok(uri.to_owned());
+            return Ok(Shipped {
+                uri: uri.to_owned(),
+                local: false,
+            });
         };
-        if self.upload_path.is_some() {
-            return Err(Error::invalid(
-                keys::FILE_UPLOAD_PATH,
-                format!(
-                    "{option}: {uri} is a file on this machine; sparkube does not upload to \
-                     {} yet: unset it to ship up to 1 MiB of local files in a ConfigMap, or \
-                     use a local:// path inside the image or a remote URL (https://, s3a://)",
-                    keys::FILE_UPLOAD_PATH
-                ),
-            ));
-        }
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .filter(|n| !n.is_empty() && *n != "." && *n != "..")
             .map(str::to_owned);
+        if let Some(upload_path) = self.upload_path.clone() {
+            let target = self.plan_upload(option, uri, &upload_path, path, name)?;
+            // spark-submit re-attaches an archive's fragment through java's UriBuilder, which
+            // writes an empty authority as `file:/`.
+            let target = match (option.contains("archives"), target.strip_prefix("file:///")) {
+                (true, Some(rest)) => format!("file:/{rest}"),
+                _ => target,
+            };
+            return Ok(Shipped {
+                uri: match fragment {
+                    Some(f) => format!("{target}#{f}"),
+                    None => target,
+                },
+                local: true,
+            });
+        }
         let (name, contents) = match (self.env.read)(&path) {
             Ok(contents) => (name, contents),
             Err(e) if is_directory(&e) && PY_FILES_OPTIONS.contains(&option) => (
@@ -140,10 +240,53 @@ impl<'e> Shipment<'e> {
                 ),
             ));
         }
-        Ok(match fragment {
-            Some(f) => format!("file://{shipped}#{f}"),
-            None => format!("file://{shipped}"),
+        Ok(Shipped {
+            uri: match fragment {
+                Some(f) => format!("file://{shipped}#{f}"),
+                None => format!("file://{shipped}"),
+            },
+            local: true,
         })
+    }
+
+    /// Plans the upload of the file at `path` (a directory of Python code is zipped first)
+    /// and returns its URI there. The file is read once here, streamed, for its digest.
+    fn plan_upload(
+        &mut self,
+        option: &str,
+        uri: &str,
+        upload_path: &str,
+        path: PathBuf,
+        name: Option<String>,
+    ) -> Result<String> {
+        // Checked here, not up front: spark-submit takes any upload path while nothing is
+        // local (it is often set for every app in spark-defaults.conf).
+        upload_scheme(upload_path)?;
+        let streamed = (self.env.open)(&path).and_then(digest);
+        let (name, contents, (sha, size)) = match streamed {
+            Ok(found) => (name, None, found),
+            Err(e) if is_directory(&e) && PY_FILES_OPTIONS.contains(&option) => {
+                let zipped =
+                    zip_package(&path, self.env).map_err(|e| read_error(option, &path, e))?;
+                let found = digest(zipped.as_slice()).map_err(|e| read_error(option, &path, e))?;
+                (name.map(|n| format!("{n}.zip")), Some(zipped), found)
+            }
+            Err(source) => return Err(read_error(option, &path, source)),
+        };
+        let name = name.ok_or_else(|| {
+            Error::invalid(option, format!("{option}: {uri} does not name a file"))
+        })?;
+        let target = format!("{upload_path}/{}/{name}", upload_id(&sha));
+        if !self.uploads.iter().any(|u| u.target == target) {
+            self.uploads.push(Upload {
+                option: option.to_owned(),
+                path,
+                contents,
+                size,
+                target: target.clone(),
+            });
+        }
+        Ok(target)
     }
 }
 

@@ -650,9 +650,13 @@ fn resolve(argv: &[String]) -> sparkube_core::Result<SubmitRequest> {
         }
     };
     let list = |_: &Path| -> Vec<PathBuf> { Vec::new() };
+    let open = |path: &Path| -> io::Result<Box<dyn io::Read>> {
+        read(path).map(|bytes| Box::new(io::Cursor::new(bytes)) as Box<dyn io::Read>)
+    };
     let env = Environment {
         vars: HashMap::new(),
         read: &read,
+        open: &open,
         list: &list,
         files_under: &list,
         cwd: PathBuf::from("/"),

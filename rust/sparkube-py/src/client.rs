@@ -11,8 +11,7 @@ use sparkube::{AppSpec, Client, ConnectOptions, Ids, KillOptions, SessionOptions
 
 use crate::awaitable::awaitable;
 use crate::errors::{
-    client_error, config_error, invalid_input, kill_error, preflight_error, submit_error,
-    track_error,
+    client_error, config_error, invalid_input, kill_error, preflight_error, send_error, track_error,
 };
 use crate::handle::PyAppHandle;
 use crate::preflight::PyPreflight;
@@ -50,19 +49,21 @@ pub(crate) fn submit_request(
 }
 
 impl PyClient {
-    /// The objects to submit for `app`, in API order, with ids derived from its submission id.
-    fn objects(&self, app: &Bound<'_, PyAny>, base_dir: Option<&Path>) -> PyResult<Vec<Object>> {
-        Ok(self.request_and_objects(app, base_dir)?.1)
+    /// The request for `app`, its notices logged.
+    fn request(&self, app: &Bound<'_, PyAny>, base_dir: Option<&Path>) -> PyResult<SubmitRequest> {
+        let request = submit_request(app, self.client.default_namespace(), base_dir)?;
+        request.log_notices();
+        Ok(request)
     }
 
-    /// The request `app` makes and its objects (see `objects`).
+    /// The request `app` makes and its objects, in API order, with ids derived from its
+    /// submission id.
     fn request_and_objects(
         &self,
         app: &Bound<'_, PyAny>,
         base_dir: Option<&Path>,
     ) -> PyResult<(SubmitRequest, Vec<Object>)> {
-        let request = submit_request(app, self.client.default_namespace(), base_dir)?;
-        request.log_notices();
+        let request = self.request(app, base_dir)?;
         let ids = Ids::for_submission(request.submission_id.as_deref());
         let resources = sparkube::build(&request, &ids).map_err(|e| config_error(&e))?;
         Ok((request, resources.in_api_order()))
@@ -116,10 +117,11 @@ impl PyClient {
         app: &Bound<'_, PyAny>,
         base_dir: Option<PathBuf>,
     ) -> PyResult<PyAppHandle> {
-        let objects = self.objects(app, base_dir.as_deref())?;
-        let handle =
-            block_on(py, self.client.submit_objects(&objects))?.map_err(|e| submit_error(&e))?;
-        Ok(PyAppHandle::new(self.client.clone(), handle))
+        let request = self.request(app, base_dir.as_deref())?;
+        let conf = request.conf.clone();
+        let (handle, uploaded) =
+            block_on(py, self.client.submit_request(request))?.map_err(|e| send_error(&e))?;
+        Ok(PyAppHandle::new(self.client.clone(), handle).with_uploads(conf, uploaded.written))
     }
 
     /// `submit` as an awaitable.
@@ -130,13 +132,14 @@ impl PyClient {
         app: &Bound<'py, PyAny>,
         base_dir: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let objects = self.objects(app, base_dir.as_deref())?;
+        let request = self.request(app, base_dir.as_deref())?;
+        let conf = request.conf.clone();
         let client = self.client.clone();
         awaitable(py, async move {
-            let handle = client.submit_objects(&objects).await;
+            let submitted = client.submit_request(request).await;
             move |_: Python<'_>| {
-                let handle = handle.map_err(|e| submit_error(&e))?;
-                Ok(PyAppHandle::new(client, handle))
+                let (handle, uploaded) = submitted.map_err(|e| send_error(&e))?;
+                Ok(PyAppHandle::new(client, handle).with_uploads(conf, uploaded.written))
             }
         })
     }

@@ -3,6 +3,7 @@
 //! class renamed in Python fails the build of every use here rather than a lookup at runtime.
 
 use pyo3::prelude::*;
+use sparkube::upload::{SendError, UploadError};
 use sparkube::{ClientError, KillError, LogError, PreflightError, SubmitError, TrackError};
 
 use crate::types::PyAppStatus;
@@ -45,6 +46,31 @@ pub(crate) fn submit_error(err: &SubmitError) -> PyErr {
         (Some(code), _) => api_error(err.to_string(), Some(code), err.reason()),
         (None, Some(_)) => api_error(err.to_string(), None, None),
         (None, None) => SubmissionError::new_err((err.to_string(),)),
+    }
+}
+
+/// Upload failures: a missing bucket, refused credentials, a bad upload conf or an unreadable
+/// file are bad input (`ConfigError` naming the conf key or option); a store that fails
+/// while sending is a `SubmissionError`.
+pub(crate) fn upload_error(err: &UploadError) -> PyErr {
+    match err {
+        UploadError::Config { option, .. } | UploadError::Read { option, .. } => {
+            ConfigError::new_err((err.to_string(), option.clone()))
+        }
+        UploadError::NoBucket { .. } | UploadError::Refused { .. } => ConfigError::new_err((
+            err.to_string(),
+            sparkube::conf::keys::FILE_UPLOAD_PATH.to_owned(),
+        )),
+        UploadError::Store { .. } => SubmissionError::new_err((err.to_string(),)),
+    }
+}
+
+/// A failure of `Client::submit_request`, by its step.
+pub(crate) fn send_error(err: &SendError) -> PyErr {
+    match err {
+        SendError::Upload(e) => upload_error(e),
+        SendError::Build(e) => config_error(e),
+        SendError::Submit(e) => submit_error(e),
     }
 }
 

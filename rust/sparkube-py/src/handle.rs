@@ -6,13 +6,14 @@ use std::time::Duration;
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
 use sparkube::{
-    AppHandle, AppStatus, AppWatch, Client, KillOptions, LogOptions, LogStream, WaitOptions,
+    AppHandle, AppStatus, AppWatch, Client, KillOptions, LogOptions, LogStream, SparkConf,
+    WaitOptions,
 };
 use tokio::sync::Mutex;
 
 use crate::awaitable::awaitable;
 use crate::client::enter_runtime;
-use crate::errors::{kill_error, log_error, track_error};
+use crate::errors::{kill_error, log_error, track_error, upload_error};
 use crate::runtime::block_on;
 use crate::types::{PyAppStatus, PyProgress};
 
@@ -34,11 +35,27 @@ pub(crate) fn seconds(value: Option<f64>) -> PyResult<Option<Duration>> {
 pub(crate) struct PyAppHandle {
     client: Client,
     handle: AppHandle,
+    /// The conf whose upload path holds `uploads`.
+    upload_conf: SparkConf,
+    /// The objects the submission uploaded (not those it found already there).
+    uploads: Vec<String>,
 }
 
 impl PyAppHandle {
     pub(crate) fn new(client: Client, handle: AppHandle) -> Self {
-        Self { client, handle }
+        Self {
+            client,
+            handle,
+            upload_conf: SparkConf::default(),
+            uploads: Vec::new(),
+        }
+    }
+
+    /// The handle of a submission that uploaded `uploads` to `conf`'s upload path.
+    pub(crate) fn with_uploads(mut self, conf: SparkConf, uploads: Vec<String>) -> Self {
+        self.upload_conf = conf;
+        self.uploads = uploads;
+        self
     }
 }
 
@@ -84,6 +101,38 @@ impl PyAppHandle {
     #[getter]
     fn app_id(&self) -> &str {
         &self.handle.app_id
+    }
+
+    /// The URIs of the objects this submission uploaded (not those it found already there).
+    #[getter]
+    fn uploads(&self) -> Vec<String> {
+        self.uploads.clone()
+    }
+
+    /// Removes the objects this submission uploaded (`delete_uploads=True` once the app has
+    /// ended); objects that were already there, and may serve other apps, stay.
+    fn remove_uploads(&self, py: Python<'_>) -> PyResult<()> {
+        if self.uploads.is_empty() {
+            return Ok(());
+        }
+        block_on(
+            py,
+            sparkube::upload::remove_uploads(&self.upload_conf, &self.uploads),
+        )?
+        .map_err(|e| upload_error(&e))
+    }
+
+    /// `remove_uploads` as an awaitable.
+    fn remove_uploads_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let conf = self.upload_conf.clone();
+        let uploads = self.uploads.clone();
+        awaitable(py, async move {
+            let removed = match uploads.is_empty() {
+                true => Ok(()),
+                false => sparkube::upload::remove_uploads(&conf, &uploads).await,
+            };
+            move |_: Python<'_>| removed.map_err(|e| upload_error(&e))
+        })
     }
 
     /// The driver pod's namespace.

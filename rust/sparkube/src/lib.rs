@@ -25,6 +25,7 @@ pub mod session;
 pub mod submit;
 pub mod track;
 mod unauthorized;
+pub mod upload;
 
 pub use api::{ApiError, RetryPolicy};
 pub use build::Resources;

@@ -13,6 +13,10 @@ fn read_from_disk(path: &Path) -> io::Result<Vec<u8>> {
     std::fs::read(path)
 }
 
+fn open_on_disk(path: &Path) -> io::Result<Box<dyn io::Read>> {
+    Ok(Box::new(io::BufReader::new(std::fs::File::open(path)?)))
+}
+
 fn list_from_disk(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -48,6 +52,7 @@ pub fn environment(base_dir: Option<&Path>) -> Environment<'static> {
     Environment {
         vars: std::env::vars().collect(),
         read: &read_from_disk,
+        open: &open_on_disk,
         list: &list_from_disk,
         files_under: &files_under_on_disk,
         cwd: base_dir.map_or(cwd.clone(), |dir| cwd.join(dir)),

@@ -176,11 +176,18 @@ def check_metadata(wheel: Path) -> str:
     return f"version {metadata['Version']}, provider entry point, console script"
 
 
+EXTRAS_FROM_PYPI = {"connect"}
+"""Extras resolved against PyPI rather than this environment: `connect`'s pyspark-client
+provides the `pyspark` package, so it cannot sit beside the full pyspark installed here."""
+
+
 def check_extras(wheel: Path) -> str:
-    """Every extra resolves with pip's resolver, offline, against this environment."""
+    """Every extra resolves with pip's resolver: offline against this environment, or against
+    PyPI for the extras that cannot be installed here (`EXTRAS_FROM_PYPI`)."""
     metadata, _ = wheel_metadata(wheel)
     extras = metadata.get_all("Provides-Extra") or []
     for extra in extras:
+        offline = [] if extra in EXTRAS_FROM_PYPI else ["--no-index"]
         run(
             [
                 sys.executable,
@@ -188,7 +195,7 @@ def check_extras(wheel: Path) -> str:
                 "pip",
                 "install",
                 "--dry-run",
-                "--no-index",
+                *offline,
                 "--quiet",
                 "--disable-pip-version-check",
                 f"sparkube[{extra}] @ {wheel.resolve().as_uri()}",

@@ -18,7 +18,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+try:
+    from airflow.sdk import DAG, Param, task
+except ImportError:  # Airflow 2
+    from airflow.decorators import task
+    from airflow.models.dag import DAG
+    from airflow.models.param import Param
 
 # What word_lengths returns for the default text on 2024-01-01.
 RESULT = {

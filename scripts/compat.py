@@ -37,8 +37,15 @@ CONSTRAINTS = (
     "https://raw.githubusercontent.com/apache/airflow/constraints-{version}/"
     "constraints-{python}.txt"
 )
-# What each virtualenv gets besides Airflow: the provider sparkube drives, and the test tools.
-PACKAGES = ("apache-airflow-providers-openlineage", "pytest", "pytest-timeout", "kubernetes")
+# What each virtualenv gets besides Airflow: the provider sparkube drives, the test tools, and
+# the StatsD client Airflow's `[metrics] statsd_on` needs (the metrics test sends through it).
+PACKAGES = (
+    "apache-airflow-providers-openlineage",
+    "pytest",
+    "pytest-timeout",
+    "kubernetes",
+    "statsd",
+)
 MARKER = ".sparkube-compat-installed"
 # Warnings of the dependencies an older Airflow pins, which the suite's `filterwarnings = error`
 # would turn into errors at import (not about sparkube): the opentelemetry of Airflow 3.2's

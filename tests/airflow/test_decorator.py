@@ -54,13 +54,19 @@ def wants_context(spark: Any, ds: str) -> str:
 
 
 def dag() -> Any:
-    from airflow.sdk import DAG
+    try:
+        from airflow.sdk import DAG
+    except ImportError:  # Airflow 2
+        from airflow.models.dag import DAG
 
     return DAG("functions", schedule=None, start_date=datetime(2024, 1, 1))
 
 
 def test_airflow_finds_the_decorator_through_the_provider() -> None:
-    from airflow.sdk import task
+    try:
+        from airflow.sdk import task
+    except ImportError:  # Airflow 2
+        from airflow.decorators import task
 
     assert task.sparkube is sparkube_task
 
@@ -69,8 +75,14 @@ def test_airflow_finds_the_decorator_through_the_provider() -> None:
     ("fn", "message"),
     [
         (lambda spark: 1, "a lambda cannot be a Spark application: define the function with def"),
-        (with_a_lock(), "count uses lock from the function around it"),
-        (uses_the_lock, "uses_the_lock uses the global 'LOCK', which the driver cannot import"),
+        # Neither stands alone, and a lock cannot be pickled (or, without pyspark-client,
+        # nothing can be): the message goes on with which.
+        (with_a_lock(), "count cannot be sent as source (it uses lock from the function around"),
+        (
+            uses_the_lock,
+            "uses_the_lock cannot be sent as source (it uses the global 'LOCK', which the "
+            "driver cannot import)",
+        ),
         (no_spark, "the first parameter of no_spark must be 'spark'"),
         (wants_context, "wants_context takes the Airflow context key 'ds'"),
     ],

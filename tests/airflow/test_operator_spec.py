@@ -234,7 +234,10 @@ spec:
 
 @pytest.mark.parametrize("form", ["flat", "app"])
 def test_pod_template_file_beside_the_dag_renders_with_jinja(tmp_path: Path, form: str) -> None:
-    from airflow.sdk import DAG
+    try:
+        from airflow.sdk import DAG
+    except ImportError:  # Airflow 2
+        from airflow.models.dag import DAG
 
     (tmp_path / "driver.yaml").write_text(POD_TEMPLATE)
     with DAG(
@@ -267,7 +270,10 @@ def test_pod_template_file_beside_the_dag_renders_with_jinja(tmp_path: Path, for
     ],
 )
 def test_bad_pod_template_file(tmp_path: Path, value: str, message: str) -> None:
-    from airflow.sdk import DAG
+    try:
+        from airflow.sdk import DAG
+    except ImportError:  # Airflow 2
+        from airflow.models.dag import DAG
 
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with DAG(

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -170,6 +171,53 @@ def test_the_command_line_attaches_and_forwards_until_interrupted(
     assert listed.returncode == 0, listed.stderr
     assert connection.handle.driver_pod in listed.stdout
     assert "Running" in listed.stdout
+
+
+def test_a_server_whose_client_was_killed_ends_itself(
+    client: sparkube.Client, spark_cluster: SparkCluster
+) -> None:
+    from pyspark.sql.connect.session import SparkSession
+
+    idle = 5
+    env = {**os.environ, "KUBECONFIG": str(spark_cluster.kubesim.kubeconfig)}
+    proc = subprocess.Popen(
+        [
+            *(SPARKUBE, "connect", "idle", "--image", IMAGE, "--idle-timeout", str(idle)),
+            *("--conf", "spark.driver.memory=512m"),
+            *("--conf", "spark.kubernetes.driver.request.cores=0.5"),
+            # No executor until a job needs one; the query below needs none.
+            *("--conf", "spark.dynamicAllocation.enabled=true"),
+            *("--conf", "spark.dynamicAllocation.shuffleTracking.enabled=true"),
+            *("--conf", "spark.dynamicAllocation.initialExecutors=0"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("sc://127.0.0.1:"), proc.stderr and proc.stderr.read()
+        spark = SparkSession.builder.remote(url).create()
+        try:
+            # Planned and answered by the driver alone: this server has no executors.
+            assert spark.sql("SELECT 1 AS one").collect()[0].one == 1
+        finally:
+            spark.stop()
+    finally:
+        # As a dead kernel: no detach, no close, the forward just vanishes.
+        proc.kill()
+        proc.communicate()
+    killed = time.monotonic()
+    (session,) = [s for s in client.sessions() if s.driver_pod.startswith("idle-")]
+    status = client.attach(session.driver_pod).wait(timeout=idle + 60)
+    assert status.state == "Succeeded", status
+    assert time.monotonic() - killed < idle + 60
+    log = spark_cluster.sparkube("logs", session.driver_pod)
+    assert "no Spark Connect request for 5 s" in log.stdout
+    after = [s.state for s in client.sessions() if s.driver_pod == session.driver_pod]
+    assert after == ["Succeeded"]
 
 
 def test_a_local_port_in_use_is_refused_before_anything_is_created(

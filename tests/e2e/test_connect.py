@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -173,6 +174,36 @@ def test_the_command_line_attaches_and_forwards_until_interrupted(
     assert "Running" in listed.stdout
 
 
+def test_the_quickstart_notebook_runs_in_a_jupyter_kernel(
+    connection: Connection, spark_cluster: SparkCluster
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = Path(__file__).parents[2] / "examples" / "notebooks" / "quickstart.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(spark_cluster.kubesim.kubeconfig),
+        # The module's running session: the notebook attaches to it instead of starting one.
+        "SPARKUBE_SESSION": NAME,
+        "SPARK_IMAGE": IMAGE,
+    }
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute(env=env)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    (repr_out,) = [o for o in code[0].outputs if o.output_type == "execute_result"]
+    html = repr_out["data"]["text/html"]
+    assert f"<b>{NAME}</b>" in html
+    assert "Running" in html
+    assert connection.handle.driver_pod in html
+    shown = "".join(o.get("text", "") for o in code[1].outputs if o.output_type == "stream")
+    rows = [line for line in shown.splitlines() if line.startswith("|") and "k" not in line]
+    assert [[int(x) for x in r.strip("|").split("|")] for r in rows] == [
+        [k, 1000] for k in range(7)
+    ]
+    assert all(o.output_type != "error" for c in code for o in c.outputs)
+
+
 def test_a_server_whose_client_was_killed_ends_itself(
     client: sparkube.Client, spark_cluster: SparkCluster
 ) -> None:
@@ -185,6 +216,8 @@ def test_a_server_whose_client_was_killed_ends_itself(
             *(SPARKUBE, "connect", "idle", "--image", IMAGE, "--idle-timeout", str(idle)),
             *("--conf", "spark.driver.memory=512m"),
             *("--conf", "spark.kubernetes.driver.request.cores=0.5"),
+            # kubesim's pods share the host's network and the module's server holds 15002.
+            *("--conf", "spark.connect.grpc.binding.port=15003"),
             # No executor until a job needs one; the query below needs none.
             *("--conf", "spark.dynamicAllocation.enabled=true"),
             *("--conf", "spark.dynamicAllocation.shuffleTracking.enabled=true"),

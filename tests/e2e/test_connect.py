@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +31,15 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 NAME = "nb"
+
+# A Spark Connect client that queries the server at argv[1], then idles until it is killed.
+KERNEL = """
+import sys, time
+from pyspark.sql.connect.session import SparkSession
+spark = SparkSession.builder.remote(sys.argv[1]).create()
+print(spark.sql("SELECT 1 AS one").collect()[0].one, flush=True)
+time.sleep(600)
+"""
 
 
 def session_app(name: str = NAME, image: str = IMAGE) -> sparkube.SparkApp:
@@ -207,8 +217,6 @@ def test_the_quickstart_notebook_runs_in_a_jupyter_kernel(
 def test_a_server_whose_client_was_killed_ends_itself(
     client: sparkube.Client, spark_cluster: SparkCluster
 ) -> None:
-    from pyspark.sql.connect.session import SparkSession
-
     idle = 5
     env = {**os.environ, "KUBECONFIG": str(spark_cluster.kubesim.kubeconfig)}
     proc = subprocess.Popen(
@@ -228,20 +236,24 @@ def test_a_server_whose_client_was_killed_ends_itself(
         text=True,
         env=env,
     )
+    query = None
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
         assert url.startswith("sc://127.0.0.1:"), proc.stderr and proc.stderr.read()
-        spark = SparkSession.builder.remote(url).create()
-        try:
-            # Planned and answered by the driver alone: this server has no executors.
-            assert spark.sql("SELECT 1 AS one").collect()[0].one == 1
-        finally:
-            spark.stop()
+        # The notebook's kernel: a query (planned and answered by the driver alone, this
+        # server has no executors), then it stays connected until killed.
+        query = subprocess.Popen(
+            [sys.executable, "-c", KERNEL, url], stdout=subprocess.PIPE, text=True
+        )
+        assert query.stdout is not None
+        assert query.stdout.readline().strip() == "1"
     finally:
-        # As a dead kernel: no detach, no close, the forward just vanishes.
-        proc.kill()
-        proc.communicate()
+        # As a dead kernel: no release, no detach, no close; the forward just vanishes.
+        for process in (query, proc):
+            if process is not None:
+                process.kill()
+                process.communicate()
     killed = time.monotonic()
     (session,) = [s for s in client.sessions() if s.driver_pod.startswith("idle-")]
     status = client.attach(session.driver_pod).wait(timeout=idle + 60)
@@ -267,13 +279,13 @@ def test_a_local_port_in_use_is_refused_before_anything_is_created(
 
 
 def test_closing_deletes_the_server_and_everything_it_owns(
-    client: sparkube.Client, spark_cluster: SparkCluster
+    connection: Connection, spark_cluster: SparkCluster
 ) -> None:
-    # Runs last (tests run in file order): the module's session is closed here and its
-    # fixture's close is then a no-op.
-    conn = client.connect(NAME, image=IMAGE, timeout=60)
-    app_id = conn.handle.app_id
-    assert conn.close(wait=True)
+    # Runs last (tests run in file order): the module's session is closed here (its clients'
+    # sessions released first, while the server still answers) and its fixture's close is
+    # then a no-op.
+    app_id = connection.handle.app_id
+    assert connection.close(wait=True)
     assert spark_cluster.pods(f"spark-app-selector={app_id}") == []
     with pytest.raises(sparkube.SparkubeError, match="closed"):
-        conn.session()
+        connection.session()

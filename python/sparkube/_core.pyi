@@ -33,6 +33,9 @@ LABEL_PREFIX: str
 """`sparkube.io/`: the prefix of sparkube's own label and annotation keys."""
 SESSION_LABEL: str
 """`sparkube.io/session`: on a Spark Connect server's driver, the session's name."""
+IDLE_TIMEOUT_KEY: str
+"""`spark.sparkube.session.idleTimeout`: no client request for that long ends a session's
+server (a Spark duration; 30min when unset)."""
 CONNECT_PORT: int
 """15002: the Spark Connect server's port in the driver."""
 

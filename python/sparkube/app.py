@@ -8,6 +8,7 @@ command line, so a `SparkApp` and the equivalent `spark-submit` flags produce id
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -228,10 +229,33 @@ class SparkApp:
     submission_id: str | None = None
 
     @classmethod
-    def session(cls, name: str, **fields: Any) -> SparkApp:
+    def session(cls, name: str, *, idle_timeout: float = 1800, **fields: Any) -> SparkApp:
         """A Spark Connect server for `Client.connect`: no program of its own (`application`
-        stays empty; the core runs the server as the driver), `name` names the session."""
-        return cls(name=name, application="", **fields)
+        stays empty; the core runs the server as the driver), `name` names the session.
+
+        The server ends itself, from inside the cluster, once no client request reached it
+        for `idle_timeout` seconds (default 30 minutes), so a kernel that dies or a laptop
+        that sleeps leaves nothing running. It is the conf key `_core.IDLE_TIMEOUT_KEY`; one
+        given in `conf` wins. Raises `ConfigError` when it is not a positive number.
+        """
+        from sparkube import _core
+
+        if (
+            isinstance(idle_timeout, bool)
+            or not isinstance(idle_timeout, int | float)
+            or not idle_timeout > 0
+        ):
+            from sparkube.errors import ConfigError
+
+            raise ConfigError(
+                f"idle_timeout must be a positive number of seconds, not {idle_timeout!r}",
+                "idle_timeout",
+            )
+        conf = {
+            _core.IDLE_TIMEOUT_KEY: f"{math.ceil(idle_timeout * 1000)}ms",
+            **fields.pop("conf", {}),
+        }
+        return cls(name=name, application="", conf=conf, **fields)
 
     @classmethod
     def from_function(

@@ -47,6 +47,7 @@ commands:
   list      list drivers:                     sparkube list [-n ns | -A] [-l selector] [--sessions]
   connect   start or attach to a Spark Connect session and forward it, printing its sc:// URL:
             sparkube connect NAME [--image I] [--executors N] [--conf K=V] [--port P] [--rm]
+                             [--idle-timeout SECONDS]
   logs      print or follow a driver's log:   sparkube logs [-f] [--tail N] [ns:]pod
   kill      delete a driver and what it owns: sparkube kill [--wait] [ns:]pod[*]
   wait      wait for an application to end:   sparkube wait [--timeout S] [ns:]pod
@@ -450,14 +451,23 @@ def _connect_session(args: Sequence[str]) -> int:
     parser.add_argument(
         "--rm", action="store_true", help="delete the server on exit instead of leaving it running"
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=1800,
+        metavar="SECONDS",
+        help="the server ends itself after this long without a client request (1800)",
+    )
     ns = parser.parse_args(args)
+    if not ns.idle_timeout > 0:
+        raise UsageError(f"--idle-timeout must be positive, not {ns.idle_timeout:g}")
     conf = {}
     for item in ns.conf:
         key, sep, value = item.partition("=")
         if not sep:
             raise UsageError(f"--conf takes KEY=VALUE, not {item!r}")
         conf[key] = value
-    app = SparkApp.session(ns.name, image=ns.image, conf=conf)
+    app = SparkApp.session(ns.name, idle_timeout=ns.idle_timeout, image=ns.image, conf=conf)
     if ns.executors is not None:
         from dataclasses import replace
 

@@ -448,12 +448,20 @@ def _submission(
     return extra + args
 
 
-def _session_spec(app: SparkApp | str, image: str | None) -> dict[str, Any]:
+def _session_spec(
+    app: SparkApp | str, image: str | None, idle_timeout: float | None
+) -> dict[str, Any]:
     """The core's input for `connect`: a session spec, from a `SparkApp` or a name."""
     if isinstance(app, str):
-        app = SparkApp.session(app, image=image)
-    elif image is not None:
-        app = replace(app, image=image)
+        timeout = {} if idle_timeout is None else {"idle_timeout": idle_timeout}
+        app = SparkApp.session(app, image=image, **timeout)
+    else:
+        if image is not None:
+            app = replace(app, image=image)
+        if idle_timeout is not None:
+            key = _core.IDLE_TIMEOUT_KEY
+            timeout_conf = SparkApp.session(app.name, idle_timeout=idle_timeout).conf[key]
+            app = replace(app, conf={**app.conf, key: timeout_conf})
     return app.to_dict()
 
 
@@ -603,6 +611,7 @@ class Client:
         image: str | None = None,
         timeout: float | None = None,
         local_port: int = 0,
+        idle_timeout: float | None = None,
         base_dir: str | os.PathLike[str] | None = None,
     ) -> Connection:
         """Open an interactive Spark Connect session on the cluster and return its `Connection`.
@@ -613,11 +622,14 @@ class Client:
         `timeout` seconds (default 300) until it answers, failing as a batch app fails
         (`AppFailed` with the reason and log tail, `StartupTimeout`) and deleting a server it
         started. Its port is forwarded to `local_port` on 127.0.0.1 (0: any free one).
+        `idle_timeout` (seconds; default 30 minutes, or what the `SparkApp` sets) ends a server
+        started here once no client request reached it for that long, from inside the
+        cluster, so a client that goes away leaves nothing running.
         """
         from sparkube.connect import Connection
 
         base = base_dir if base_dir is not None else caller_dir()
-        spec = _session_spec(app, image)
+        spec = _session_spec(app, image, idle_timeout)
         return Connection(self._core.connect(spec, base, timeout, local_port))
 
     async def connect_async(
@@ -627,13 +639,14 @@ class Client:
         image: str | None = None,
         timeout: float | None = None,
         local_port: int = 0,
+        idle_timeout: float | None = None,
         base_dir: str | os.PathLike[str] | None = None,
     ) -> Connection:
         """`connect` for asyncio."""
         from sparkube.connect import Connection
 
         base = base_dir if base_dir is not None else caller_dir()
-        spec = _session_spec(app, image)
+        spec = _session_spec(app, image, idle_timeout)
         return Connection(await self._core.connect_async(spec, base, timeout, local_port))
 
     def sessions(self, namespace: str | None = None) -> builtins.list[AppStatus]:

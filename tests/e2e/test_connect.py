@@ -12,6 +12,9 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -28,6 +31,15 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 NAME = "nb"
+
+# A Spark Connect client that queries the server at argv[1], then idles until it is killed.
+KERNEL = """
+import sys, time
+from pyspark.sql.connect.session import SparkSession
+spark = SparkSession.builder.remote(sys.argv[1]).create()
+print(spark.sql("SELECT 1 AS one").collect()[0].one, flush=True)
+time.sleep(600)
+"""
 
 
 def session_app(name: str = NAME, image: str = IMAGE) -> sparkube.SparkApp:
@@ -172,6 +184,87 @@ def test_the_command_line_attaches_and_forwards_until_interrupted(
     assert "Running" in listed.stdout
 
 
+def test_the_quickstart_notebook_runs_in_a_jupyter_kernel(
+    connection: Connection, spark_cluster: SparkCluster
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = Path(__file__).parents[2] / "examples" / "notebooks" / "quickstart.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(spark_cluster.kubesim.kubeconfig),
+        # The module's running session: the notebook attaches to it instead of starting one.
+        "SPARKUBE_SESSION": NAME,
+        "SPARK_IMAGE": IMAGE,
+    }
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute(env=env)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    (repr_out,) = [o for o in code[0].outputs if o.output_type == "execute_result"]
+    html = repr_out["data"]["text/html"]
+    assert f"<b>{NAME}</b>" in html
+    assert "Running" in html
+    assert connection.handle.driver_pod in html
+    shown = "".join(o.get("text", "") for o in code[1].outputs if o.output_type == "stream")
+    rows = [line for line in shown.splitlines() if line.startswith("|") and "k" not in line]
+    assert [[int(x) for x in r.strip("|").split("|")] for r in rows] == [
+        [k, 1000] for k in range(7)
+    ]
+    assert all(o.output_type != "error" for c in code for o in c.outputs)
+
+
+def test_a_server_whose_client_was_killed_ends_itself(
+    client: sparkube.Client, spark_cluster: SparkCluster
+) -> None:
+    idle = 5
+    env = {**os.environ, "KUBECONFIG": str(spark_cluster.kubesim.kubeconfig)}
+    proc = subprocess.Popen(
+        [
+            *(SPARKUBE, "connect", "idle", "--image", IMAGE, "--idle-timeout", str(idle)),
+            *("--conf", "spark.driver.memory=512m"),
+            *("--conf", "spark.kubernetes.driver.request.cores=0.5"),
+            # kubesim's pods share the host's network and the module's server holds 15002.
+            *("--conf", "spark.connect.grpc.binding.port=15003"),
+            # No executor until a job needs one; the query below needs none.
+            *("--conf", "spark.dynamicAllocation.enabled=true"),
+            *("--conf", "spark.dynamicAllocation.shuffleTracking.enabled=true"),
+            *("--conf", "spark.dynamicAllocation.initialExecutors=0"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    query = None
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("sc://127.0.0.1:"), proc.stderr and proc.stderr.read()
+        # The notebook's kernel: a query (planned and answered by the driver alone, this
+        # server has no executors), then it stays connected until killed.
+        query = subprocess.Popen(
+            [sys.executable, "-c", KERNEL, url], stdout=subprocess.PIPE, text=True
+        )
+        assert query.stdout is not None
+        assert query.stdout.readline().strip() == "1"
+    finally:
+        # As a dead kernel: no release, no detach, no close; the forward just vanishes.
+        for process in (query, proc):
+            if process is not None:
+                process.kill()
+                process.communicate()
+    killed = time.monotonic()
+    (session,) = [s for s in client.sessions() if s.driver_pod.startswith("idle-")]
+    status = client.attach(session.driver_pod).wait(timeout=idle + 60)
+    assert status.state == "Succeeded", status
+    assert time.monotonic() - killed < idle + 60
+    log = spark_cluster.sparkube("logs", session.driver_pod)
+    assert "no Spark Connect request for 5 s" in log.stdout
+    after = [s.state for s in client.sessions() if s.driver_pod == session.driver_pod]
+    assert after == ["Succeeded"]
+
+
 def test_a_local_port_in_use_is_refused_before_anything_is_created(
     client: sparkube.Client, spark_cluster: SparkCluster
 ) -> None:
@@ -186,13 +279,13 @@ def test_a_local_port_in_use_is_refused_before_anything_is_created(
 
 
 def test_closing_deletes_the_server_and_everything_it_owns(
-    client: sparkube.Client, spark_cluster: SparkCluster
+    connection: Connection, spark_cluster: SparkCluster
 ) -> None:
-    # Runs last (tests run in file order): the module's session is closed here and its
-    # fixture's close is then a no-op.
-    conn = client.connect(NAME, image=IMAGE, timeout=60)
-    app_id = conn.handle.app_id
-    assert conn.close(wait=True)
+    # Runs last (tests run in file order): the module's session is closed here (its clients'
+    # sessions released first, while the server still answers) and its fixture's close is
+    # then a no-op.
+    app_id = connection.handle.app_id
+    assert connection.close(wait=True)
     assert spark_cluster.pods(f"spark-app-selector={app_id}") == []
     with pytest.raises(sparkube.SparkubeError, match="closed"):
-        conn.session()
+        connection.session()

@@ -54,3 +54,18 @@ def test_no_connect_client_names_what_to_install(monkeypatch: pytest.MonkeyPatch
         connect._session_builder()
     assert "pip install 'sparkube[connect]'" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("idle_timeout", [0, -5, "30min", True])
+def test_an_idle_timeout_that_is_not_a_positive_number_is_refused(idle_timeout: object) -> None:
+    with pytest.raises(sparkube.ConfigError) as err:
+        sparkube.SparkApp.session("nb", idle_timeout=idle_timeout)  # type: ignore[arg-type]
+    assert err.value.option == "idle_timeout"
+
+
+def test_the_idle_timeout_reaches_the_servers_conf_unless_the_conf_sets_it() -> None:
+    key = sparkube._core.IDLE_TIMEOUT_KEY
+    assert sparkube.SparkApp.session("nb", idle_timeout=2.5).conf[key] == "2500ms"
+    assert sparkube.SparkApp.session("nb").conf[key] == "1800000ms"
+    app = sparkube.SparkApp.session("nb", idle_timeout=5, conf={key: "1h"})
+    assert app.conf[key] == "1h"

@@ -4,11 +4,14 @@
 //! spark-submit refuses the Connect server in cluster mode ("Cluster deploy mode is not
 //! applicable to Spark Connect server"), because its `start-connect-server.sh` expects the
 //! server on the submitting machine. The Kubernetes operators run it as the driver anyway, and so
-//! does sparkube: the driver pod is built exactly as for a JVM application whose main class is
-//! `SparkConnectServer` and whose primary resource is Spark's placeholder `spark-internal` (the
-//! server ships in Spark's own jars), and the driver's in-pod `spark-submit --deploy-mode client`
-//! then starts it. The pod carries the label [`SESSION_LABEL`] with the session's name, which is
-//! how sessions are told apart from batch applications and found again by name.
+//! does sparkube, with one difference: Spark's `SparkConnectServer` runs until killed, so a
+//! client that goes away (a dead kernel, a sleeping laptop) would leave it and its executors
+//! running. The driver's program is therefore [`SERVER_PROGRAM`], a small PySpark program
+//! shipped with the submission like any local file (see [`crate::ship`]): it starts the same
+//! Connect service in its SparkContext and stops it when Spark's Connect managers report no
+//! client request for [`IDLE_TIMEOUT_KEY`]. The pod carries the label [`SESSION_LABEL`] with
+//! the session's name, which is how sessions are told apart from batch applications and found
+//! again by name.
 
 use crate::error::{Error, Result};
 use crate::spec::AppSpec;
@@ -20,6 +23,21 @@ pub const CONNECT_SERVER_CLASS: &str = "org.apache.spark.sql.connect.service.Spa
 /// JAR spark-submit uploaded and listed in `spark.jars` (`SparkLauncher.NO_RESOURCE`).
 pub const NO_RESOURCE: &str = "spark-internal";
 
+/// The driver's program: the Connect server, stopped from inside the cluster once idle.
+pub const SERVER_PROGRAM: &str = include_str!("session_server.py");
+
+/// Where [`SERVER_PROGRAM`] is read from when the submission is resolved: no file of the
+/// submitting machine, the resolving environment serves the text above for this path (see
+/// `sparkube::local::resolve_session`). Its file name is the program's name in the driver.
+pub const SERVER_PROGRAM_PATH: &str = "/sparkube-session/sparkube_session.py";
+
+/// The conf key of the idle timeout (a Spark duration, `30min`, `90s`): no client request for
+/// that long ends the server.
+pub const IDLE_TIMEOUT_KEY: &str = "spark.sparkube.session.idleTimeout";
+
+/// The idle timeout when the conf sets none.
+pub const DEFAULT_IDLE_TIMEOUT: &str = "30min";
+
 /// The driver label naming a session; its value is the session's name.
 pub const SESSION_LABEL: &str = "sparkube.io/session";
 
@@ -30,10 +48,11 @@ pub const CONNECT_PORT_KEY: &str = "spark.connect.grpc.binding.port";
 /// declares on the driver pod and service.
 pub const CONNECT_PORT: u16 = 15002;
 
-/// The driver's Spark application that serves a session named by `spec.name`: the Connect
-/// server as main class, on [`CONNECT_PORT`] unless the conf names another port, labelled
-/// with [`SESSION_LABEL`]. The name must be a DNS label (it is a label value and the prefix of
-/// the pod's name); `application` and `main_class` must be empty or already the server's.
+/// The driver's Spark application that serves a session named by `spec.name`:
+/// [`SERVER_PROGRAM`] (from [`SERVER_PROGRAM_PATH`]), on [`CONNECT_PORT`] unless the conf
+/// names another port, idle for at most [`DEFAULT_IDLE_TIMEOUT`] unless the conf sets
+/// [`IDLE_TIMEOUT_KEY`], labelled with [`SESSION_LABEL`]. The name must be a DNS label (it is a
+/// label value and the prefix of the pod's name); `application` and `main_class` must be empty.
 pub fn session_spec(mut spec: AppSpec) -> Result<AppSpec> {
     if !crate::build::names::is_dns_label(&spec.name) {
         return Err(Error::invalid(
@@ -45,7 +64,7 @@ pub fn session_spec(mut spec: AppSpec) -> Result<AppSpec> {
             ),
         ));
     }
-    if !spec.application.is_empty() && spec.application != NO_RESOURCE {
+    if !spec.application.is_empty() && spec.application != SERVER_PROGRAM_PATH {
         return Err(Error::invalid(
             "application",
             format!(
@@ -55,16 +74,19 @@ pub fn session_spec(mut spec: AppSpec) -> Result<AppSpec> {
             ),
         ));
     }
-    if let Some(class) = spec.main_class.as_deref()
-        && class != CONNECT_SERVER_CLASS
-    {
+    if let Some(class) = spec.main_class.as_deref() {
         return Err(Error::invalid(
             "main_class",
-            format!("a session runs {CONNECT_SERVER_CLASS}, not {class}: leave main_class empty"),
+            format!(
+                "a session runs the Spark Connect server ({CONNECT_SERVER_CLASS}), not {class}: \
+                 leave main_class empty"
+            ),
         ));
     }
-    spec.application = NO_RESOURCE.to_owned();
-    spec.main_class = Some(CONNECT_SERVER_CLASS.to_owned());
+    spec.application = SERVER_PROGRAM_PATH.to_owned();
+    spec.conf
+        .entry(IDLE_TIMEOUT_KEY.to_owned())
+        .or_insert_with(|| DEFAULT_IDLE_TIMEOUT.to_owned());
     spec.driver
         .labels
         .insert(SESSION_LABEL.to_owned(), spec.name.clone());
@@ -103,8 +125,12 @@ mod tests {
             serde_json::json!({"name": "nb", "application": "", "image": "spark:4"}),
         ));
         let s = s.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(s.application, NO_RESOURCE);
-        assert_eq!(s.main_class.as_deref(), Some(CONNECT_SERVER_CLASS));
+        assert_eq!(s.application, SERVER_PROGRAM_PATH);
+        assert_eq!(s.main_class, None);
+        assert_eq!(
+            s.conf.get(IDLE_TIMEOUT_KEY).map(String::as_str),
+            Some(DEFAULT_IDLE_TIMEOUT)
+        );
         assert_eq!(
             s.driver.labels.get(SESSION_LABEL).map(String::as_str),
             Some("nb")

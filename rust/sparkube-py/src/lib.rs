@@ -53,6 +53,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SUBMISSION_ID_LABEL", sparkube::build::SUBMISSION_ID_LABEL)?;
     m.add("LABEL_PREFIX", sparkube::build::labels::LABEL_PREFIX)?;
     m.add("SESSION_LABEL", sparkube::session::SESSION_LABEL)?;
+    m.add("IDLE_TIMEOUT_KEY", sparkube::session::IDLE_TIMEOUT_KEY)?;
     m.add("CONNECT_PORT", sparkube::session::CONNECT_PORT)?;
     Ok(())
 }

@@ -46,9 +46,8 @@ pub(crate) fn session_request(
 ) -> PyResult<SubmitRequest> {
     let spec: AppSpec =
         depythonize(app).map_err(|e| invalid_input(format!("invalid SparkApp: {e}")))?;
-    let spec = sparkube::session::session_spec(spec).map_err(|e| config_error(&e))?;
     let mut request =
-        sparkube::local::resolve_spec(spec, base_dir).map_err(|e| config_error(&e))?;
+        sparkube::local::resolve_session(spec, base_dir).map_err(|e| config_error(&e))?;
     request
         .conf
         .set_if_missing("spark.kubernetes.namespace", default_namespace);

@@ -74,3 +74,24 @@ pub fn resolve_args(args: SubmitArgs, base_dir: Option<&Path>) -> Result<SubmitR
 pub fn resolve_spec(spec: AppSpec, base_dir: Option<&Path>) -> Result<SubmitRequest> {
     SubmitRequest::from_spec(spec, &environment(base_dir))
 }
+
+/// Resolves a session's spec (see [`crate::session::session_spec`]) here, as
+/// [`resolve_spec`] does, with the session's server program served for its path
+/// ([`crate::session::SERVER_PROGRAM_PATH`]) from the text compiled in, so it ships with the
+/// submission like any local file and the installed program always matches this client.
+pub fn resolve_session(spec: AppSpec, base_dir: Option<&Path>) -> Result<SubmitRequest> {
+    use crate::session::{SERVER_PROGRAM, SERVER_PROGRAM_PATH, session_spec};
+    let spec = session_spec(spec)?;
+    let read = |path: &Path| {
+        if path == Path::new(SERVER_PROGRAM_PATH) {
+            Ok(SERVER_PROGRAM.as_bytes().to_vec())
+        } else {
+            read_from_disk(path)
+        }
+    };
+    let env = Environment {
+        read: &read,
+        ..environment(base_dir)
+    };
+    SubmitRequest::from_spec(spec, &env)
+}

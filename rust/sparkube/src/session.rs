@@ -23,8 +23,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 pub use sparkube_core::session::{
-    CONNECT_PORT, CONNECT_PORT_KEY, CONNECT_SERVER_CLASS, NO_RESOURCE, SESSION_LABEL, connect_port,
-    session_spec,
+    CONNECT_PORT, CONNECT_PORT_KEY, CONNECT_SERVER_CLASS, DEFAULT_IDLE_TIMEOUT, IDLE_TIMEOUT_KEY,
+    NO_RESOURCE, SERVER_PROGRAM, SERVER_PROGRAM_PATH, SESSION_LABEL, connect_port, session_spec,
 };
 
 use crate::client::Client;

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
 
@@ -162,6 +162,8 @@ pub struct Cluster {
     pub ca_pem: String,
     /// The audit log, when `--audit-log-path` is set.
     pub audit: Option<AuditLog>,
+    /// The container runtime, for the API's `pods/exec` (weak: the runtime holds the cluster).
+    pub runtime: OnceLock<Weak<dyn crate::runtime::Runtime>>,
 }
 
 impl Cluster {
@@ -182,6 +184,7 @@ impl Cluster {
             shutdown: tokio::sync::watch::channel(false).0,
             ca_pem,
             audit: None,
+            runtime: OnceLock::new(),
         }
     }
 

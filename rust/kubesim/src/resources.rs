@@ -106,6 +106,7 @@ pub static RESOURCES: &[ResourceType] = &[
             "ephemeralcontainers",
             "proxy",
             "portforward",
+            "exec",
         ],
         fields: &[
             "status.phase",

@@ -198,6 +198,7 @@ pub async fn start_with_runtime(opts: Options, runtime: Arc<dyn Runtime>) -> Res
         }
     }
     runtime.clone().attach(&cluster);
+    let _ = cluster.runtime.set(Arc::downgrade(&runtime));
     let controllers = spawn_controllers(cluster.clone(), runtime.clone()).await;
     let accept = vec![tokio::spawn(accept_loop(
         listener,

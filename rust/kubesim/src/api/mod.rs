@@ -3,17 +3,21 @@
 
 pub mod admin;
 pub mod discovery;
+pub mod exec;
 pub mod handlers;
 pub mod logs;
 pub mod patch;
 pub mod path;
 pub mod portforward;
+pub mod portforward_spdy;
 pub mod proto;
 pub mod proxy;
+pub mod spdy;
 pub mod status;
 pub mod subresources;
 pub mod table;
 pub mod watch;
+pub mod websocket;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -413,11 +417,20 @@ async fn serve(
     }
 
     if let Route::Resource(rp) = &route
-        && rp.subresource.as_deref() == Some("portforward")
+        && matches!(rp.subresource.as_deref(), Some("portforward" | "exec"))
         && rp.name.is_some()
     {
-        let resp = match parts.method {
-            Method::GET | Method::POST => portforward::serve(&cluster, parts, &query, rp),
+        if cluster.opts.rbac
+            && parts.method == Method::GET
+            && let Some(e) = forbidden(&cluster, &route, "create", &parts.method, &path, &user)
+        {
+            // A WebSocket upgrade is a GET, authorized as `get`; kube-apiserver (1.30 and
+            // later) also asks for `create`, the verb of the POST these connections once were.
+            return Ok(metric.finish(&cluster, Err(e), false));
+        }
+        let resp = match (parts.method.clone(), rp.subresource.as_deref()) {
+            (Method::GET | Method::POST, Some("exec")) => exec::serve(&cluster, parts, &query, rp),
+            (Method::GET | Method::POST, _) => portforward::serve(&cluster, parts, &query, rp),
             _ => Err(ApiError::method_not_allowed()),
         };
         return Ok(metric.finish(&cluster, resp, true));

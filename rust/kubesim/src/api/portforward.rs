@@ -24,34 +24,27 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Message, Role};
+use tokio_tungstenite::tungstenite::protocol::Message;
 
 use super::path::ResourcePath;
 use super::status::{ApiError, Result};
 use super::{Body, Query};
+use super::{portforward_spdy, websocket};
 use crate::cluster::Cluster;
 use crate::resources::ids;
 
 /// The subprotocols served, most preferred first.
-pub const PROTOCOLS: [&str; 2] = ["v4.channel.k8s.io", "channel.k8s.io"];
+pub const PROTOCOLS: [&str; 3] = [
+    "v4.channel.k8s.io",
+    "channel.k8s.io",
+    portforward_spdy::TUNNEL_PROTOCOL,
+];
 
 /// How long dialing a pod's port may take before the error channel reports it.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The largest data message sent to the client.
 const CHUNK: usize = 32 * 1024;
-
-/// The subprotocol to answer with: the first of the client's offer that is served.
-fn negotiate(headers: &http::HeaderMap) -> Option<&'static str> {
-    headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .find_map(|offered| PROTOCOLS.iter().copied().find(|p| *p == offered))
-}
 
 /// The ports of `ports=` (comma lists, possibly repeated); 400 for none or a bad one.
 pub fn ports(query: &Query) -> Result<Vec<u16>> {
@@ -91,23 +84,32 @@ pub fn serve(
         .get(ids::PODS, ns, name)
         .ok_or_else(|| ApiError::not_found(ids::PODS, name))?
         .value();
-    let ports = ports(query)?;
-    let is_websocket = parts
+    let is_spdy = parts
         .headers
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let key = parts.headers.get(header::SEC_WEBSOCKET_KEY).cloned();
-    let (Some(key), true) = (key, is_websocket) else {
+        .is_some_and(|v| v.eq_ignore_ascii_case("SPDY/3.1"));
+    let protocol = if is_spdy {
+        None
+    } else if websocket::is_upgrade(&parts.headers) {
+        let Some(p) = websocket::negotiate(&parts.headers, &PROTOCOLS) else {
+            return Err(ApiError::bad_request(format!(
+                "unable to upgrade connection: no supported WebSocket subprotocol offered \
+                 (served: {})",
+                PROTOCOLS.join(", ")
+            )));
+        };
+        Some(p)
+    } else {
         return Err(ApiError::bad_request(
-            "port-forward needs a WebSocket upgrade (subprotocol v4.channel.k8s.io)",
+            "port-forward needs a WebSocket upgrade (subprotocol v4.channel.k8s.io or \
+             SPDY/3.1+portforward.k8s.io) or Upgrade: SPDY/3.1",
         ));
     };
-    let Some(protocol) = negotiate(&parts.headers) else {
-        return Err(ApiError::bad_request(format!(
-            "unable to upgrade connection: no supported WebSocket subprotocol offered (served: {})",
-            PROTOCOLS.join(", ")
-        )));
+    // The channel protocols name their ports in the query; SPDY names them per stream.
+    let ports = match protocol {
+        Some(p) if p != portforward_spdy::TUNNEL_PROTOCOL => ports(query)?,
+        _ => Vec::new(),
     };
     if pod["status"]["phase"] != "Running" {
         return Err(ApiError::bad_request(format!(
@@ -121,6 +123,43 @@ pub fn serve(
         .unwrap_or_default()
         .to_string();
     let pod_id = format!("{ns}/{name}");
+    let target = portforward_spdy::Target {
+        ip,
+        pod: pod_id.clone(),
+        uid: uid.clone(),
+    };
+    match protocol {
+        Some(portforward_spdy::TUNNEL_PROTOCOL) => websocket::accept(
+            &mut parts,
+            portforward_spdy::TUNNEL_PROTOCOL,
+            "port-forward",
+            move |ws| portforward_spdy::serve_websocket(ws, target),
+        ),
+        Some(p) => websocket::accept(&mut parts, p, "port-forward", move |ws| {
+            relay(ws, ports, ip, pod_id, uid)
+        }),
+        None => spdy_upgrade(&mut parts, target),
+    }
+}
+
+/// Answers `Upgrade: SPDY/3.1` (kubectl's fallback from the WebSocket tunnel) and runs the
+/// session on the connection itself.
+fn spdy_upgrade(parts: &mut Parts, target: portforward_spdy::Target) -> Result<Response<Body>> {
+    let offered: Vec<&str> = parts
+        .headers
+        .get_all("x-stream-protocol-version")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    if !offered.contains(&portforward_spdy::STREAM_PROTOCOL) {
+        return Err(ApiError::bad_request(format!(
+            "unable to upgrade: unable to negotiate protocol: client supports {offered:?}, \
+             server supports [{}]",
+            portforward_spdy::STREAM_PROTOCOL
+        )));
+    }
     let Some(upgrade) = parts.extensions.remove::<OnUpgrade>() else {
         return Err(ApiError::bad_request(
             "unable to upgrade connection: the HTTP connection cannot be upgraded",
@@ -128,23 +167,18 @@ pub fn serve(
     };
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrade.await {
-            let ws =
-                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-            relay(ws, ports, ip, pod_id, uid).await;
+            portforward_spdy::serve(TokioIo::new(upgraded), target).await;
         }
     });
     let mut resp = Response::new(super::full(""));
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let headers = resp.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("SPDY/3.1"));
     headers.insert(
-        header::SEC_WEBSOCKET_PROTOCOL,
-        HeaderValue::from_static(protocol),
+        "x-stream-protocol-version",
+        HeaderValue::from_static(portforward_spdy::STREAM_PROTOCOL),
     );
-    if let Ok(v) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
-        headers.insert(header::SEC_WEBSOCKET_ACCEPT, v);
-    }
     Ok(resp)
 }
 
@@ -251,25 +285,10 @@ async fn forward_port(
     out: mpsc::Sender<Out>,
 ) {
     let (data_ch, error_ch) = (2 * index, 2 * index + 1);
-    let dialed = match ip {
-        Some(ip) if !in_simulated_network(ip) => {
-            match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(SocketAddr::new(ip, port)))
-                .await
-            {
-                Ok(Ok(s)) => Ok(s),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err("i/o timeout".to_string()),
-            }
-        }
-        _ => Err("the pod has no address this host can reach".to_string()),
-    };
-    let tcp = match dialed {
+    let tcp = match dial(ip, port).await {
         Ok(s) => s,
         Err(cause) => {
-            let message = format!(
-                "error forwarding port {port} to pod {pod}, uid {uid}: failed to connect to \
-                 localhost:{port} inside namespace: {cause}"
-            );
+            let message = format!("error forwarding port {port} to pod {pod}, uid {uid}: {cause}");
             let mut bytes = vec![error_ch];
             bytes.extend_from_slice(message.as_bytes());
             let _ = out.send(Out::Send(bytes)).await;
@@ -277,7 +296,6 @@ async fn forward_port(
             return;
         }
     };
-    let _ = tcp.set_nodelay(true);
     let (mut read, mut write) = tcp.into_split();
     let writer = async {
         while let Some(data) = from_client.recv().await {
@@ -310,6 +328,29 @@ async fn forward_port(
     }
 }
 
+/// Dials a pod's port as the kubelet does inside the pod's network namespace; the error is in
+/// the kubelet's words.
+pub async fn dial(ip: Option<IpAddr>, port: u16) -> std::result::Result<TcpStream, String> {
+    let cause = match ip {
+        Some(ip) if !in_simulated_network(ip) => {
+            match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(SocketAddr::new(ip, port)))
+                .await
+            {
+                Ok(Ok(s)) => {
+                    let _ = s.set_nodelay(true);
+                    return Ok(s);
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "i/o timeout".to_string(),
+            }
+        }
+        _ => "the pod has no address this host can reach".to_string(),
+    };
+    Err(format!(
+        "failed to connect to localhost:{port} inside namespace: {cause}"
+    ))
+}
+
 /// Pods of the simulated runtime get addresses in 10.244.0.0/16, which no process listens on.
 fn in_simulated_network(ip: IpAddr) -> bool {
     matches!(ip, IpAddr::V4(v4) if v4.octets()[..2] == [10, 244])
@@ -330,23 +371,5 @@ mod tests {
         for bad in ["", "ports=", "ports=0", "ports=http", "ports=70000"] {
             assert!(ports(&q(bad)).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn negotiates_the_first_served_protocol() {
-        let offer = |v: &str| {
-            let mut h = http::HeaderMap::new();
-            h.insert(
-                header::SEC_WEBSOCKET_PROTOCOL,
-                HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("")),
-            );
-            negotiate(&h)
-        };
-        assert_eq!(
-            offer("v5.channel.k8s.io, v4.channel.k8s.io"),
-            Some("v4.channel.k8s.io")
-        );
-        assert_eq!(offer("channel.k8s.io"), Some("channel.k8s.io"));
-        assert_eq!(offer("SPDY/3.1+portforward.k8s.io"), None);
     }
 }

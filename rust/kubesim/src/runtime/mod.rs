@@ -58,6 +58,11 @@ pub struct StartError {
     pub message: String,
 }
 
+/// Why a command could not be run in a container (`pods/exec`): the message a client shows.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ExecError(pub String);
+
 /// A pod's sandbox: its network identity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sandbox {
@@ -123,6 +128,21 @@ pub trait Runtime: Send + Sync + 'static {
         pod: Arc<Value>,
         container: Value,
     ) -> BoxFuture<'static, Result<(), PullError>>;
+    /// Starts `command` in the environment of the running container `container` of `pod`, for
+    /// `pods/exec`, with its standard streams piped and in a process group of its own (so that
+    /// a hung-up client can end it). Runtimes without processes refuse.
+    fn exec(
+        &self,
+        _pod: Arc<Value>,
+        _container: &str,
+        _command: &[String],
+    ) -> Result<tokio::process::Child, ExecError> {
+        Err(ExecError(format!(
+            "the {} container runtime runs no processes, so it cannot execute commands in \
+             containers: start kubesim with --runtime process",
+            self.name()
+        )))
+    }
     /// Starts a container, writing its output to `log`.
     fn start(
         &self,

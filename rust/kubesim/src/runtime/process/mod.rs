@@ -30,7 +30,7 @@ use serde_json::Value;
 use thiserror::Error;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
-use super::{Container, ContainerSpec, Exit, PullError, Runtime, Sandbox, StartError};
+use super::{Container, ContainerSpec, ExecError, Exit, PullError, Runtime, Sandbox, StartError};
 use crate::cluster::Cluster;
 use crate::logs::LogBuffer;
 use crate::resources::ids;
@@ -207,7 +207,8 @@ pub struct ProcessRuntime {
     sandboxes: Arc<Mutex<HashMap<String, PodSandbox>>>,
     hosts: Arc<Mutex<HashMap<String, dns::PodHosts>>>,
     cluster_hosts: Arc<Mutex<String>>,
-    groups: Arc<Mutex<HashMap<i32, ()>>>,
+    /// The process group of each running container, with its `{pod uid}/{name}` (for exec).
+    groups: Arc<Mutex<HashMap<i32, String>>>,
     memory: Option<cgroup::Root>,
 }
 
@@ -596,13 +597,19 @@ impl Runtime for ProcessRuntime {
         spec: ContainerSpec,
         log: Arc<LogBuffer>,
     ) -> BoxFuture<'static, std::result::Result<Box<dyn Container>, StartError>> {
-        let prepared = self.command(&spec);
+        let prepared = self.command(&spec, None);
         let groups = self.groups.clone();
+        let key = format!(
+            "{}/{}",
+            spec.pod["metadata"]["uid"].as_str().unwrap_or_default(),
+            spec.name()
+        );
         async move {
             let Prepared {
                 mut command,
                 cgroup,
                 termination,
+                ..
             } = prepared?;
             if spec.resumed_from.is_some() {
                 // The processes ended with the kubesim that started them.
@@ -615,7 +622,7 @@ impl Runtime for ProcessRuntime {
                 )
             })?;
             let pgid = child.id().map(|p| p as i32).unwrap_or(0);
-            groups.lock().insert(pgid, ());
+            groups.lock().insert(pgid, key);
             let mut pumps = Vec::new();
             if let Some(out) = child.stdout.take() {
                 pumps.push(tokio::spawn(pump(out, log.clone())));
@@ -635,6 +642,87 @@ impl Runtime for ProcessRuntime {
             }) as Box<dyn Container>)
         }
         .boxed()
+    }
+
+    fn exec(
+        &self,
+        pod: Arc<Value>,
+        container: &str,
+        command: &[String],
+    ) -> std::result::Result<tokio::process::Child, ExecError> {
+        let spec_c = pod["spec"]["containers"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["name"] == container))
+            .cloned()
+            .ok_or_else(|| ExecError(format!("container not found (\"{container}\")")))?;
+        let status = pod["status"]["containerStatuses"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["name"] == container));
+        if status.is_none_or(|s| s["state"]["running"].is_null()) {
+            return Err(ExecError(format!(
+                "container {container} is not running in pod {}",
+                pod["metadata"]["name"].as_str().unwrap_or_default()
+            )));
+        }
+        let restart_count = status.and_then(|s| s["restartCount"].as_u64()).unwrap_or(0) as u32;
+        let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
+        let pod_ip = self
+            .sandboxes
+            .lock()
+            .get(uid)
+            .map(|s| s.ip.clone())
+            .ok_or_else(|| ExecError("the pod has no sandbox".into()))?;
+        let spec = ContainerSpec {
+            pod: pod.clone(),
+            container: spec_c,
+            init: false,
+            restart_count,
+            sandbox: Sandbox { pod_ip },
+            resumed_from: None,
+        };
+        let prepared = self
+            .command(&spec, Some(command))
+            .map_err(|e| ExecError(e.message))?;
+        let key = format!("{uid}/{container}");
+        let leader = self
+            .groups
+            .lock()
+            .iter()
+            .find(|(_, k)| **k == key)
+            .map(|(pgid, _)| *pgid);
+        let mut command = match (leader.and_then(sandbox_init), which("nsenter")) {
+            // Root can enter the container's namespaces: the exec then sees its /tmp, /run and
+            // processes, as in a real container.
+            (Some(init), Some(nsenter)) if is_root() => {
+                let mut cmd = tokio::process::Command::new(nsenter);
+                cmd.arg(format!("--target={init}"))
+                    .args(["--mount", "--uts", "--ipc", "--pid", "--root"])
+                    // nsenter opens `--wd=DIR` before it enters: change directory inside.
+                    .args([
+                        "--",
+                        "/bin/sh",
+                        "-c",
+                        "cd -- \"$1\" && shift && exec \"$@\"",
+                        "sh",
+                    ])
+                    .arg(&prepared.working_dir)
+                    .args(&prepared.argv)
+                    .env_clear()
+                    .envs(prepared.vars.iter().map(|(k, v)| (k, v)))
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .process_group(0);
+                cmd
+            }
+            // Otherwise a sandbox of its own with the container's mounts (its tmpfs apart).
+            _ => prepared.command,
+        };
+        command.stdin(Stdio::piped()).kill_on_drop(true);
+        command.spawn().map_err(|e| {
+            ExecError(format!(
+                "failed to exec in container: failed to start bubblewrap: {e}"
+            ))
+        })
     }
 
     fn shutdown(&self) -> BoxFuture<'static, ()> {
@@ -664,8 +752,15 @@ impl Runtime for ProcessRuntime {
 }
 
 impl ProcessRuntime {
-    /// Builds the bubblewrap command for a container (no I/O besides creating its directories).
-    fn command(&self, spec: &ContainerSpec) -> std::result::Result<Prepared, StartError> {
+    /// Builds the bubblewrap command for a container (no I/O besides creating its directories),
+    /// or with `exec`, for a command run in a started container's environment: the same
+    /// variables, mounts (its writable directories included) and working directory, in a
+    /// sandbox of its own beside the container's, without a memory cgroup of its own.
+    fn command(
+        &self,
+        spec: &ContainerSpec,
+        exec: Option<&[String]>,
+    ) -> std::result::Result<Prepared, StartError> {
         let pod = &spec.pod;
         let c = &spec.container;
         let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
@@ -705,7 +800,10 @@ impl ProcessRuntime {
         if !vars.iter().any(|(k, _)| k == "HOSTNAME") {
             vars.push(("HOSTNAME".into(), hostname.clone()));
         }
-        let argv = env::command_line(c, &image.entrypoint, &image.args, &vars);
+        let argv = match exec {
+            Some(command) => command.to_vec(),
+            None => env::command_line(c, &image.entrypoint, &image.args, &vars),
+        };
         if argv.is_empty() {
             return Err(start_error(
                 "RunContainerError",
@@ -741,7 +839,7 @@ impl ProcessRuntime {
             read_only: true,
         });
         // The file the container may leave its termination message in, as a kubelet mounts it.
-        let termination = TerminationMessage::of(c, &run_dir)?;
+        let termination = TerminationMessage::of(c, &run_dir, exec.is_none())?;
         mounts.push(Mount {
             target: termination.target.clone(),
             source: Source::Host(termination.file.clone()),
@@ -772,6 +870,7 @@ impl ProcessRuntime {
             working_dir.display().to_string(),
             "--".into(),
         ]);
+        let argv_kept = argv.clone();
         args.extend(argv);
 
         let limit = c["resources"]["limits"]["memory"]
@@ -784,8 +883,8 @@ impl ProcessRuntime {
             })
             .and_then(|q| crate::quantity::parse(&q))
             .filter(|b| *b > 0.0);
-        let group = match (&self.memory, limit) {
-            (Some(root), Some(bytes)) => root.group(
+        let group = match (&self.memory, limit, exec) {
+            (Some(root), Some(bytes), None) => root.group(
                 &format!("{uid}-{}-{}", spec.name(), spec.restart_count),
                 bytes as u64,
             ),
@@ -803,6 +902,7 @@ impl ProcessRuntime {
             }
             None => tokio::process::Command::new(&self.bwrap),
         };
+        let vars_kept = vars.clone();
         command
             .args(&args)
             .env_clear()
@@ -814,6 +914,9 @@ impl ProcessRuntime {
             .kill_on_drop(false);
         Ok(Prepared {
             command,
+            argv: argv_kept,
+            vars: vars_kept,
+            working_dir,
             cgroup: group,
             termination,
         })
@@ -823,6 +926,10 @@ impl ProcessRuntime {
 /// A container ready to start.
 struct Prepared {
     command: tokio::process::Command,
+    /// Its command line, environment and working directory, for an exec that enters it.
+    argv: Vec<String>,
+    vars: Vec<(String, String)>,
+    working_dir: PathBuf,
     cgroup: Option<cgroup::Group>,
     termination: TerminationMessage,
 }
@@ -845,15 +952,22 @@ const FALLBACK_LOG_LINES: usize = 80;
 const FALLBACK_LOG_BYTES: usize = 2048;
 
 impl TerminationMessage {
-    fn of(container: &Value, run_dir: &Path) -> std::result::Result<Self, StartError> {
+    /// Where the message of `container` goes; `create` empties the file, as a container starts.
+    fn of(
+        container: &Value,
+        run_dir: &Path,
+        create: bool,
+    ) -> std::result::Result<Self, StartError> {
         let target = container["terminationMessagePath"]
             .as_str()
             .filter(|p| !p.is_empty())
             .unwrap_or("/dev/termination-log");
         let file = run_dir.join("termination-log");
-        std::fs::create_dir_all(run_dir)
-            .and_then(|()| std::fs::write(&file, b""))
-            .map_err(|e| start_error("RunContainerError", e))?;
+        if create {
+            std::fs::create_dir_all(run_dir)
+                .and_then(|()| std::fs::write(&file, b""))
+                .map_err(|e| start_error("RunContainerError", e))?;
+        }
         Ok(TerminationMessage {
             target: PathBuf::from(target),
             file,
@@ -923,6 +1037,22 @@ fn terminate(pgid: i32) {
     }
 }
 
+/// Whether kubesim runs as root (the owner of `/proc/self` is the effective user).
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// The first child of a container's outer bubblewrap process: the init of its namespaces.
+fn sandbox_init(leader: i32) -> Option<i32> {
+    std::fs::read_to_string(format!("/proc/{leader}/task/{leader}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Whether a process of group `pgid` still runs (a zombie waiting to be reaped does not).
 fn running(pgid: i32) -> bool {
     group_members(pgid).iter().any(|(_, state)| *state != 'Z')
@@ -969,7 +1099,7 @@ struct Process {
     child: tokio::process::Child,
     pgid: i32,
     pumps: Vec<tokio::task::JoinHandle<()>>,
-    groups: Arc<Mutex<HashMap<i32, ()>>>,
+    groups: Arc<Mutex<HashMap<i32, String>>>,
     cgroup: Option<cgroup::Group>,
     exit: Option<Exit>,
     termination: TerminationMessage,

@@ -324,6 +324,47 @@ def test_auth_can_i_under_rbac(kubesim_factory: Callable[..., Kubesim]) -> None:
     )
 
 
+def test_exec_needs_create_on_pods_exec_and_a_process_runtime(
+    kubesim_factory: Callable[..., Kubesim],
+) -> None:
+    ks = kubesim_factory("--rbac")
+    kubectl(ks, "create", "namespace", "team")
+    kubectl(ks, "create", "serviceaccount", "robot", "-n", "team")
+    kubectl(ks, "create", "serviceaccount", "operator", "-n", "team")
+    for who, verbs in (("robot", "get"), ("operator", "get,create")):
+        kubectl(
+            ks, "create", "role", who, "-n", "team", f"--verb={verbs}", "--resource=pods,pods/exec"
+        )
+        kubectl(
+            ks,
+            "create",
+            "rolebinding",
+            who,
+            "-n",
+            "team",
+            f"--role={who}",
+            f"--serviceaccount=team:{who}",
+        )
+    pod = pod_yaml("team", "sleeper", {"kubesim.io/run-seconds": "inf"})
+    kubectl(ks, "apply", "-f", "-", stdin=pod)
+    wait_for(
+        lambda: get_json(ks, "pod", "sleeper", "-n", "team")["status"].get("phase") == "Running"
+    )
+
+    def exec_as(who: str) -> subprocess.CompletedProcess[str]:
+        # The token goes before `--`: after it, kubectl would pass it to the command.
+        token = f"--token={ks.service_account_token('team', who)}"
+        return kubectl(ks, "exec", "-n", "team", "sleeper", token, "--", "true", check=False)
+
+    robot = exec_as("robot")
+    assert robot.returncode != 0
+    assert 'cannot create resource "pods/exec"' in robot.stderr
+    # Allowed, the simulated runtime then says it runs no processes.
+    refused = exec_as("operator")
+    assert refused.returncode != 0
+    assert "start kubesim with --runtime process" in refused.stderr
+
+
 def test_typed_requests_kubectl_sends_as_protobuf(kubesim: Kubesim) -> None:
     # kubectl sends `create job|secret|token` bodies as application/vnd.kubernetes.protobuf.
     ns = new_namespace(kubesim)

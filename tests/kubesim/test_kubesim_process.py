@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -812,6 +814,177 @@ def test_logs_follow_streams_lines_as_written(ks: Kubesim, core: client.CoreV1Ap
     # The first line came while the container ran, over a second before the last.
     assert arrivals[0][2] == "Running"
     assert arrivals[2][1] - arrivals[0][1] >= 0.9
+
+
+# --- exec and port-forward ---------------------------------------------------------------------
+
+
+def web_server(name: str, ns: str, **fields: Any) -> dict[str, Any]:
+    """A pod whose Python serves its /tmp (a tmpfs of its own) on its own address, port 8080,
+    after writing `hello` and a 1 MiB file of random bytes there."""
+    script = (
+        "cd /tmp && echo hello > index.html && head -c 1048576 /dev/urandom > big"
+        " && exec python3 -m http.server 8080 --bind $(POD_IP)"
+    )
+    env = [
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "GREETING", "value": "hi there"},
+    ]
+    return pod(name, ns, [sh(script, image=PYTHON, env=env, workingDir="/usr/share", **fields)])
+
+
+def serving(ks: Kubesim, core: client.CoreV1Api, ns: str, name: str) -> None:
+    """Waits until the pod's server answers (through the API server's pod proxy)."""
+    running(core, ns, name)
+    path = f"/api/v1/namespaces/{ns}/pods/{name}:8080/proxy/index.html"
+    wait_until(
+        f"the server of pod {ns}/{name}",
+        lambda: kubectl(ks, "get", "--raw", path, check=False).stdout == "hello\n",
+    )
+
+
+def test_kubectl_exec_runs_in_the_containers_environment(
+    ks: Kubesim, core: client.CoreV1Api, ns: str
+) -> None:
+    apply(ks, web_server("web", ns))
+    serving(ks, core, ns, "web")
+    script = "echo $GREETING; pwd; hostname; cat /tmp/index.html; echo to-stderr >&2"
+    done = kubectl(ks, "exec", "-n", ns, "web", "--", "sh", "-c", script)
+    # The container's variables, working directory, hostname and its own /tmp.
+    assert done.stdout.splitlines() == ["hi there", "/usr/share", "web", "hello"]
+    assert "to-stderr" in done.stderr
+    # stdin to the end and its close (v5.channel.k8s.io), then the exit code through kubectl.
+    text = "".join(f"line {i}\n" for i in range(2000))
+    assert kubectl(ks, "exec", "-i", "-n", ns, "web", "--", "cat", stdin=text).stdout == text
+    failed = kubectl(ks, "exec", "-n", ns, "web", "--", "sh", "-c", "exit 3", check=False)
+    assert failed.returncode == 3
+    assert "command terminated with exit code 3" in failed.stderr
+    missing = kubectl(ks, "exec", "-n", ns, "web", "-c", "nope", "--", "true", check=False)
+    assert missing.returncode != 0
+    assert "container nope is not valid for pod web" in missing.stderr
+
+
+def close_websocket(session: Any) -> None:
+    """Closes an exec session of the Python client. Its `close()` does nothing once the server
+    has closed the WebSocket (as kube-apiserver does after the exit status), leaving the socket
+    to the garbage collector; `shutdown()` closes it."""
+    session.close()
+    session.sock.shutdown()
+
+
+def test_python_client_exec_stream(ks: Kubesim, core: client.CoreV1Api, ns: str) -> None:
+    from kubernetes.stream import stream
+
+    apply(ks, web_server("web", ns))
+    serving(ks, core, ns, "web")
+    # `_preload_content=False` hands the WebSocket over, so that it is closed here (a preloaded
+    # call leaves it to the garbage collector).
+    listing = stream(
+        core.connect_get_namespaced_pod_exec,
+        "web",
+        ns,
+        command=["sh", "-c", "echo $GREETING; ls /tmp"],
+        stdout=True,
+        stderr=True,
+        stdin=False,
+        tty=False,
+        _preload_content=False,
+    )
+    try:
+        listing.run_forever(timeout=20)
+        assert listing.read_stdout().splitlines() == ["hi there", "big", "index.html"]
+        assert listing.returncode == 0
+    finally:
+        close_websocket(listing)
+    session = stream(
+        core.connect_get_namespaced_pod_exec,
+        "web",
+        ns,
+        command=["sh", "-c", "read x; echo got $x; echo oops >&2; exit 4"],
+        stdout=True,
+        stderr=True,
+        stdin=True,
+        tty=False,
+        _preload_content=False,
+    )
+    try:
+        session.write_stdin("ping\n")
+        session.run_forever(timeout=20)
+        assert session.read_stdout() == "got ping\n"
+        assert session.read_stderr() == "oops\n"
+        assert session.returncode == 4
+    finally:
+        close_websocket(session)
+
+
+@pytest.mark.parametrize("websockets", ["true", "false"], ids=["spdy-in-websocket", "spdy"])
+def test_kubectl_port_forward_relays_http(
+    ks: Kubesim, core: client.CoreV1Api, ns: str, websockets: str
+) -> None:
+    """kubectl 1.32 tunnels SPDY/3.1 in a WebSocket and falls back to a plain SPDY upgrade
+    (forced here with KUBECTL_PORT_FORWARD_WEBSOCKETS=false)."""
+    import urllib.request
+
+    apply(ks, web_server("web", ns))
+    serving(ks, core, ns, "web")
+    in_pod = kubectl(ks, "exec", "-n", ns, "web", "--", "sha256sum", "/tmp/big").stdout.split()[0]
+    env = {**ks.env, "KUBECTL_PORT_FORWARD_WEBSOCKETS": websockets}
+    forward = subprocess.Popen(
+        ["kubectl", "port-forward", "-n", ns, "pod/web", ":8080", "--address", "127.0.0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert forward.stdout is not None
+    try:
+        first = forward.stdout.readline()
+        m = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8080", first)
+        assert m, first
+        base = f"http://127.0.0.1:{m.group(1)}"
+        with urllib.request.urlopen(f"{base}/index.html", timeout=10) as r:
+            assert r.read() == b"hello\n"
+        # A body far beyond SPDY's initial 64 KiB window, on a second connection.
+        with urllib.request.urlopen(f"{base}/big", timeout=20) as r:
+            assert hashlib.sha256(r.read()).hexdigest() == in_pod
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)
+        forward.stdout.close()
+        assert forward.stderr is not None
+        forward.stderr.close()
+
+
+def test_kubectl_port_forward_reports_a_closed_port(
+    ks: Kubesim, core: client.CoreV1Api, ns: str
+) -> None:
+    import socket
+
+    apply(ks, web_server("web", ns))
+    serving(ks, core, ns, "web")
+    forward = subprocess.Popen(
+        ["kubectl", "port-forward", "-n", ns, "pod/web", ":9", "--address", "127.0.0.1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ks.env,
+    )
+    assert forward.stdout is not None
+    assert forward.stderr is not None
+    try:
+        m = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> 9", forward.stdout.readline())
+        assert m
+        with socket.create_connection(("127.0.0.1", int(m.group(1))), timeout=10) as conn:
+            conn.settimeout(10)
+            assert conn.recv(1) == b""
+        # kubectl shows the error stream's message and gives up, as with a real cluster.
+        assert forward.wait(timeout=20) != 0
+        assert "failed to connect to localhost:9 inside namespace" in forward.stderr.read()
+    finally:
+        forward.kill()
+        forward.wait()
+        forward.stdout.close()
+        forward.stderr.close()
 
 
 # --- cleanup -----------------------------------------------------------------------------------

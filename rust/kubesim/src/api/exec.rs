@@ -154,18 +154,6 @@ pub fn serve(
             pod["status"]["phase"].as_str().unwrap_or("Pending")
         )));
     }
-    if !websocket::is_upgrade(&parts.headers) {
-        return Err(ApiError::bad_request(format!(
-            "exec needs a WebSocket upgrade (subprotocols {}); SPDY is not served",
-            PROTOCOLS.join(", ")
-        )));
-    }
-    let Some(protocol) = websocket::negotiate(&parts.headers, &PROTOCOLS) else {
-        return Err(ApiError::bad_request(format!(
-            "unable to upgrade connection: no supported WebSocket subprotocol offered (served: {})",
-            PROTOCOLS.join(", ")
-        )));
-    };
     let runtime = cluster
         .runtime
         .get()
@@ -174,6 +162,29 @@ pub fn serve(
     let mut child = runtime
         .exec(Arc::new(pod), &container, &opts.command)
         .map_err(|e| ApiError::bad_request(format!("unable to upgrade connection: {e}")))?;
+    // The runtime answers first: a client that falls back to SPDY after a refused WebSocket
+    // (kubectl does) then shows the runtime's reason, not SPDY's absence.
+    let protocol = if websocket::is_upgrade(&parts.headers) {
+        websocket::negotiate(&parts.headers, &PROTOCOLS).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unable to upgrade connection: no supported WebSocket subprotocol offered \
+                 (served: {})",
+                PROTOCOLS.join(", ")
+            ))
+        })
+    } else {
+        Err(ApiError::bad_request(format!(
+            "exec needs a WebSocket upgrade (subprotocols {}); SPDY is not served",
+            PROTOCOLS.join(", ")
+        )))
+    };
+    let protocol = match protocol {
+        Ok(p) => p,
+        Err(e) => {
+            kill(&mut child);
+            return Err(e);
+        }
+    };
     if !opts.stdin {
         drop(child.stdin.take());
     }
@@ -257,13 +268,7 @@ async fn relay(
         if hung_up {
             // Nobody reads the output any more: the command goes, as when the kubelet's
             // stream closes.
-            if let Some(pid) = child.id() {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            let _ = child.start_kill();
+            kill(&mut child);
             break;
         }
     }
@@ -300,6 +305,17 @@ async fn relay(
         .await;
     }
     let _ = sink.close().await;
+}
+
+/// Kills a command and what it started (its process group: nsenter's child is in it too).
+fn kill(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let _ = child.start_kill();
 }
 
 /// Applies one client message: stdin data, or v5's close of stdin.

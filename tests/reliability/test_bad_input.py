@@ -49,6 +49,8 @@ KINDS = (
 AIRFLOW_TESTS = Path(__file__).resolve().parents[1] / "airflow"
 
 MALFORMED_TEMPLATE = "apiVersion: v1\nkind: Pod\nspec: [\n"
+UNREADABLE = "/proc/sys/vm/drop_caches"
+"""A file no one may read (mode 0200, and proc checks the mode for root too)."""
 
 
 @dataclass
@@ -263,6 +265,18 @@ def CASES(template: Path) -> list[Case]:
             {"dependencies": Deps(files=[str(template.parent)])},
             py_option="deps.files",
             py_problem=f"deps.files: {template.parent} is a directory",
+        ),
+        Case(
+            # Write-only for every user, root included (the suite often runs as root, for
+            # whom a chmod 000 file is still readable).
+            "local file unreadable",
+            "--files",
+            f"could not read local file {UNREADABLE} given by --files: Permission denied",
+            ["--files", UNREADABLE],
+            {"deps": Deps(files=[UNREADABLE])},
+            {"dependencies": Deps(files=[UNREADABLE])},
+            py_option="deps.files",
+            py_problem=f"could not read local file {UNREADABLE} given by deps.files",
         ),
         Case(
             "local files over the ConfigMap limit",

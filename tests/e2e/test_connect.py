@@ -36,12 +36,15 @@ pytestmark = pytest.mark.slow
 
 NAME = "nb"
 
-# A Spark Connect client that queries the server at argv[1], then idles until it is killed.
+# A Spark Connect client that queries the server at argv[1] (the driver alone answers), then,
+# for each line read, runs a job on executors; it idles until it is killed.
 KERNEL = """
 import sys, time
 from pyspark.sql.connect.session import SparkSession
 spark = SparkSession.builder.remote(sys.argv[1]).create()
 print(spark.sql("SELECT 1 AS one").collect()[0].one, flush=True)
+for _ in sys.stdin:
+    print(sum(r.x for r in spark.range(0, 100, 1, 2).selectExpr("id * 2 AS x").collect()), flush=True)
 time.sleep(600)
 """
 
@@ -332,7 +335,13 @@ def test_the_quickstart_notebook_runs_in_a_jupyter_kernel(
     assert f"<b>{NAME}</b>" in html
     assert "Running" in html
     assert connection.handle.driver_pod in html
-    shown = "".join(o.get("text", "") for o in code[1].outputs if o.output_type == "stream")
+    streams = [o for o in code[1].outputs if o.output_type == "stream"]
+    shown = "".join(o["text"] for o in streams if o["name"] == "stdout")
+    # In a Jupyter kernel the query's progress bar is on by default (text on stderr here,
+    # where no ipywidgets is installed).
+    bar = "".join(o["text"] for o in streams if o["name"] == "stderr")
+    assert "Spark:" in bar, bar
+    assert "task" in bar, bar
     rows = [line for line in shown.splitlines() if line.startswith("|") and "k" not in line]
     assert [[int(x) for x in r.strip("|").split("|")] for r in rows] == [
         [k, 1000] for k in range(7)
@@ -343,7 +352,7 @@ def test_the_quickstart_notebook_runs_in_a_jupyter_kernel(
 def test_a_server_whose_client_was_killed_ends_itself(
     client: sparkube.Client, spark_cluster: SparkCluster
 ) -> None:
-    idle = 5
+    idle = 10
     env = {**os.environ, "KUBECONFIG": str(spark_cluster.kubesim.kubeconfig)}
     proc = subprocess.Popen(
         [
@@ -352,10 +361,14 @@ def test_a_server_whose_client_was_killed_ends_itself(
             *("--conf", "spark.kubernetes.driver.request.cores=0.5"),
             # kubesim's pods share the host's network and the module's server holds 15002.
             *("--conf", "spark.connect.grpc.binding.port=15003"),
-            # No executor until a job needs one; the query below needs none.
+            # Executors for jobs, none once idle for 2 s.
             *("--conf", "spark.dynamicAllocation.enabled=true"),
             *("--conf", "spark.dynamicAllocation.shuffleTracking.enabled=true"),
             *("--conf", "spark.dynamicAllocation.initialExecutors=0"),
+            *("--conf", "spark.dynamicAllocation.maxExecutors=1"),
+            *("--conf", "spark.dynamicAllocation.executorIdleTimeout=2s"),
+            *("--conf", "spark.executor.memory=512m"),
+            *("--conf", "spark.kubernetes.executor.request.cores=0.5"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -368,12 +381,38 @@ def test_a_server_whose_client_was_killed_ends_itself(
         url = proc.stdout.readline().strip()
         assert url.startswith("sc://127.0.0.1:"), proc.stderr and proc.stderr.read()
         # The notebook's kernel: a query (planned and answered by the driver alone, this
-        # server has no executors), then it stays connected until killed.
+        # server has no executors), then jobs on executors, then it stays connected until
+        # killed.
         query = subprocess.Popen(
-            [sys.executable, "-c", KERNEL, url], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", KERNEL, url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert query.stdout is not None
+        assert query.stdin is not None
         assert query.stdout.readline().strip() == "1"
+        (session,) = [s for s in client.sessions() if s.driver_pod.startswith("idle-")]
+        executors = f"spark-app-selector={session.app_id},spark-role=executor"
+
+        def running() -> int:
+            pods = spark_cluster.pods(executors)
+            return sum(p["status"].get("phase") == "Running" for p in pods)
+
+        def none_once_idle() -> None:
+            deadline = time.monotonic() + 30
+            while running():
+                assert time.monotonic() < deadline, "the idle executor was not removed"
+                time.sleep(0.2)
+
+        # Dynamic allocation: no executor while the session idles, one back for a job, none
+        # again once it is done.
+        none_once_idle()
+        query.stdin.write("job\n")
+        query.stdin.flush()
+        assert query.stdout.readline().strip() == str(sum(range(0, 200, 2)))
+        assert running() == 1
+        none_once_idle()
     finally:
         # As a dead kernel: no release, no detach, no close; the forward just vanishes.
         for process in (query, proc):
@@ -381,12 +420,11 @@ def test_a_server_whose_client_was_killed_ends_itself(
                 process.kill()
                 process.communicate()
     killed = time.monotonic()
-    (session,) = [s for s in client.sessions() if s.driver_pod.startswith("idle-")]
     status = client.attach(session.driver_pod).wait(timeout=idle + 60)
     assert status.state == "Succeeded", status
     assert time.monotonic() - killed < idle + 60
     log = spark_cluster.sparkube("logs", session.driver_pod)
-    assert "no Spark Connect request for 5 s" in log.stdout
+    assert f"no Spark Connect request for {idle} s" in log.stdout
     after = [s.state for s in client.sessions() if s.driver_pod == session.driver_pod]
     assert after == ["Succeeded"]
 

@@ -172,7 +172,7 @@ class Connection:
         executor: str | None = None,
         since: float | None = None,
     ) -> Iterator[str]:
-        """The server's driver log lines, or executor `executor`'s (its id, `"1"`, or pod name):
+        """The server's driver log lines, or executor `executor`'s (its Spark id, `"1"`):
         the batch apps' `SparkAppHandle.logs`."""
         return self.handle.logs(follow=follow, since=since, tail=tail, executor=executor)
 

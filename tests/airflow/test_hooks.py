@@ -151,11 +151,13 @@ def test_a_session_needs_an_image() -> None:
 def test_a_session_whose_server_never_answers_fails_and_leaves_nothing(kube_conn: Any) -> None:
     import sparkube
 
-    # kubesim's simulated driver runs, but no Spark Connect server answers in it.
-    hook = SparkKubernetesHook()
+    # kubesim's simulated driver runs (until deleted), but no Spark Connect server answers in it.
+    app = sparkube.SparkApp.session(
+        "never", image="apache/spark:4.0.1", annotations={"kubesim.io/run-seconds": "inf"}
+    )
     with (
         pytest.raises(sparkube.StartupTimeout, match="did not answer"),
-        hook.session("never", image="apache/spark:4.0.1", timeout=1),
+        SparkKubernetesHook().session(app=app, timeout=1),
     ):
         pass
     deadline = time.monotonic() + 30

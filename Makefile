@@ -60,10 +60,11 @@ rust-test: setup
 py-test: build
 	$(PY) -m pytest
 
-# `@task.sparkube` with real Spark drivers and executors (minutes on 2 cores, so not in `make
-# test`, whose kubesim runs stand in for the driver).
+# `@task.sparkube` and `SparkKubernetesHook.session` with real Spark drivers and executors
+# (minutes on 2 cores, so not in `make test`, whose kubesim runs stand in for the driver).
 test-airflow-spark: build
-	SPARKUBE_AIRFLOW_SPARK=1 $(PY) -m pytest tests/airflow/test_decorator_spark.py
+	SPARKUBE_AIRFLOW_SPARK=1 $(PY) -m pytest tests/airflow/test_decorator_spark.py \
+		tests/airflow/test_connect_session.py
 
 # The Spark UI proxy and History Server of deployment/ on kubesim, in headless Chromium (a few
 # minutes; not part of `make test`). Screenshots go to artifacts/browser/.

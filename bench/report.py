@@ -50,6 +50,15 @@ def headlines(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"sparkube render as a fresh process: {_ms(rd)}, {_x(ratio(ss, rd))} faster than spark-submit"
         )
+    if cn := s.get("connect"):
+        share = cn["phases_ms"].get("sparkube_share", {}).get("median")
+        total = cn["phases_ms"].get("total", {}).get("median")
+        ratio_fw = cn["throughput"].get("forward_vs_direct")
+        lines.append(
+            f"Spark Connect: connect() to the first result {_f(total, 0, ' ms')}, sparkube's "
+            f"share {_f(share, 0, ' ms')} (target <= 300 ms); port-forward throughput "
+            f"{_f((ratio_fw or 0) * 100, 0, ' %')} of a direct connection (target >= 50 %)"
+        )
     if warm := s.get("warm_submit"):
         c = warm["clients"]
         a = c.get("sparkube Client.submit", {})
@@ -341,6 +350,8 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
         md.append(_kubesim_section(ks))
     if up := s.get("upload"):
         md.append(upload_section(up))
+    if cn := s.get("connect"):
+        md.append(connect_section(cn))
     if images:
         md.append("## Plots\n")
         md += [f"![{img}]({img})\n" for img in images]
@@ -560,3 +571,42 @@ def upload_section(up: dict[str, Any]) -> str:
     if up.get("failures"):
         text.append("\n\nFailures:\n\n```\n" + "\n".join(up["failures"]) + "\n```")
     return "".join(text[:1]) + "\n" + text[1] + "\n" + "".join(text[2:]) + "\n"
+
+
+CONNECT_PHASES = {
+    "submit": "submit (until the driver pod exists)",
+    "pod_start": "pod start (until it runs)",
+    "jvm_and_server_start": "JVM and server start (until the Connect port accepts)",
+    "port_forward": "port-forward (until `connect()` returns)",
+    "first_rpc": "first RPC (a session, `SELECT 1`: mostly Spark's first query)",
+    "rpc_new_connection_forward": "later: a new client and `SELECT 1`, through the forward",
+    "rpc_new_connection_direct": "later: a new client and `SELECT 1`, direct to the pod",
+    "total": "total",
+    "sparkube_share": "sparkube's share (submit, pod start, port-forward, forward's RPC overhead)",
+}
+
+
+def connect_section(cn: dict[str, Any]) -> str:
+    """Scenario 10: `connect()` to the first result by phase, and the forward's throughput."""
+    phases = cn["phases_ms"]
+    rows = [
+        [label, _f(phases[key].get("median"), 0, " ms"), _f(phases[key].get("min"), 0, " ms")]
+        for key, label in CONNECT_PHASES.items()
+        if key in phases
+    ]
+    share = phases.get("sparkube_share", {}).get("median")
+    tp = cn["throughput"]
+    ratio = tp.get("forward_vs_direct")
+    return (
+        "## 10. Spark Connect sessions\n\n"
+        f"`connect()` to the first query result on kubesim's process runtime (a real Spark "
+        f"Connect server, one executor), {cn['runs']} sessions opened one after another; phases "
+        "as seen from outside (the driver pod polled every 10 ms, its Connect port probed on "
+        "the pod's IP).\n\n"
+        + _table(["phase", "median", "min"], rows)
+        + f"\nsparkube's share: {_f(share, 0, ' ms')} (goal ≤ 300 ms: {_verdict((share or 1e9) <= 300)}). "
+        f"`toPandas()` of {tp['mb']} MB ({tp['rows']} rows, cached on the executor): "
+        f"{_f(tp['forward']['mb_per_s'], 1, ' MB/s')} through the port-forward, "
+        f"{_f(tp['direct']['mb_per_s'], 1, ' MB/s')} directly to the pod's Connect port: "
+        f"{_f((ratio or 0) * 100, 0, ' %')} (goal ≥ 50 %: {_verdict((ratio or 0) >= 0.5)}).\n"
+    )

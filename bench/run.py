@@ -2,9 +2,10 @@
 in one run against one kubesim (scenario 7 gets a kubesim of its own).
 
     .venv/bin/python bench/run.py [--quick]
-        [--only cold,warm,tracking,triggerer,logs,imports,kubesim,metrics,upload]
+        [--only cold,warm,tracking,triggerer,logs,imports,kubesim,metrics,upload,connect]
 
-(`make bench` runs it; arguments may also come from $BENCH_ARGS.) Writes bench/results.json,
+(`make bench` runs it; arguments may also come from $BENCH_ARGS.) Scenarios 7 and 10 get a
+kubesim of their own (10: the process runtime, with real Spark). Writes bench/results.json,
 bench/results.md and PNG plots beside them (or under --out), and prints the headline ratios.
 The peers are installed, pinned, into bench/.work/peers-venv on first use.
 """
@@ -25,7 +26,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import cold, imports, kubesim_cap, logs, metrics_cost, report, tracking, upload
+from bench import (
+    cold,
+    connect,
+    imports,
+    kubesim_cap,
+    logs,
+    metrics_cost,
+    report,
+    tracking,
+    upload,
+)
 from bench.common import (
     BENCH,
     PEERS_PY,
@@ -49,6 +60,7 @@ SCENARIOS = [
     "kubesim",
     "metrics",
     "upload",
+    "connect",
 ]
 
 
@@ -104,6 +116,8 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
             "metrics_hold_s": 2.0,
             "upload_runs": 1,
             "upload_big_gib": 0.05,
+            "connect_runs": 1,
+            "connect_mb": 10,
         }
     if quick:
         return {
@@ -126,6 +140,8 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
             "metrics_hold_s": 5.0,
             "upload_runs": 3,
             "upload_big_gib": 1,
+            "connect_runs": 2,
+            "connect_mb": 100,
         }
     return {
         "cold_runs": 10,
@@ -147,6 +163,8 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
         "metrics_hold_s": 10.0,
         "upload_runs": 5,
         "upload_big_gib": 1,
+        "connect_runs": 3,
+        "connect_mb": 100,
     }
 
 
@@ -305,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     if "imports" in args.only:
         log("scenario 6: import and install cost")
         out["imports"] = imports.run(runs=p["import_runs"])
+    if "connect" in args.only:
+        log("scenario 10: Spark Connect sessions")
+        out["connect"] = connect.run(runs=p["connect_runs"], mb=p["connect_mb"])
     if "kubesim" in args.only:
         log("scenario 7: kubesim capacity")
         out["kubesim"] = kubesim_cap.run(

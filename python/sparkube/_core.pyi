@@ -480,6 +480,10 @@ class AppHandle:
     @property
     def adopted(self) -> bool: ...
     @property
+    def spark_ui_url(self) -> str | None:
+        """The driver's Spark UI through the API server's service proxy, or None when its
+        service is not known from the pod."""
+    @property
     def uploads(self) -> list[str]:
         """The URIs of the objects this submission uploaded (not those already there)."""
     def remove_uploads(self) -> None:

@@ -143,6 +143,13 @@ class SparkAppHandle:
         """Whether this submission found its driver already created and adopted it."""
         return self._core.adopted
 
+    @property
+    def spark_ui_url(self) -> str | None:
+        """The driver's Spark UI through the API server's service proxy (it needs the
+        caller's credentials, or `kubectl proxy` in front); None when the driver service is
+        not known from the pod."""
+        return self._core.spark_ui_url
+
     def status(self) -> AppStatus:
         """The current status (one API request)."""
         return self._core.status()

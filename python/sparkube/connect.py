@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import html
+import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 from sparkube.client import AppState, SparkAppHandle
 from sparkube.errors import SparkubeError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     from types import TracebackType
 
     from typing_extensions import Self
@@ -43,6 +46,70 @@ def _session_builder() -> Any:
     except ImportError as err:
         raise ConnectClientMissing(f"{INSTALL_HINT} ({err})") from None
     return SparkSession.builder
+
+
+def interactive() -> bool:
+    """Whether a person is watching: a Jupyter kernel, or a terminal on stderr."""
+    shell = sys.modules.get("IPython")
+    if shell is not None:
+        get_ipython = getattr(shell, "get_ipython", None)
+        if get_ipython is not None and type(get_ipython()).__name__ == "ZMQInteractiveShell":
+            return True
+    return sys.stderr is not None and sys.stderr.isatty()
+
+
+class QueryProgress:
+    """A Spark Connect progress handler showing each running query as a tqdm bar (a widget in
+    notebooks, text in terminals): completed of total tasks, running tasks and bytes read.
+
+    The server streams the progress of a query's stages with its results (pyspark's
+    `registerProgressHandler`); one bar per operation, closed when the query is done. `last`
+    keeps the final figures of the latest query: `(completed tasks, total tasks, bytes read)`.
+    """
+
+    def __init__(self, **tqdm_kwargs: Any) -> None:
+        self._tqdm_kwargs = tqdm_kwargs
+        self._bars: dict[str | None, Any] = {}
+        self._lock = threading.Lock()
+        self.last: tuple[int, int, int] | None = None
+
+    def __call__(
+        self,
+        stages: Iterable[Any] | None,
+        inflight_tasks: int,
+        operation_id: str | None,
+        done: bool,
+    ) -> None:
+        from tqdm.auto import tqdm
+
+        stages = list(stages or ())
+        total = sum(s.num_tasks for s in stages)
+        completed = sum(s.num_completed_tasks for s in stages)
+        read = sum(s.num_bytes_read for s in stages)
+        with self._lock:
+            bar = self._bars.get(operation_id)
+            if bar is None:
+                if done and not stages:
+                    return  # a query answered by the driver alone: nothing to show
+                bar = tqdm(
+                    total=total, desc="Spark", unit="task", dynamic_ncols=True, **self._tqdm_kwargs
+                )
+                self._bars[operation_id] = bar
+            if total != bar.total:
+                bar.total = total
+            bar.n = min(completed, total)
+            bar.set_postfix_str(f"{inflight_tasks} running, {read / 2**20:.1f} MiB read", False)
+            bar.refresh()
+            self.last = (completed, total, read)
+            if done:
+                bar.close()
+                del self._bars[operation_id]
+
+    @property
+    def open(self) -> int:
+        """Bars of queries still running."""
+        with self._lock:
+            return len(self._bars)
 
 
 class Connection:
@@ -82,14 +149,32 @@ class Connection:
         """The server's driver, as any application: `status()`, `logs()`, `progress()`."""
         return SparkAppHandle(self._core.handle())
 
-    def session(self) -> Any:
+    def session(self, *, progress: bool | None = None) -> Any:
         """A Spark Connect `SparkSession` on this connection (one per call, all sharing the
-        server). Raises `ConnectClientMissing` when no Spark Connect client is installed."""
+        server). Raises `ConnectClientMissing` when no Spark Connect client is installed.
+
+        `progress` shows a bar per running query (`QueryProgress`); by default only when a
+        person watches (a Jupyter kernel, or stderr a terminal), not in scripts and tasks.
+        """
         if not self._core.is_open:
             raise SparkubeError(f"the connection to session {self.name} is closed")
         session = _session_builder().remote(self.url).create()
+        if progress if progress is not None else interactive():
+            session.registerProgressHandler(QueryProgress())
         self._sessions.append(session)
         return session
+
+    def logs(
+        self,
+        follow: bool = False,
+        tail: int | None = None,
+        *,
+        executor: str | None = None,
+        since: float | None = None,
+    ) -> Iterator[str]:
+        """The server's driver log lines, or executor `executor`'s (its Spark id, `"1"`):
+        the batch apps' `SparkAppHandle.logs`."""
+        return self.handle.logs(follow=follow, since=since, tail=tail, executor=executor)
 
     def close(self, wait: bool = False) -> bool:
         """Stop the sessions and the forward, delete the server with its executors, service and
@@ -152,10 +237,12 @@ class Connection:
 
     def _repr_html_(self) -> str:
         handle = self.handle
+        running = False
         try:
             status = handle.status()
             state = str(status.state)
             reason = status.reason
+            running = status.state == AppState.RUNNING
         except SparkubeError as err:
             state, reason = str(AppState.UNKNOWN), err.message
         if not self._core.is_open:
@@ -169,6 +256,16 @@ class Connection:
             ),
             ("Spark Connect", f"<code>{html.escape(self.url)}</code>"),
         ]
+        progress = None
+        if running:
+            with contextlib.suppress(SparkubeError):
+                progress = handle.progress()
+        if progress is not None:
+            rows.append(("Executors", f"{progress.executors_active} active"))
+        ui = handle.spark_ui_url
+        if ui is not None and running:
+            link = html.escape(ui, quote=True)
+            rows.append(("Spark UI", f"<a href='{link}' target='_blank'>{html.escape(ui)}</a>"))
         body = "".join(
             f"<tr><th style='text-align:left'>{k}</th><td>{v}</td></tr>" for k, v in rows
         )

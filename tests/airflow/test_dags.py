@@ -20,6 +20,7 @@ EXAMPLES = {
     "spark_mapped",
     "spark_s3_etl",
     "spark_function",
+    "spark_connect_session",
 }
 SIMULATE = {"simulate": True}
 

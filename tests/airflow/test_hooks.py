@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -139,3 +140,27 @@ def test_missing_default_connection_means_default_configuration(
 def test_missing_named_connection_is_an_error() -> None:
     with pytest.raises(Exception, match="does_not_exist"):
         _ = SparkKubernetesHook("does_not_exist").client_kwargs
+
+
+def test_a_session_needs_an_image() -> None:
+    with pytest.raises(ConfigError) as err, SparkKubernetesHook(None).session():
+        pass
+    assert err.value.option == "image"
+
+
+def test_a_session_whose_server_never_answers_fails_and_leaves_nothing(kube_conn: Any) -> None:
+    import sparkube
+
+    # kubesim's simulated driver runs (until deleted), but no Spark Connect server answers in it.
+    app = sparkube.SparkApp.session(
+        "never", image="apache/spark:4.0.1", annotations={"kubesim.io/run-seconds": "inf"}
+    )
+    with (
+        pytest.raises(sparkube.StartupTimeout, match="did not answer"),
+        SparkKubernetesHook().session(app=app, timeout=1),
+    ):
+        pass
+    deadline = time.monotonic() + 30
+    while kube_conn.pods(f"{sparkube._core.SESSION_LABEL}=never"):
+        assert time.monotonic() < deadline, "the server was left behind"
+        time.sleep(0.2)

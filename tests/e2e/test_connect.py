@@ -8,11 +8,14 @@ most of the time spent here.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 import sparkube
+from sparkube.connect import QueryProgress
 from tests.e2e.conftest import IMAGE, SPARKUBE
 
 if TYPE_CHECKING:
@@ -32,12 +36,15 @@ pytestmark = pytest.mark.slow
 
 NAME = "nb"
 
-# A Spark Connect client that queries the server at argv[1], then idles until it is killed.
+# A Spark Connect client that queries the server at argv[1] (the driver alone answers), then,
+# for each line read, runs a job on executors; it idles until it is killed.
 KERNEL = """
 import sys, time
 from pyspark.sql.connect.session import SparkSession
 spark = SparkSession.builder.remote(sys.argv[1]).create()
 print(spark.sql("SELECT 1 AS one").collect()[0].one, flush=True)
+for _ in sys.stdin:
+    print(sum(r.x for r in spark.range(0, 100, 1, 2).selectExpr("id * 2 AS x").collect()), flush=True)
 time.sleep(600)
 """
 
@@ -89,15 +96,137 @@ def test_a_query_with_a_shuffle_runs_on_two_executors(
 
 
 def test_sessions_are_listed_apart_from_batch_apps(
-    connection: Connection, client: sparkube.Client
+    connection: Connection, client: sparkube.Client, spark_cluster: SparkCluster
 ) -> None:
     sessions = client.sessions()
     assert [s.driver_pod for s in sessions] == [connection.handle.driver_pod]
     assert connection.url == f"sc://127.0.0.1:{connection.local_port}"
+    # The executors come from the Spark UI, whose REST layer may take a while to first answer.
+    deadline = time.monotonic() + 60
+    while connection.handle.progress() is None:
+        assert time.monotonic() < deadline, "the Spark UI never answered"
+        time.sleep(1)
     html = connection._repr_html_()
     assert "Running" in html
     assert connection.url in html
     assert connection.handle.driver_pod in html
+    assert "<th style='text-align:left'>Executors</th><td>2 active</td>" in html
+    # The Spark UI through the API server's service proxy, which answers with the UI.
+    ui = connection.handle.spark_ui_url
+    assert ui is not None
+    assert f"<a href='{ui}'" in html
+    path = ui.removeprefix(spark_cluster.kubesim.https_url)
+    assert path.startswith("/api/v1/namespaces/default/services/"), ui
+    status, body = spark_cluster.kubesim.request("GET", path + "api/v1/applications")
+    assert status == 200, body
+    assert [a["id"] for a in body] == [connection.handle.app_id]
+
+
+def test_a_querys_progress_reaches_the_bar(connection: Connection) -> None:
+    spark = connection.session(progress=False)
+    # The server reports every interval and at the end; a short interval shows it mid-query.
+    spark.conf.set("spark.connect.progress.reportInterval", "100ms")
+    spark.conf.set("spark.sql.shuffle.partitions", "2")
+    out = io.StringIO()
+    bar = QueryProgress(file=out)
+    spark.registerProgressHandler(bar)
+    rows = spark.range(0, 20000, numPartitions=3).selectExpr("id % 5 AS k").groupBy("k").count()
+    assert sorted(r["count"] for r in rows.collect()) == [4000] * 5
+    assert bar.last is not None
+    completed, total, _ = bar.last
+    # The 3 map tasks and the 2 reduce tasks of the shuffle (adaptive execution may skip some
+    # of the latter); the last report is the end of the query, which closes its bar.
+    assert total >= 4
+    assert 3 <= completed <= total
+    assert f"{completed}/{total}" in out.getvalue()
+    assert bar.open == 0
+
+
+def test_the_logs_of_the_driver_and_an_executor_are_on_hand(connection: Connection) -> None:
+    driver = list(connection.logs(tail=2000))
+    assert any("started service 'org.apache.spark.sql.connect" in line for line in driver)
+    executor = list(connection.logs(executor="1", tail=2000))
+    assert any("KubernetesExecutorBackend: Started daemon" in line for line in executor)
+
+
+class DroppingProxy:
+    """A TCP relay in front of the API server whose connections can all be cut at once, as a
+    network change or a restarting load balancer cuts a port-forward's WebSocket."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def drop_all(self) -> int:
+        """Resets every relayed connection; returns how many there were."""
+        with self.lock:
+            sockets, self.sockets = self.sockets, []
+        for sock in sockets:
+            sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
+            sock.close()
+        return len(sockets) // 2
+
+    def close(self) -> None:
+        self.listener.close()
+        self.drop_all()
+
+
+def test_a_dropped_forward_reconnects_on_the_same_session(
+    connection: Connection, spark_cluster: SparkCluster, tmp_path: Path
+) -> None:
+    api = spark_cluster.kubesim.https_url.removeprefix("https://")
+    host, port = api.rsplit(":", 1)
+    proxy = DroppingProxy((host, int(port)))
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        spark_cluster.kubesim.kubeconfig.read_text().replace(
+            f"https://{api}", f"https://127.0.0.1:{proxy.port}"
+        )
+    )
+    conn = sparkube.Client(kubeconfig=str(kubeconfig)).connect(NAME, image=IMAGE, timeout=60)
+    try:
+        spark = conn.session(progress=False)
+        spark.range(10).createOrReplaceTempView("ten")
+        assert spark.sql("SELECT count(*) AS n FROM ten").collect()[0].n == 10
+        session_id = spark.session_id
+        accepted = conn._core.forward_stats()[0]
+        assert proxy.drop_all() >= 1  # the forward's WebSocket among them
+        # The session's state (its temporary view) is still there: same session on the server.
+        assert spark.sql("SELECT sum(id) AS s FROM ten").collect()[0].s == 45
+        assert spark.session_id == session_id
+        assert conn._core.forward_stats()[0] > accepted
+    finally:
+        conn.detach()
+        proxy.close()
 
 
 def test_the_python_clients_portforward_reaches_the_server(
@@ -206,7 +335,13 @@ def test_the_quickstart_notebook_runs_in_a_jupyter_kernel(
     assert f"<b>{NAME}</b>" in html
     assert "Running" in html
     assert connection.handle.driver_pod in html
-    shown = "".join(o.get("text", "") for o in code[1].outputs if o.output_type == "stream")
+    streams = [o for o in code[1].outputs if o.output_type == "stream"]
+    shown = "".join(o["text"] for o in streams if o["name"] == "stdout")
+    # In a Jupyter kernel the query's progress bar is on by default (text on stderr here,
+    # where no ipywidgets is installed).
+    bar = "".join(o["text"] for o in streams if o["name"] == "stderr")
+    assert "Spark:" in bar, bar
+    assert "task" in bar, bar
     rows = [line for line in shown.splitlines() if line.startswith("|") and "k" not in line]
     assert [[int(x) for x in r.strip("|").split("|")] for r in rows] == [
         [k, 1000] for k in range(7)
@@ -217,7 +352,7 @@ def test_the_quickstart_notebook_runs_in_a_jupyter_kernel(
 def test_a_server_whose_client_was_killed_ends_itself(
     client: sparkube.Client, spark_cluster: SparkCluster
 ) -> None:
-    idle = 5
+    idle = 10
     env = {**os.environ, "KUBECONFIG": str(spark_cluster.kubesim.kubeconfig)}
     proc = subprocess.Popen(
         [
@@ -226,10 +361,14 @@ def test_a_server_whose_client_was_killed_ends_itself(
             *("--conf", "spark.kubernetes.driver.request.cores=0.5"),
             # kubesim's pods share the host's network and the module's server holds 15002.
             *("--conf", "spark.connect.grpc.binding.port=15003"),
-            # No executor until a job needs one; the query below needs none.
+            # Executors for jobs, none once idle for 2 s.
             *("--conf", "spark.dynamicAllocation.enabled=true"),
             *("--conf", "spark.dynamicAllocation.shuffleTracking.enabled=true"),
             *("--conf", "spark.dynamicAllocation.initialExecutors=0"),
+            *("--conf", "spark.dynamicAllocation.maxExecutors=1"),
+            *("--conf", "spark.dynamicAllocation.executorIdleTimeout=2s"),
+            *("--conf", "spark.executor.memory=512m"),
+            *("--conf", "spark.kubernetes.executor.request.cores=0.5"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -242,12 +381,38 @@ def test_a_server_whose_client_was_killed_ends_itself(
         url = proc.stdout.readline().strip()
         assert url.startswith("sc://127.0.0.1:"), proc.stderr and proc.stderr.read()
         # The notebook's kernel: a query (planned and answered by the driver alone, this
-        # server has no executors), then it stays connected until killed.
+        # server has no executors), then jobs on executors, then it stays connected until
+        # killed.
         query = subprocess.Popen(
-            [sys.executable, "-c", KERNEL, url], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", KERNEL, url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         assert query.stdout is not None
+        assert query.stdin is not None
         assert query.stdout.readline().strip() == "1"
+        (session,) = [s for s in client.sessions() if s.driver_pod.startswith("idle-")]
+        executors = f"spark-app-selector={session.app_id},spark-role=executor"
+
+        def running() -> int:
+            pods = spark_cluster.pods(executors)
+            return sum(p["status"].get("phase") == "Running" for p in pods)
+
+        def none_once_idle() -> None:
+            deadline = time.monotonic() + 30
+            while running():
+                assert time.monotonic() < deadline, "the idle executor was not removed"
+                time.sleep(0.2)
+
+        # Dynamic allocation: no executor while the session idles, one back for a job, none
+        # again once it is done.
+        none_once_idle()
+        query.stdin.write("job\n")
+        query.stdin.flush()
+        assert query.stdout.readline().strip() == str(sum(range(0, 200, 2)))
+        assert running() == 1
+        none_once_idle()
     finally:
         # As a dead kernel: no release, no detach, no close; the forward just vanishes.
         for process in (query, proc):
@@ -255,14 +420,44 @@ def test_a_server_whose_client_was_killed_ends_itself(
                 process.kill()
                 process.communicate()
     killed = time.monotonic()
-    (session,) = [s for s in client.sessions() if s.driver_pod.startswith("idle-")]
     status = client.attach(session.driver_pod).wait(timeout=idle + 60)
     assert status.state == "Succeeded", status
     assert time.monotonic() - killed < idle + 60
     log = spark_cluster.sparkube("logs", session.driver_pod)
-    assert "no Spark Connect request for 5 s" in log.stdout
+    assert f"no Spark Connect request for {idle} s" in log.stdout
     after = [s.state for s in client.sessions() if s.driver_pod == session.driver_pod]
     assert after == ["Succeeded"]
+
+
+@pytest.mark.parametrize(
+    ("image", "conf", "reason"),
+    [
+        ("registry.invalid/nothing:1", {}, "ImagePull"),
+        (IMAGE, {"spark.kubernetes.driver.request.cores": "64"}, "Unschedulable"),
+    ],
+    ids=["image-pull", "unschedulable"],
+)
+def test_a_server_that_cannot_start_fails_with_the_pods_reason(
+    client: sparkube.Client,
+    spark_cluster: SparkCluster,
+    image: str,
+    conf: dict[str, str],
+    reason: str,
+) -> None:
+    name = f"broken-{reason.lower()}"
+    app = sparkube.SparkApp.session(name, image=image, conf=conf)
+    with pytest.raises(sparkube.StartupTimeout) as err:
+        client.connect(app, timeout=3)
+    assert err.value.status is not None
+    assert reason in (err.value.status.reason or "")  # ErrImagePull or ImagePullBackOff
+    assert reason in str(err.value)
+    assert "Traceback" not in str(err.value)
+    assert "grpc" not in str(err.value).lower()
+    # The server it started is deleted again.
+    deadline = time.monotonic() + 30
+    while spark_cluster.pods(f"{sparkube._core.SESSION_LABEL}={name}"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
 
 
 def test_a_local_port_in_use_is_refused_before_anything_is_created(

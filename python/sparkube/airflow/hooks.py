@@ -18,8 +18,10 @@ When the default connection does not exist, the same defaults apply.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import uuid
 from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,6 +30,8 @@ from sparkube.airflow._compat import BaseHook
 from sparkube.errors import ConfigError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import sparkube
 
 LEGACY_PREFIX = "extra__kubernetes__"
@@ -293,6 +297,70 @@ class SparkKubernetesHook(BaseHook):
         if namespace:
             return str(namespace)
         return str(self.get_client().namespace)
+
+    @contextlib.contextmanager
+    def session(
+        self,
+        name: str | None = None,
+        *,
+        image: str | None = None,
+        app: sparkube.SparkApp | None = None,
+        executor_instances: int | None = None,
+        driver_memory: str | None = None,
+        executor_memory: str | None = None,
+        dynamic_allocation: bool = False,
+        conf: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        idle_timeout: float = 1800,
+        progress: bool = False,
+    ) -> Iterator[Any]:
+        """A Spark Connect `SparkSession` on the cluster for the duration of a block, as for
+        `@task` code:
+
+            with SparkKubernetesHook().session(image="apache/spark:4.0.1") as spark:
+                spark.read.parquet(path).groupBy("day").count().collect()
+
+        Starts a Spark Connect server as the driver (`sparkube.Client.connect`) in the hook's
+        namespace, yields a session on it, and deletes the server with its executors when the
+        block ends, whether it succeeded or raised. `app` (a `SparkApp.session(...)`) gives
+        every setting; otherwise the keywords build one: `name` (default: `airflow-` and a
+        random suffix, so that two tasks never share a server), `image`, static
+        `executor_instances` or `dynamic_allocation` (with shuffle tracking, down to 0
+        executors while idle), memory, `conf`. `timeout` bounds the server's start (default
+        300 s); `idle_timeout` ends the server from inside the cluster should the worker die
+        before closing it. A server that fails to start raises what a batch app's wait raises
+        (`AppFailed` with its cause, `StartupTimeout`).
+        """
+        from sparkube.app import Driver, DynamicAllocation, Executor, SparkApp
+
+        if app is None:
+            if image is None:
+                raise ConfigError("session needs an image (or an app)", "image")
+            fields: dict[str, Any] = {
+                "image": image,
+                "namespace": self.namespace,
+                "conf": dict(conf or {}),
+                "driver": Driver(memory=driver_memory),
+                "executor": Executor(instances=executor_instances, memory=executor_memory),
+            }
+            if dynamic_allocation:
+                fields["dynamic_allocation"] = DynamicAllocation()
+            app = SparkApp.session(
+                name or f"airflow-{uuid.uuid4().hex[:8]}", idle_timeout=idle_timeout, **fields
+            )
+        connection = self.get_client().connect(app, timeout=timeout)
+        self.log.info(
+            "Spark Connect session %s: driver pod %s/%s, %s",
+            connection.name,
+            connection.handle.namespace,
+            connection.handle.driver_pod,
+            connection.url,
+        )
+        try:
+            yield connection.session(progress=progress)
+        finally:
+            connection.close()
+            self.log.info("Spark Connect session %s closed", connection.name)
 
     def test_connection(self) -> tuple[bool, str]:
         """Lists the Spark drivers of the namespace, as the connection form's Test button."""

@@ -159,6 +159,18 @@ impl PyAppHandle {
         self.handle.adopted
     }
 
+    /// The driver's Spark UI through the API server's service proxy (the cluster URL and the
+    /// driver service's proxy path), or `None` when the service is not known from the pod.
+    #[getter]
+    fn spark_ui_url(&self) -> Option<String> {
+        let ui = self.handle.spark_ui.as_ref()?;
+        Some(format!(
+            "{}{}",
+            self.client.cluster_url().trim_end_matches('/'),
+            ui.proxy_path(&self.handle.namespace)
+        ))
+    }
+
     /// The current status (one GET).
     fn status(&self, py: Python<'_>) -> PyResult<PyAppStatus> {
         block_on(

@@ -64,6 +64,17 @@ impl SparkUi {
         })
     }
 
+    /// The UI's path through the API server's service proxy
+    /// (`/api/v1/namespaces/{ns}/services/{service}:{port}/proxy/`): a link to the UI that needs
+    /// no route to the pods, only the caller's credentials (or `kubectl proxy` in front).
+    pub fn proxy_path(&self, namespace: &str) -> String {
+        let services = api::namespaced::<Service>(namespace);
+        format!(
+            "{}/{}:{}/proxy/",
+            services.url_path, self.service, self.port
+        )
+    }
+
     /// The UI of a driver pod by Spark's naming rule, without asking the API server: the pod
     /// is `{prefix}-driver` and its service `{prefix}-driver-svc` (when that fits in 63
     /// characters), the port is the pod's `spark-ui` container port. `None` when the name does
@@ -330,10 +341,9 @@ pub fn proxy_request(
     {
         return Err(format!("{app_id:?} is not a Spark application id"));
     }
-    let services = api::namespaced::<Service>(namespace);
     let path = format!(
-        "{}/{}:{}/proxy/api/v1/applications/{app_id}/{part}",
-        services.url_path, ui.service, ui.port
+        "{}api/v1/applications/{app_id}/{part}",
+        ui.proxy_path(namespace)
     );
     http::Request::get(path)
         .body(Vec::new())
@@ -719,6 +729,14 @@ mod tests {
         assert_eq!(
             SparkUi::from_service(&service(json!({"metadata": {"name": "x"}, "spec": {}}))),
             None
+        );
+        assert_eq!(
+            SparkUi {
+                service: "pi-1-driver-svc".into(),
+                port: 4041
+            }
+            .proxy_path("jobs"),
+            "/api/v1/namespaces/jobs/services/pi-1-driver-svc:4041/proxy/"
         );
 
         let pod = |name: &str, ports: Value| -> Pod {

@@ -30,8 +30,8 @@ pub use sparkube_core::session::{
 use crate::client::Client;
 use crate::kill::KillOptions;
 use crate::submit::{AppHandle, SubmitError};
-use crate::track::TrackError;
 use crate::track::state::AppStatus;
+use crate::track::{TrackError, WaitOptions};
 use crate::{Ids, SubmitRequest};
 
 /// Failure to open, reach or close a session.
@@ -271,8 +271,10 @@ impl Client {
     }
 
     /// Waits until the server of `handle` answers on `port`: the driver running, then an HTTP/2
-    /// exchange through a forward. Fails as a batch app fails when the driver ends, and with
-    /// [`SessionError::NotReady`] (deleting nothing) after `timeout`.
+    /// exchange through a forward. Fails as a batch app fails when the driver ends (its status
+    /// with the log tail and root cause), and with [`SessionError::NotReady`] (deleting
+    /// nothing) after `timeout`, or once its image could not be pulled for a batch app's
+    /// image-pull grace.
     pub async fn wait_until_answering(
         &self,
         name: &str,
@@ -282,20 +284,32 @@ impl Client {
     ) -> Result<()> {
         let start = Instant::now();
         let mut last_error = None;
+        let mut pull_failing_since: Option<Instant> = None;
         loop {
             let status = self.status(&handle.namespace, &handle.driver_pod).await?;
             if status.is_final() {
-                let mut status = status;
-                if let Ok(lines) = self
-                    .log_tail(&handle.namespace, &handle.driver_pod, 20)
-                    .await
-                {
-                    status.log_tail = lines;
-                }
+                // The log tail and the root cause (OOM, exception, executors...) a failed
+                // batch app's wait attaches.
+                let status = self.with_log_tail(status, &WaitOptions::default()).await;
                 return Err(TrackError::AppFailed {
                     status: Box::new(status),
                 }
                 .into());
+            }
+            // An image that cannot be pulled will not be after the pull grace a batch app's
+            // wait gives it either: no need to wait out the whole timeout.
+            if status.is_image_pull_failure() {
+                let since = *pull_failing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= WaitOptions::default().image_pull_grace {
+                    return Err(SessionError::NotReady {
+                        name: name.to_owned(),
+                        status: Box::new(status),
+                        waited: start.elapsed(),
+                        last_error,
+                    });
+                }
+            } else {
+                pull_failing_since = None;
             }
             if status.state.has_started() {
                 match probe(self.kube(), &handle.namespace, &handle.driver_pod, port).await {

@@ -390,7 +390,13 @@ impl Client {
         }
     }
 
-    async fn with_log_tail(&self, mut status: AppStatus, options: &WaitOptions) -> AppStatus {
+    /// `status` with the driver log's tail and, when it failed, its root cause (as `wait`
+    /// returns a failed application).
+    pub(crate) async fn with_log_tail(
+        &self,
+        mut status: AppStatus,
+        options: &WaitOptions,
+    ) -> AppStatus {
         if status.state == AppState::Failed && options.log_tail_lines > 0 {
             match self
                 .log_tail(

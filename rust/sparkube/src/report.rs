@@ -492,6 +492,34 @@ pub async fn from_history_server(
     executor_memory: Option<u64>,
     wait: Duration,
 ) -> std::result::Result<Report, HistoryError> {
+    from_history_server_with(url, app_id, executor_memory, wait, None).await
+}
+
+/// Peak memory figures of `snapshot` for the executors that have none: an event log has them
+/// only with `spark.eventLog.logStageExecutorMetrics=true` (off by default), the live UI
+/// always. Whether any was taken.
+pub fn fill_peaks(executors: &mut [ExecutorData], snapshot: &Snapshot) -> bool {
+    let mut filled = false;
+    for executor in executors
+        .iter_mut()
+        .filter(|e| e.peak_memory_metrics.is_none())
+    {
+        let live = snapshot.executors.iter().find(|l| l.id == executor.id);
+        if let Some(peak) = live.and_then(|l| l.peak_memory_metrics) {
+            executor.peak_memory_metrics = Some(peak);
+            filled = true;
+        }
+    }
+    filled
+}
+
+async fn from_history_server_with(
+    url: &str,
+    app_id: &str,
+    executor_memory: Option<u64>,
+    wait: Duration,
+    snapshot: Option<&Snapshot>,
+) -> std::result::Result<Report, HistoryError> {
     let server = HistoryServer::new(url)?;
     if !valid_app_id(app_id) {
         return Err(HistoryError::NotListed {
@@ -526,8 +554,9 @@ pub async fn from_history_server(
         server.get::<Vec<StageData>>(&paths[1]),
         server.get::<EnvironmentData>(&paths[2]),
     );
-    let executors = executors?.unwrap_or_default();
+    let mut executors = executors?.unwrap_or_default();
     let stages = stages?.unwrap_or_default();
+    let filled = snapshot.is_some_and(|s| fill_peaks(&mut executors, s));
     let memory = executor_memory.or_else(|| {
         environment
             .ok()
@@ -535,14 +564,25 @@ pub async fn from_history_server(
             .and_then(|e| executor_memory_of(&e))
     });
     let end = attempt.end_time.as_deref().and_then(parse_spark_time);
-    Ok(Report::build(
+    let report = Report::build(
         app_id,
         Source::HistoryServer,
         &executors,
         &stages,
         end,
         memory,
-    ))
+    );
+    Ok(match filled {
+        true => Report {
+            note: Some(
+                "peak memory from the driver's UI while the app ran: the event log has none \
+                 without spark.eventLog.logStageExecutorMetrics=true"
+                    .to_string(),
+            ),
+            ..report
+        },
+        false => report,
+    })
 }
 
 /// The report of an ended app: from the History Server when `history_server` is given and
@@ -556,13 +596,15 @@ pub async fn report(
     wait: Duration,
 ) -> Option<Report> {
     let failed = match history_server {
-        Some(url) => match from_history_server(url, app_id, executor_memory, wait).await {
-            Ok(report) => return Some(report),
-            Err(e) => {
-                log::warn!("right-sizing report of {app_id}: {e}");
-                Some(e)
+        Some(url) => {
+            match from_history_server_with(url, app_id, executor_memory, wait, snapshot).await {
+                Ok(report) => return Some(report),
+                Err(e) => {
+                    log::warn!("right-sizing report of {app_id}: {e}");
+                    Some(e)
+                }
             }
-        },
+        }
         None => None,
     };
     let report = Report::from_snapshot(app_id, snapshot?, executor_memory);
@@ -786,6 +828,30 @@ mod tests {
         }))
         .unwrap_or_default();
         assert!(app.attempts[0].completed && app.attempts[0].attempt_id.is_none());
+    }
+
+    #[test]
+    fn peaks_missing_from_an_event_log_come_from_the_snapshot() {
+        let mut logged: Vec<ExecutorData> = parse(vec![
+            executor("1", T0, None, None),
+            executor("2", T0, None, Some([GIB, 0, 0])),
+            executor("3", T0, None, None),
+        ]);
+        let snapshot = Snapshot {
+            executors: parse(vec![
+                executor("1", T0, None, Some([300 * MIB, 0, 0])),
+                executor("2", T0, None, Some([MIB, 0, 0])),
+            ]),
+            stages: Vec::new(),
+            at: Utc::now(),
+        };
+        assert!(fill_peaks(&mut logged, &snapshot));
+        let heaps: Vec<Option<u64>> = logged
+            .iter()
+            .map(|e| e.peak_memory_metrics.map(|p| p.jvm_heap_memory))
+            .collect();
+        assert_eq!(heaps, [Some(300 * MIB), Some(GIB), None]);
+        assert!(!fill_peaks(&mut logged, &snapshot));
     }
 
     #[tokio::test]

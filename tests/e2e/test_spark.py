@@ -112,7 +112,7 @@ def test_spark_pi_on_executors_created_by_the_driver(
     report = re.search(line, result.stderr)
     assert report, result.stderr[-3000:]
     assert 0 <= int(report[1]) <= 100, report[0]
-    assert "partial" not in report[0], report[0]
+    assert "partial" not in report[0], result.stderr[-1500:]
 
     driver = driver_pod(spark_cluster, "spark-pi")
     uid = driver["metadata"]["uid"]
@@ -229,7 +229,7 @@ def test_progress_reads_the_running_driver_through_the_service_proxy(
     assert_real_figures(live)
     history = handle.report(history_server.url, wait=60)
     assert history is not None
-    assert history.source == "history_server", history
+    assert history.source == "history_server", history.note
     assert not history.partial, history.note
     assert_real_figures(history)
     figures = history.to_dict()

@@ -76,7 +76,11 @@ fn keep_snapshot(
     read: Result<Option<(Progress, Snapshot)>, TrackError>,
 ) -> Result<Option<Progress>, TrackError> {
     Ok(read?.map(|(progress, snapshot)| {
-        if let Ok(mut slot) = slot.lock() {
+        if let Ok(mut slot) = slot.lock()
+            && slot
+                .as_ref()
+                .is_none_or(|previous| snapshot.replaces(previous))
+        {
             *slot = Some(snapshot);
         }
         progress

@@ -189,6 +189,14 @@ pub struct Snapshot {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
+impl Snapshot {
+    /// Whether this read should replace `previous` as the one the report uses: not when it
+    /// lost the executors (their read failed, as it may while the driver stops).
+    pub fn replaces(&self, previous: &Snapshot) -> bool {
+        !self.executors.is_empty() || previous.executors.is_empty()
+    }
+}
+
 /// How far an application is, as its Spark UI counts it, over the jobs submitted so far (a
 /// later job adds to the totals, so the fraction can go down when one starts).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -30,8 +30,9 @@ pub const HEAP_HEADROOM_PERCENT: u64 = 50;
 /// The smallest executor memory advised: Spark refuses less than 450 MiB (1.5 times its 300 MiB
 /// reserved memory), rounded up to the step below.
 pub const MIN_EXECUTOR_MEMORY: u64 = 512 * MIB;
-/// Time allowed for one request to the History Server.
-const HISTORY_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time allowed for one request to the History Server: its first request about an app
+/// replays the app's event log, seconds on a busy server.
+const HISTORY_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for the History Server to list the ended app as completed: it scans its
 /// event log directory every `spark.history.fs.update.interval` (10 s by default).
 pub const HISTORY_WAIT: Duration = Duration::from_secs(30);
@@ -209,8 +210,10 @@ impl Report {
             .map(|e| usage(e, end))
             .collect();
         let max = |f: fn(&ExecutorUsage) -> Option<u64>| executors.iter().filter_map(f).max();
-        let task_seconds = executors.iter().map(|e| e.task_seconds).sum();
-        let gc_seconds = executors.iter().map(|e| e.gc_seconds).sum();
+        // Folded from +0.0: an empty `sum` of floats is -0.0.
+        let total = |f: fn(&ExecutorUsage) -> f64| executors.iter().map(f).fold(0.0, |a, b| a + b);
+        let task_seconds = total(|e| e.task_seconds);
+        let gc_seconds = total(|e| e.gc_seconds);
         let peak_heap = max(|e| e.peak_heap);
         let recommended = peak_heap
             .map(recommend_executor_memory)
@@ -222,7 +225,7 @@ impl Report {
             note: (source == Source::LiveSnapshot).then(|| {
                 "from the driver's UI while the app ran: the last seconds are missing".to_string()
             }),
-            executor_seconds: executors.iter().map(|e| e.seconds).sum(),
+            executor_seconds: total(|e| e.seconds),
             peak_heap,
             peak_off_heap: max(|e| e.peak_off_heap),
             peak_python: max(|e| e.peak_python),
@@ -852,6 +855,13 @@ mod tests {
             .collect();
         assert_eq!(heaps, [Some(300 * MIB), Some(GIB), None]);
         assert!(!fill_peaks(&mut logged, &snapshot));
+        // A later read that lost the executors does not replace one that had them.
+        let lost = Snapshot {
+            executors: Vec::new(),
+            ..snapshot.clone()
+        };
+        assert!(!lost.replaces(&snapshot));
+        assert!(snapshot.replaces(&lost) && lost.replaces(&lost));
     }
 
     #[tokio::test]

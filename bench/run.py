@@ -2,7 +2,7 @@
 in one run against one kubesim (scenario 7 gets a kubesim of its own).
 
     .venv/bin/python bench/run.py [--quick]
-        [--only cold,warm,tracking,triggerer,logs,imports,kubesim,metrics,upload]
+        [--only cold,warm,tracking,triggerer,logs,imports,kubesim,metrics,upload,preflight]
 
 (`make bench` runs it; arguments may also come from $BENCH_ARGS.) Writes bench/results.json,
 bench/results.md and PNG plots beside them (or under --out), and prints the headline ratios.
@@ -25,7 +25,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import cold, imports, kubesim_cap, logs, metrics_cost, report, tracking, upload
+from bench import (
+    cold,
+    imports,
+    kubesim_cap,
+    logs,
+    metrics_cost,
+    preflight,
+    report,
+    tracking,
+    upload,
+)
 from bench.common import (
     BENCH,
     PEERS_PY,
@@ -49,6 +59,7 @@ SCENARIOS = [
     "kubesim",
     "metrics",
     "upload",
+    "preflight",
 ]
 
 
@@ -103,6 +114,7 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
             "metrics_steady_apps": 20,
             "metrics_hold_s": 2.0,
             "upload_runs": 1,
+            "preflight_runs": 3,
             "upload_big_gib": 0.05,
         }
     if quick:
@@ -125,6 +137,7 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
             "metrics_steady_apps": 1000,
             "metrics_hold_s": 5.0,
             "upload_runs": 3,
+            "preflight_runs": 10,
             "upload_big_gib": 1,
         }
     return {
@@ -146,6 +159,7 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
         "metrics_steady_apps": 1000,
         "metrics_hold_s": 10.0,
         "upload_runs": 5,
+        "preflight_runs": 30,
         "upload_big_gib": 1,
     }
 
@@ -299,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
         if "upload" in args.only:
             log("scenario 9: uploading local files")
             out["upload"] = upload.run(kubesim, runs=p["upload_runs"], big_gib=p["upload_big_gib"])
+        if "preflight" in args.only:
+            log("scenario 10: what a preflight costs")
+            out["preflight"] = preflight.run(kubesim, runs=p["preflight_runs"])
     finally:
         if kubesim is not None:
             kubesim.stop()

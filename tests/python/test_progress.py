@@ -536,6 +536,9 @@ def test_the_airflow_wait_fails_a_stall_and_reports_from_the_live_snapshot(
         job.join(60)
     assert outcome["status"] == _watch.STALLED, outcome
     assert "stalled" in outcome["message"]
+    # `fail` deleted the stalled driver (the operator's wait kills on timeouts and stalls).
+    status, body = kubesim.request("GET", f"/api/v1/namespaces/{namespace}/pods/{pod}")
+    assert status == 404 or body["metadata"].get("deletionTimestamp"), body
     assert time.monotonic() - started < 30
     report = outcome["report"]
     assert report is not None, lines

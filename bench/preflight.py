@@ -54,65 +54,69 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=30)
     args = parser.parse_args(argv)
-
-    import sparkube
-    from sparkube import Client, Executor, SparkApp
-
     ks = start_bench_kubesim("preflight")
     try:
-        ns = f"pf-{uuid.uuid4().hex[:6]}"
-        create_namespace(ks, ns)
-        quota = {"metadata": {"name": "compute"}, "spec": {"hard": {"requests.cpu": "100000"}}}
-        status, body = ks.request("POST", f"/api/v1/namespaces/{ns}/resourcequotas", quota)
-        assert status == 201, body
-        limits = {
-            "metadata": {"name": "limits"},
-            "spec": {"limits": [{"type": "Container", "default": {"cpu": "2"}}]},
-        }
-        status, body = ks.request("POST", f"/api/v1/namespaces/{ns}/limitranges", limits)
-        assert status == 201, body
-        client = Client(kubeconfig=ks.kubeconfig, namespace=ns)
-        app = SparkApp(
-            name="bench", application=PI, image=IMAGE, executor=Executor(instances=8, cores=2)
-        )
-        report = client.preflight(app)
-        objects = sum(1 for c in report.checks if c.message == "accepted (dry run)")
-
-        before = requests(ks)
-        preflight_ms = []
-        for _ in range(args.runs):
-            started = time.perf_counter()
-            client.preflight(app)
-            preflight_ms.append((time.perf_counter() - started) * 1000)
-        preflight_requests = delta(requests(ks), before)
-
-        before = requests(ks)
-        submit_ms = []
-        for _ in range(args.runs):
-            started = time.perf_counter()
-            client.submit(app)
-            submit_ms.append((time.perf_counter() - started) * 1000)
-        submit_requests = delta(requests(ks), before)
-
-        result = {
-            "sparkube": sparkube.__version__,
-            "runs": args.runs,
-            "objects": objects,
-            "preflight": {
-                "round_trips_reported": report.round_trips,
-                "requests_per_run": {k: v / args.runs for k, v in preflight_requests.items()},
-                "ms": summary(preflight_ms),
-            },
-            "submit": {
-                "requests_per_run": {k: v / args.runs for k, v in submit_requests.items()},
-                "ms": summary(submit_ms),
-            },
-        }
-        print(json.dumps(result, indent=2))
-        assert report.round_trips == objects + 2, report
+        print(json.dumps(run(ks, args.runs), indent=2))
     finally:
         ks.stop()
     return 0
+
+
+def run(ks: Any, runs: int) -> dict[str, Any]:
+    """Scenario 10 of `bench/run.py` (and this script's figures) on the kubesim `ks`."""
+    import sparkube
+    from sparkube import Client, Executor, SparkApp
+
+    ns = f"pf-{uuid.uuid4().hex[:6]}"
+    create_namespace(ks, ns)
+    quota = {"metadata": {"name": "compute"}, "spec": {"hard": {"requests.cpu": "100000"}}}
+    status, body = ks.request("POST", f"/api/v1/namespaces/{ns}/resourcequotas", quota)
+    assert status == 201, body
+    limits = {
+        "metadata": {"name": "limits"},
+        "spec": {"limits": [{"type": "Container", "default": {"cpu": "2"}}]},
+    }
+    status, body = ks.request("POST", f"/api/v1/namespaces/{ns}/limitranges", limits)
+    assert status == 201, body
+    client = Client(kubeconfig=ks.kubeconfig, namespace=ns)
+    app = SparkApp(
+        name="bench", application=PI, image=IMAGE, executor=Executor(instances=8, cores=2)
+    )
+    report = client.preflight(app)
+    objects = sum(1 for c in report.checks if c.message == "accepted (dry run)")
+
+    before = requests(ks)
+    preflight_ms = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        client.preflight(app)
+        preflight_ms.append((time.perf_counter() - started) * 1000)
+    preflight_requests = delta(requests(ks), before)
+
+    before = requests(ks)
+    submit_ms = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        client.submit(app)
+        submit_ms.append((time.perf_counter() - started) * 1000)
+    submit_requests = delta(requests(ks), before)
+
+    result = {
+        "sparkube": sparkube.__version__,
+        "runs": runs,
+        "objects": objects,
+        "preflight": {
+            "round_trips_reported": report.round_trips,
+            "requests_per_run": {k: v / runs for k, v in preflight_requests.items()},
+            "ms": summary(preflight_ms),
+        },
+        "submit": {
+            "requests_per_run": {k: v / runs for k, v in submit_requests.items()},
+            "ms": summary(submit_ms),
+        },
+    }
+    assert report.round_trips == objects + 2, report
+    return result
 
 
 if __name__ == "__main__":

@@ -146,6 +146,28 @@ def headlines(results: dict[str, Any]) -> list[str]:
             f"RSS {_f(ks['kubesim_rss_mb_with_pods'], 0)} MB at {ks['pods']:,} pods; "
             f"targets: {verdict}"
         )
+    if m := s.get("metrics"):
+        cost = m["throughput"]["cost"]
+        st = m["steady"]
+        worst = max(cost.values(), default=0.0)
+        lines.append(
+            "metrics cost, recording vs off (median of "
+            f"{m['throughput']['rounds']} rounds each): "
+            + ", ".join(f"{k} {v * 100:+.2f} %" for k, v in cost.items())
+            + f"; target <= 2 % {'met' if worst <= 0.02 else 'missed'}. Steady state, "
+            f"{st.get('tracked')} tracked apps held {_f(st.get('hold_s'))} s: "
+            f"{st.get('metrics_changed') or 'no metric moved'}, "
+            f"{_f(st.get('cpu_s_hold'), 3)} CPU s"
+        )
+    if pf := s.get("preflight"):
+        per_run = pf["preflight"]["requests_per_run"]
+        lines.append(
+            f"preflight of {pf['objects']} objects: {pf['preflight']['round_trips_reported']} "
+            f"round trips ({', '.join(f'{k} {v:g}' for k, v in per_run.items())}), "
+            f"median {_f(pf['preflight']['ms'].get('median'))} ms; a submit of the same app "
+            f"median {_f(pf['submit']['ms'].get('median'))} ms; target <= 1 per object + 1 "
+            "quota read (the LimitRange read is one more)"
+        )
     return lines
 
 
@@ -587,7 +609,7 @@ CONNECT_PHASES = {
 
 
 def connect_section(cn: dict[str, Any]) -> str:
-    """Scenario 10: `connect()` to the first result by phase, and the forward's throughput."""
+    """Scenario 11: `connect()` to the first result by phase, and the forward's throughput."""
     phases = cn["phases_ms"]
     rows = [
         [label, _f(phases[key].get("median"), 0, " ms"), _f(phases[key].get("min"), 0, " ms")]
@@ -598,7 +620,7 @@ def connect_section(cn: dict[str, Any]) -> str:
     tp = cn["throughput"]
     ratio = tp.get("forward_vs_direct")
     return (
-        "## 10. Spark Connect sessions\n\n"
+        "## 11. Spark Connect sessions\n\n"
         f"`connect()` to the first query result on kubesim's process runtime (a real Spark "
         f"Connect server, one executor), {cn['runs']} sessions opened one after another; phases "
         "as seen from outside (the driver pod polled every 10 ms, its Connect port probed on "

@@ -2,10 +2,10 @@
 in one run against one kubesim (scenario 7 gets a kubesim of its own).
 
     .venv/bin/python bench/run.py [--quick]
-        [--only cold,warm,tracking,triggerer,logs,imports,kubesim,metrics,upload,connect]
+        [--only cold,warm,tracking,triggerer,logs,imports,kubesim,metrics,upload,preflight,connect]
 
-(`make bench` runs it; arguments may also come from $BENCH_ARGS.) Scenarios 7 and 10 get a
-kubesim of their own (10: the process runtime, with real Spark). Writes bench/results.json,
+(`make bench` runs it; arguments may also come from $BENCH_ARGS.) Scenarios 7 and 11 get a
+kubesim of their own (11: the process runtime, with real Spark). Writes bench/results.json,
 bench/results.md and PNG plots beside them (or under --out), and prints the headline ratios.
 The peers are installed, pinned, into bench/.work/peers-venv on first use.
 """
@@ -33,6 +33,7 @@ from bench import (
     kubesim_cap,
     logs,
     metrics_cost,
+    preflight,
     report,
     tracking,
     upload,
@@ -60,6 +61,7 @@ SCENARIOS = [
     "kubesim",
     "metrics",
     "upload",
+    "preflight",
     "connect",
 ]
 
@@ -115,6 +117,7 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
             "metrics_steady_apps": 20,
             "metrics_hold_s": 2.0,
             "upload_runs": 1,
+            "preflight_runs": 3,
             "upload_big_gib": 0.05,
             "connect_runs": 1,
             "connect_mb": 10,
@@ -139,6 +142,7 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
             "metrics_steady_apps": 1000,
             "metrics_hold_s": 5.0,
             "upload_runs": 3,
+            "preflight_runs": 10,
             "upload_big_gib": 1,
             "connect_runs": 2,
             "connect_mb": 100,
@@ -162,6 +166,7 @@ def params(quick: bool, tiny: bool = False) -> dict[str, Any]:
         "metrics_steady_apps": 1000,
         "metrics_hold_s": 10.0,
         "upload_runs": 5,
+        "preflight_runs": 30,
         "upload_big_gib": 1,
         "connect_runs": 3,
         "connect_mb": 100,
@@ -317,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         if "upload" in args.only:
             log("scenario 9: uploading local files")
             out["upload"] = upload.run(kubesim, runs=p["upload_runs"], big_gib=p["upload_big_gib"])
+        if "preflight" in args.only:
+            log("scenario 10: what a preflight costs")
+            out["preflight"] = preflight.run(kubesim, runs=p["preflight_runs"])
     finally:
         if kubesim is not None:
             kubesim.stop()
@@ -324,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         log("scenario 6: import and install cost")
         out["imports"] = imports.run(runs=p["import_runs"])
     if "connect" in args.only:
-        log("scenario 10: Spark Connect sessions")
+        log("scenario 11: Spark Connect sessions")
         out["connect"] = connect.run(runs=p["connect_runs"], mb=p["connect_mb"])
     if "kubesim" in args.only:
         log("scenario 7: kubesim capacity")

@@ -24,6 +24,7 @@ from sparkube.client import (
     Preflight,
     PreflightCheck,
     Progress,
+    Report,
     SparkAppHandle,
 )
 from sparkube.errors import (
@@ -52,6 +53,7 @@ __all__ = [
     "Preflight",
     "PreflightCheck",
     "Progress",
+    "Report",
     "RoleSpec",
     "SparkApp",
     "SparkAppHandle",

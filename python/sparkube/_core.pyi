@@ -34,6 +34,7 @@ LABEL_PREFIX: str
 SESSION_LABEL: str
 """`sparkube.io/session`: on a Spark Connect server's driver, the session's name."""
 IDLE_TIMEOUT_KEY: str
+HISTORY_SERVER_URL_KEY: str
 """`spark.sparkube.session.idleTimeout`: no client request for that long ends a session's
 server (a Spark duration; 30min when unset)."""
 CONNECT_PORT: int
@@ -379,6 +380,66 @@ class Preflight:
     def to_dict(self) -> PreflightDict: ...
     def __bool__(self) -> bool: ...
 
+class ExecutorUsageDict(TypedDict):
+    """One entry of `ReportDict.executors` (type only): bytes and seconds."""
+
+    id: str
+    seconds: float
+    peak_heap: int | None
+    peak_off_heap: int | None
+    peak_python: int | None
+    task_seconds: float
+    gc_seconds: float
+    gc_share: float | None
+
+class ReportDict(TypedDict):
+    """`Report.to_dict()` (type only): bytes and seconds."""
+
+    app_id: str
+    source: Literal["history_server", "live_snapshot"]
+    partial: bool
+    note: str | None
+    executors: list[ExecutorUsageDict]
+    executor_seconds: float
+    peak_heap: int | None
+    peak_off_heap: int | None
+    peak_python: int | None
+    memory_bytes_spilled: int
+    disk_bytes_spilled: int
+    task_seconds: float
+    gc_seconds: float
+    gc_share: float | None
+    executor_memory: int | None
+    recommended_executor_memory: str | None
+    summary: str | None
+
+@final
+class Report:
+    """The right-sizing report of an ended application (`AppHandle.report`)."""
+
+    @property
+    def app_id(self) -> str: ...
+    @property
+    def source(self) -> Literal["history_server", "live_snapshot"]: ...
+    @property
+    def partial(self) -> bool:
+        """Whether the figures may miss the end of the app (a live snapshot)."""
+    @property
+    def note(self) -> str | None: ...
+    @property
+    def summary(self) -> str | None:
+        """`executors peaked at 1.1 GiB of 4 GiB heap (27 %): spark.executor.memory=2g would
+        do; ...`; None when no executor reported its heap."""
+    @property
+    def recommended_executor_memory(self) -> str | None: ...
+    @property
+    def executor_seconds(self) -> float: ...
+    @property
+    def peak_heap(self) -> int | None: ...
+    @property
+    def executor_memory(self) -> int | None: ...
+    def to_dict(self) -> ReportDict: ...
+
 @final
 class Client:
     """A connection to one Kubernetes cluster."""
@@ -495,6 +556,14 @@ class AppHandle:
         """Jobs, stages and tasks from the driver's Spark UI (through the API server's service
         proxy), or None while the UI cannot answer."""
     def progress_async(self) -> Awaitable[Progress | None]: ...
+    def report(
+        self, history_server_url: str | None = None, *, wait: float | None = None
+    ) -> Report | None:
+        """The right-sizing report once the app has ended: from the History Server when given
+        and answering, else from the last progress read (partial); None without figures."""
+    def report_async(
+        self, history_server_url: str | None = None, *, wait: float | None = None
+    ) -> Awaitable[Report | None]: ...
     def wait(
         self,
         *,

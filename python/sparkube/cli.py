@@ -38,6 +38,9 @@ commands:
             --metrics-file P: sparkube's metrics in OpenMetrics text when it ends,
             --stall-timeout S --on-stall warn|fail: no task done and no new executor for S;
             --delete-uploads: remove the files it uploaded once the app has ended;
+            --history-server URL (or conf spark.sparkube.historyServer.url): the History
+            Server whose REST API gives the right-sizing report printed at the end, else
+            the driver's UI read while the app runs;
             spark-submit's --status and --kill [ns:]pod work too; --dry-run=server sends every
             object as a dry run and checks the whole app against the namespace's quota,
             creating nothing: exit 0 when it would fit, 1 when not)
@@ -158,8 +161,13 @@ SUBMIT_VALUES = frozenset(
         "--metrics-file",
         "--stall-timeout",
         "--on-stall",
+        "--history-server",
     }
 )
+
+SNAPSHOT_INTERVAL = 5.0
+"""Seconds between two reads of the driver's UI while the app runs, for the right-sizing
+report (the last one is what the report has without a History Server)."""
 
 _metrics_files: list[str] = []
 """Where `main` writes the process's metrics when the command ends (`--metrics-file`)."""
@@ -242,6 +250,8 @@ def _submit(args: Sequence[str]) -> int:
         output=output,
         stall_timeout=stall_timeout,
         on_stall=on_stall,
+        history_server=tool.values.get("--history-server")
+        or conf.get(_core.HISTORY_SERVER_URL_KEY),
     )
 
 
@@ -276,11 +286,15 @@ def _follow(
     output: str | None,
     stall_timeout: float | None = None,
     on_stall: str = "warn",
+    history_server: str | None = None,
 ) -> int:
-    """Wait like spark-submit: a status line every `interval`, the driver log with `logs`."""
+    """Wait like spark-submit: a status line every `interval`, the driver log with `logs`;
+    at the end, the right-sizing report (`SparkAppHandle.report`)."""
     import threading
+    import time
 
-    from sparkube.errors import AppFailed, AppStalled, StartupTimeout, WaitTimeout
+    from sparkube.client import AppState
+    from sparkube.errors import AppFailed, AppStalled, SparkubeError, StartupTimeout, WaitTimeout
 
     latest: list[AppStatus] = []
     done = threading.Event()
@@ -290,6 +304,7 @@ def _follow(
             latest.append(status)
 
     def reporter() -> None:
+        sampled = 0.0
         while not done.wait(interval):
             if latest:
                 status = latest[-1]
@@ -297,6 +312,14 @@ def _follow(
                     f"Application status for {handle.app_id} (phase: {status.phase or status.state})",
                     file=sys.stderr,
                 )
+                now = time.monotonic()
+                if status.state == AppState.RUNNING and now - sampled >= SNAPSHOT_INTERVAL:
+                    # Keeps the executors' figures for the report (`SparkAppHandle.report`).
+                    sampled = now
+                    try:
+                        handle.progress()
+                    except SparkubeError:
+                        sampled = float("inf")  # refused: asking again will not help
 
     def stream_logs() -> None:
         for line in handle.logs(follow=True):
@@ -334,6 +357,11 @@ def _follow(
             print("Last lines of the driver log:", file=sys.stderr)
             for line in final.last_log_lines:
                 print(f"  {line}", file=sys.stderr)
+        report = handle.report(history_server) if final.state.is_final else None
+        if report is not None and report.summary:
+            print(f"Right-sizing: {report.summary}", file=sys.stderr)
+            if report.note and report.source == "live_snapshot" and history_server:
+                print(f"  ({report.note})", file=sys.stderr)
         if output:
             _print_data(final.to_dict(), output)
     return code
@@ -538,6 +566,9 @@ def _wait(args: Sequence[str]) -> int:
     parser.add_argument("--metrics-file", help="write sparkube's metrics there (OpenMetrics)")
     parser.add_argument("--stall-timeout", type=float, help="seconds without progress: stalled")
     parser.add_argument("--on-stall", choices=("warn", "fail"), default="warn")
+    parser.add_argument(
+        "--history-server", help="History Server URL for the right-sizing report at the end"
+    )
     ns = parser.parse_args(args)
     if ns.metrics_file:
         _metrics_files.append(ns.metrics_file)
@@ -552,6 +583,7 @@ def _wait(args: Sequence[str]) -> int:
         output=ns.output,
         stall_timeout=ns.stall_timeout,
         on_stall=ns.on_stall,
+        history_server=ns.history_server,
     )
 
 

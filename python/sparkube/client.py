@@ -86,6 +86,11 @@ Preflight = _core.Preflight
 PreflightCheck = _core.PreflightCheck
 """One finding of a preflight."""
 
+Report = _core.Report
+"""The right-sizing report of an ended application (`SparkAppHandle.report`): `summary` (one
+line, None when no executor reported its heap), `recommended_executor_memory`, `partial`,
+`source`, `note`; `to_dict()` has every figure per executor and summed (bytes, seconds)."""
+
 
 class SparkAppHandle:
     """A submitted (or attached) Spark application: its status, logs, and a way to end it."""
@@ -170,6 +175,30 @@ class SparkAppHandle:
     async def progress_async(self) -> Progress | None:
         """`progress` for asyncio."""
         return await self._core.progress_async()
+
+    def report(
+        self, history_server_url: str | None = None, *, wait: float | None = None
+    ) -> Report | None:
+        """The right-sizing report, once the application has ended.
+
+        Executor-seconds, peak JVM heap and off-heap, peak Python memory, spill and the GC
+        share of task time, per executor and summed, with a line such as `executors peaked
+        at 1.1 GiB of 4 GiB heap (27 %): spark.executor.memory=2g would do`: the peak heap
+        plus half, rounded up to 512 MiB (whole GiB from 4 GiB), never below 512 MiB, and
+        advised only when smaller than the configured memory.
+
+        From the History Server's REST API at `history_server_url` (waiting up to `wait`
+        seconds, 30 by default, for it to list the application as completed); else, or when
+        it does not answer, from the last `progress()` read of this handle, marked `partial`.
+        None when there is neither. Never raises for an unreachable History Server.
+        """
+        return self._core.report(history_server_url, wait=wait)
+
+    async def report_async(
+        self, history_server_url: str | None = None, *, wait: float | None = None
+    ) -> Report | None:
+        """`report` for asyncio."""
+        return await self._core.report_async(history_server_url, wait=wait)
 
     def wait(
         self,

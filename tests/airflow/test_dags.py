@@ -98,6 +98,9 @@ def test_spark_pi(airflow_k8s: AirflowCli, kube: Kube) -> None:
     assert result["app_id"].startswith("spark-")
     assert result["namespace"] == kube.namespace
     assert result["duration_s"] >= 2
+    # kubesim's simulated driver has no Spark UI: no figures, so no right-sizing report.
+    assert "report" in result
+    assert result["report"] is None
     # The extra links, from the provider config's templates.
     app_id = result["app_id"]
     assert result["spark_ui_url"] == f"https://spark.example/proxy/{app_id}/"

@@ -165,6 +165,8 @@ def test_spark_submit_args_get_the_namespace_when_they_lack_one() -> None:
         {"application": None},
         {"application": PI, "spark_submit_args": [PI]},
         {"on_finish_action": "delete_pod"},
+        {"application": PI, "stall_action": "kill"},
+        {"application": PI, "stall_timeout": 0},
     ],
 )
 def test_invalid_operator_arguments_fail_at_parse_time(kwargs: dict[str, Any]) -> None:
@@ -173,8 +175,18 @@ def test_invalid_operator_arguments_fail_at_parse_time(kwargs: dict[str, Any]) -
 
 
 def test_timeouts_accept_seconds_or_timedeltas() -> None:
-    task = op(startup_timeout=timedelta(minutes=2), timeout=90)
-    assert (task.startup_timeout, task.timeout) == (120.0, 90.0)
+    task = op(startup_timeout=timedelta(minutes=2), timeout=90, stall_timeout=timedelta(minutes=5))
+    assert (task.startup_timeout, task.timeout, task.stall_timeout) == (120.0, 90.0, 300.0)
+
+
+def test_the_history_server_comes_from_the_parameter_or_the_conf() -> None:
+    url = "http://spark-history.spark.svc:18080"
+    assert op().history_server() is None
+    assert op(conf={"spark.sparkube.historyServer.url": url}).history_server() == url
+    assert (
+        op(history_server_url=url, conf={"spark.sparkube.historyServer.url": "x"}).history_server()
+        == url
+    )
 
 
 def test_compiled_app_renders_to_the_objects_spark_submit_creates() -> None:

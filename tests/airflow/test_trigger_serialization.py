@@ -24,6 +24,13 @@ KWARGS = [
         "progress_interval": 12.5,
     },
     {"namespace": "jobs", "driver_pod": "pi-driver", "progress_interval": None},
+    {
+        "namespace": "jobs",
+        "driver_pod": "pi-driver",
+        "stall_timeout": 600.0,
+        "stall_action": "fail",
+        "history_server_url": "http://spark-history.spark.svc:18080",
+    },
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 from operator import add
@@ -59,6 +60,14 @@ class PodRecorder:
         self._thread.join()
 
 
+# Executor memory figures for the right-sizing report: polled every 200 ms rather than at
+# heartbeats (10 s, longer than these apps' executors live), and written to the event log.
+REPORT_CONF = (
+    "spark.executor.metrics.pollingInterval=200ms",
+    "spark.eventLog.logStageExecutorMetrics=true",
+)
+
+
 def eventually(check: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -90,13 +99,20 @@ def owned_by(cluster: SparkCluster, kind: str, uid: str) -> list[str]:
 def test_spark_pi_on_executors_created_by_the_driver(
     spark_cluster: SparkCluster, history_server: HistoryServer
 ) -> None:
+    args = spark_cluster.submit_args("spark-pi", *REPORT_CONF)
     with PodRecorder(spark_cluster, "spark-role=executor") as executors:
         result = spark_cluster.sparkube(
-            "submit", "--logs", *spark_cluster.submit_args("spark-pi"), PI, "10"
+            "submit", "--logs", "--history-server", history_server.url, *args, PI, "10"
         )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Pi is roughly 3.1" in result.stdout, result.stdout[-3000:]
     assert "finished: Succeeded" in result.stderr
+    # The right-sizing line, from the History Server's REST API (not marked partial).
+    line = r"Right-sizing: executors peaked at .* of 512 MiB heap \((\d+) %\).*"
+    report = re.search(line, result.stderr)
+    assert report, result.stderr[-3000:]
+    assert 0 <= int(report[1]) <= 100, report[0]
+    assert "partial" not in report[0], result.stderr[-1500:]
 
     driver = driver_pod(spark_cluster, "spark-pi")
     uid = driver["metadata"]["uid"]
@@ -184,10 +200,11 @@ def test_failing_app_reports_exit_code_and_traceback(spark_cluster: SparkCluster
 
 
 def test_progress_reads_the_running_driver_through_the_service_proxy(
-    spark_cluster: SparkCluster,
+    spark_cluster: SparkCluster, history_server: HistoryServer
 ) -> None:
     client = sparkube.Client(kubeconfig=spark_cluster.kubesim.kubeconfig)
-    handle = client.submit([*spark_cluster.submit_args("pi-progress"), PI, "40"])
+    args = spark_cluster.submit_args("pi-progress", *REPORT_CONF)
+    handle = client.submit([*args, PI, "40"])
     readings: list[sparkube.Progress] = []
     while not handle.status().state.is_final:
         progress = handle.progress()
@@ -203,6 +220,32 @@ def test_progress_reads_the_running_driver_through_the_service_proxy(
     done = [p.tasks_completed for p in counted]
     assert done == sorted(done), done
     assert max(done) <= 40
+
+    # The right-sizing report of the real run: from the last progress read (partial), then
+    # from the History Server reading the event log.
+    live = handle.report()
+    assert live is not None
+    assert (live.source, live.partial) == ("live_snapshot", True), live
+    assert_real_figures(live)
+    history = handle.report(history_server.url, wait=60)
+    assert history is not None
+    assert history.source == "history_server", history.note
+    assert not history.partial, history.note
+    assert_real_figures(history)
+    figures = history.to_dict()
+    assert len(figures["executors"]) == 2, figures
+    assert figures["task_seconds"] > 0, figures
+    assert figures["gc_share"] is not None, figures
+
+
+def assert_real_figures(report: sparkube.Report) -> None:
+    """Executors that lived, and a peak heap within `spark.executor.memory` (512m here)."""
+    memory = 512 << 20
+    assert report.executor_seconds > 0, report.to_dict()
+    assert report.executor_memory == memory, report.to_dict()
+    assert report.peak_heap is not None, report.to_dict()
+    assert 0 < report.peak_heap <= memory, report.to_dict()
+    assert (report.summary or "").startswith("executors peaked at"), report
 
 
 def test_a_local_script_and_package_ship_in_a_config_map(

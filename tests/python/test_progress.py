@@ -15,6 +15,7 @@ import asyncio
 import logging
 import pickle
 import secrets
+import socket
 import threading
 import time
 import urllib.parse
@@ -487,3 +488,64 @@ def test_bad_stall_options_name_the_option(
     with pytest.raises(ConfigError) as err:
         handle.wait(**options)
     assert err.value.option == option
+
+
+def test_the_airflow_wait_fails_a_stall_and_reports_from_the_live_snapshot(
+    client: Client,
+    kubesim: Kubesim,
+    namespace: str,
+    spark: SparkSession,
+    tmp_path: Path,
+) -> None:
+    """The operator's and the trigger's wait (`_watch.follow`) with `stall_action="fail"`: the
+    stalled driver is deleted and the outcome is `stalled`; the right-sizing report then comes
+    from the progress read meanwhile, marked partial as the History Server does not answer."""
+    sc = spark.sparkContext
+    pod = make_driver(kubesim, namespace, sc.applicationId, ui_port(spark))
+    handle = client.attach(pod, namespace)
+    gate = tmp_path / "gate"
+    job = gated_count(sc, gate, 4)
+    until(handle.progress, lambda p: p.tasks_active == 2)
+    lines: list[str] = []
+
+    class Collect:
+        def info(self, msg: Any, /, *args: Any) -> None:
+            lines.append(str(msg) % args)
+
+        def warning(self, msg: Any, /, *args: Any) -> None:
+            lines.append("WARNING " + str(msg) % args)
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    try:
+        started = time.monotonic()
+        outcome = asyncio.run(
+            _watch.follow(
+                handle,
+                log=Collect(),
+                get_logs=False,
+                kill_on_timeout=True,
+                stall_timeout=1.5,
+                stall_action="fail",
+                history_server_url=dead,
+            )
+        )
+    finally:
+        gate.touch()
+        job.join(60)
+    assert outcome["status"] == _watch.STALLED, outcome
+    assert "stalled" in outcome["message"]
+    # `fail` deleted the stalled driver (the operator's wait kills on timeouts and stalls).
+    status, body = kubesim.request("GET", f"/api/v1/namespaces/{namespace}/pods/{pod}")
+    assert status == 404 or body["metadata"].get("deletionTimestamp"), body
+    assert time.monotonic() - started < 30
+    report = outcome["report"]
+    assert report is not None, lines
+    assert report["source"] == "live_snapshot"
+    assert report["partial"] is True
+    assert "did not answer" in (report["note"] or ""), report
+    # Local mode lists only the driver: no executor figures, so no advice line.
+    assert report["executors"] == []
+    assert report["summary"] is None
+    assert any(line.startswith("WARNING Right-sizing report") for line in lines), lines

@@ -112,6 +112,17 @@ CONFIG_OPTIONS: dict[str, dict[str, Any]] = {
         "example": "https://spark-history.example.com/history/{app_id}/",
         "default": "",
     },
+    "history_server_url": {
+        "description": (
+            "Base URL of the Spark History Server whose REST API gives the right-sizing "
+            "report of SparkAppOperator (the operator's history_server_url wins). Empty: "
+            "the report comes from the driver's UI read while waiting (partial)."
+        ),
+        "version_added": "0.1.0",
+        "type": "string",
+        "example": "http://spark-history.spark.svc:18080",
+        "default": "",
+    },
 }
 
 

@@ -2,8 +2,9 @@
 operator's non-deferrable mode, so both behave the same.
 
 The outcome is a JSON-safe dict (the trigger's event payload): `status` is one of `success`,
-`failed`, `startup_timeout`, `timeout` or `error`; `message` says what happened; `app` is the
-last `AppStatus.to_dict()` seen, when there is one.
+`failed`, `startup_timeout`, `timeout`, `stalled` or `error`; `message` says what happened;
+`app` is the last `AppStatus.to_dict()` seen, when there is one; `report` the right-sizing
+report's `to_dict()` once the application has ended, when there are figures.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sparkube.errors import AppFailed, SparkubeError, StartupTimeout, WaitTimeout
+from sparkube.errors import AppFailed, AppStalled, SparkubeError, StartupTimeout, WaitTimeout
 
 if TYPE_CHECKING:
     import sparkube
@@ -33,6 +34,7 @@ SUCCESS = "success"
 FAILED = "failed"
 STARTUP_TIMEOUT = "startup_timeout"
 TIMEOUT = "timeout"
+STALLED = "stalled"
 ERROR = "error"
 
 # How long the log stream may take to deliver its last lines once the application has ended.
@@ -97,6 +99,26 @@ async def log_progress(handle: sparkube.SparkAppHandle, log: Log, interval: floa
             last = line
 
 
+async def right_sizing(
+    handle: sparkube.SparkAppHandle, log: Log, history_server_url: str | None
+) -> dict[str, Any] | None:
+    """Log the right-sizing report of the ended application; its `to_dict()`, or None when
+    there are no figures. A History Server that does not answer gives a partial report from
+    the progress read meanwhile, never a failure."""
+    try:
+        report = await handle.report_async(history_server_url)
+    except SparkubeError as e:
+        log.warning("No right-sizing report for %s: %s", handle.app_id, e)
+        return None
+    if report is None:
+        return None
+    if report.summary:
+        log.info("Right-sizing: %s", report.summary)
+    if report.partial and history_server_url:
+        log.warning("Right-sizing report of %s is partial: %s", handle.app_id, report.note)
+    return dict(report.to_dict())
+
+
 async def follow(
     handle: sparkube.SparkAppHandle,
     *,
@@ -107,6 +129,9 @@ async def follow(
     deadline: float | None = None,
     kill_on_timeout: bool = True,
     progress_interval: float | None = None,
+    stall_timeout: float | None = None,
+    stall_action: str = "warn",
+    history_server_url: str | None = None,
 ) -> dict[str, Any]:
     """Wait for the application's end on the core's shared watch; the outcome payload.
 
@@ -114,6 +139,11 @@ async def follow(
     `kill_on_timeout`, the driver is deleted when a deadline passes (or its image cannot be
     pulled); the core's wait does that, so it happens once even if two waiters race. With
     `progress_interval` (seconds), a progress line is logged that often when it changed.
+    `stall_timeout` and `stall_action` are the stall watchdog's (`sparkube.stall`): `warn`
+    logs a warning, `fail` ends the wait as `stalled` (deleting the driver with
+    `kill_on_timeout`). Once the application has ended, its right-sizing report
+    (`SparkAppHandle.report`, from `history_server_url` or the progress read meanwhile) is
+    logged and put in the outcome.
     """
     where = {"namespace": handle.namespace, "driver_pod": handle.driver_pod}
     logs = asyncio.ensure_future(stream_logs(handle, log, logs_since)) if get_logs else None
@@ -128,9 +158,13 @@ async def follow(
                 timeout=remaining(deadline),
                 startup_timeout=remaining(startup_deadline),
                 kill_on_timeout=kill_on_timeout,
+                stall_timeout=stall_timeout,
+                on_stall=stall_action,
             )
         except AppFailed as e:
             result = outcome(FAILED, e.message, app=e.status, **where)
+        except AppStalled as e:
+            result = outcome(STALLED, e.message, app=e.status, **where)
         except StartupTimeout as e:
             result = outcome(STARTUP_TIMEOUT, e.message, app=e.status, **where)
         except WaitTimeout as e:
@@ -145,6 +179,8 @@ async def follow(
             # Let the stream hand out the driver's last lines before the outcome is reported.
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(logs), DRAIN_SECONDS)
+        if result["status"] != ERROR:
+            result["report"] = await right_sizing(handle, log, history_server_url)
         return result
     finally:
         for task in (progress, logs):

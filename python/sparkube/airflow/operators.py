@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from sparkube import _core, stall
 from sparkube.airflow import _openlineage, _secrets, _watch
 from sparkube.airflow._compat import (
     TRIGGER_FAIL_METHOD,
@@ -35,7 +36,7 @@ from sparkube.airflow._identity import TaskIdentity
 from sparkube.airflow._metrics import emits_metrics
 from sparkube.airflow._secrets import args_conf
 from sparkube.airflow.hooks import SparkKubernetesHook
-from sparkube.airflow.links import APP_XCOM_KEY, SparkHistoryLink, SparkUILink
+from sparkube.airflow.links import APP_XCOM_KEY, SparkHistoryLink, SparkUILink, url_template
 from sparkube.app import spark_text
 from sparkube.errors import ConfigError, KubernetesApiError, SparkubeError
 
@@ -355,12 +356,22 @@ class SparkAppOperator(BaseOperator):
         spark_inject_parent_job_info`; needs `apache-airflow-providers-openlineage`).
     :param openlineage_inject_transport_info: add the OpenLineage HTTP transport Airflow uses to
         the Spark conf (default: `[openlineage] spark_inject_transport_info`).
+    :param stall_timeout: seconds (or timedelta) after which a running application that has
+        completed no task and registered no executor is stalled (`sparkube.stall`, reading the
+        progress through the driver's Spark UI); None for no watchdog. Deferred too.
+    :param stall_action: `warn` logs the stall and waits on; `fail` deletes the driver and
+        fails the task.
+    :param history_server_url: the History Server (its base URL) whose REST API gives the
+        right-sizing report logged at the end and returned under `report`; default: the conf
+        `spark.sparkube.historyServer.url`. Without one, or when it does not answer, the
+        progress read while waiting gives a partial report; never a failed task. Templated.
     :param preflight: before submitting, send every object as a dry run and check the whole
         app (driver and executors) against the namespace's ResourceQuota and LimitRange
         (`sparkube.Client.preflight`); the task fails, creating nothing, when a check fails.
 
     Returns (XCom) `{app_id, namespace, driver_pod, submission_id, state, exit_code,
-    spark_ui_url, duration_s}`. While the application runs, the XCom `spark_app` holds its
+    spark_ui_url, duration_s, result, report}`, `report` being the right-sizing report's
+    `to_dict()` (None without figures). While the application runs, the XCom `spark_app` holds its
     `app_id`, `namespace`, `driver_pod` and `submission_id` (the extra links read it).
     """
 
@@ -380,6 +391,7 @@ class SparkAppOperator(BaseOperator):
         "driver_pod_template",
         "executor_pod_template",
         "spark_submit_args",
+        "history_server_url",
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {
         "app": "json",
@@ -445,9 +457,23 @@ class SparkAppOperator(BaseOperator):
         openlineage_inject_parent_job_info: bool | None = None,
         openlineage_inject_transport_info: bool | None = None,
         preflight: bool = False,
+        stall_timeout: float | timedelta | None = None,
+        stall_action: str = "warn",
+        history_server_url: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if stall_action not in stall.ON_STALL:
+            raise ValueError(
+                f"{type(self).__name__} {self.task_id}: stall_action must be 'warn' or 'fail', "
+                f"not {stall_action!r}"
+            )
+        stall_seconds = seconds(stall_timeout)
+        if stall_seconds is not None and not stall_seconds > 0:
+            raise ValueError(
+                f"{type(self).__name__} {self.task_id}: stall_timeout must be a positive number "
+                f"of seconds, not {stall_timeout!r}"
+            )
         forms = {"app": app, "application": application, "spark_submit_args": spark_submit_args}
         given = [form for form, value in forms.items() if value is not None]
         if len(given) != 1:
@@ -505,6 +531,9 @@ class SparkAppOperator(BaseOperator):
         self.on_finish_action = on_finish_action
         self.reattach_on_restart = reattach_on_restart
         self.preflight = preflight
+        self.stall_timeout = stall_seconds
+        self.stall_action = stall_action
+        self.history_server_url = history_server_url
         self._handle: sparkube.SparkAppHandle | None = None
         if app is not None:
             flat = [k for k in SHORTHAND if k != "application" and given_value(getattr(self, k))]
@@ -839,6 +868,9 @@ class SparkAppOperator(BaseOperator):
                     reattach_on_restart=self.reattach_on_restart,
                     progress_interval=self.progress_interval,
                     fire_not_before=time.time() + deferral_settle_seconds(),
+                    stall_timeout=self.stall_timeout,
+                    stall_action=self.stall_action,
+                    history_server_url=self.history_server(),
                 ),
                 method_name="execute_complete",
             )
@@ -851,9 +883,21 @@ class SparkAppOperator(BaseOperator):
                 deadline=deadline,
                 kill_on_timeout=True,
                 progress_interval=self.progress_interval,
+                stall_timeout=self.stall_timeout,
+                stall_action=self.stall_action,
+                history_server_url=self.history_server(),
             )
         )
         return self.finish(outcome)
+
+    def history_server(self) -> str | None:
+        """`history_server_url`, else the conf `spark.sparkube.historyServer.url`, else the
+        provider config `[sparkube] history_server_url`."""
+        if self.history_server_url:
+            return self.history_server_url
+        conf = self.conf if isinstance(self.conf, Mapping) else {}
+        value = conf.get(_core.HISTORY_SERVER_URL_KEY) or url_template("history_server_url")
+        return str(value) if value else None
 
     @emits_metrics
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -921,7 +965,9 @@ class SparkAppOperator(BaseOperator):
                 self.log.info("Stopped after its timeout, as asked: %s", message)
             else:
                 self.log.info(message)
-            return self.result(app, namespace=namespace, driver_pod=driver_pod)
+            result = self.result(app, namespace=namespace, driver_pod=driver_pod)
+            result["report"] = outcome.get("report")
+            return result
         if app.get("cause"):
             self.log.error("Cause: %s", app["cause"])
         raise AirflowException(failure_message(message, app))

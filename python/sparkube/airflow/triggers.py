@@ -46,12 +46,20 @@ class SparkAppTrigger(BaseTrigger):
         `on_kill` leaves the driver to it instead of deleting it under it.
     :param progress_interval: seconds between progress lines (jobs and tasks from the driver's
         Spark UI) in the trigger's log, written only when they changed; None for none.
+    :param stall_timeout: seconds without a completed task or a new executor after which the
+        running application is stalled (`sparkube.stall`); None for no watchdog.
+    :param stall_action: `warn` (log it and wait on) or `fail` (the event is `stalled`; the
+        driver is deleted with `kill_on_timeout`).
+    :param history_server_url: the History Server whose REST API gives the right-sizing report
+        in the event (`report`); without one, or when it does not answer, the progress read
+        meanwhile gives a partial one.
     :param fire_not_before: epoch seconds before which the event is held back: an application
         that ends within seconds of the deferral must not resume the task before Airflow has
         registered the end of the deferring workload (`_compat.deferral_settle_seconds`).
 
-    The event payload has `status` (`success`, `failed`, `startup_timeout`, `timeout`, `error`),
-    `message`, and `app`, the final `AppStatus.to_dict()`.
+    The event payload has `status` (`success`, `failed`, `startup_timeout`, `timeout`,
+    `stalled`, `error`), `message`, `app`, the final `AppStatus.to_dict()`, and `report`, the
+    right-sizing report's `to_dict()` when there are figures.
     """
 
     def __init__(
@@ -69,6 +77,9 @@ class SparkAppTrigger(BaseTrigger):
         reattach_on_restart: bool = False,
         progress_interval: float | None = 30.0,
         fire_not_before: float | None = None,
+        stall_timeout: float | None = None,
+        stall_action: str = "warn",
+        history_server_url: str | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.namespace = namespace
@@ -83,6 +94,9 @@ class SparkAppTrigger(BaseTrigger):
         self.reattach_on_restart = reattach_on_restart
         self.progress_interval = progress_interval
         self.fire_not_before = fire_not_before
+        self.stall_timeout = stall_timeout
+        self.stall_action = stall_action
+        self.history_server_url = history_server_url
         self._handle: sparkube.SparkAppHandle | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -102,6 +116,9 @@ class SparkAppTrigger(BaseTrigger):
                 "reattach_on_restart": self.reattach_on_restart,
                 "progress_interval": self.progress_interval,
                 "fire_not_before": self.fire_not_before,
+                "stall_timeout": self.stall_timeout,
+                "stall_action": self.stall_action,
+                "history_server_url": self.history_server_url,
             },
         )
 
@@ -148,6 +165,9 @@ class SparkAppTrigger(BaseTrigger):
             deadline=self.deadline,
             kill_on_timeout=self.kill_on_timeout,
             progress_interval=self.progress_interval,
+            stall_timeout=self.stall_timeout,
+            stall_action=self.stall_action,
+            history_server_url=self.history_server_url,
         )
         hold = _watch.remaining(self.fire_not_before)
         if hold:

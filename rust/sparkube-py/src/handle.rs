@@ -5,15 +5,18 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyStopAsyncIteration, PyValueError};
 use pyo3::prelude::*;
+use sparkube::conf::{keys, parse_bytes_as_mib};
+use sparkube::progress::Snapshot;
 use sparkube::{
-    AppHandle, AppStatus, AppWatch, Client, KillOptions, LogOptions, LogStream, SparkConf,
-    WaitOptions,
+    AppHandle, AppStatus, AppWatch, Client, KillOptions, LogOptions, LogStream, Progress,
+    SparkConf, TrackError, WaitOptions,
 };
 use tokio::sync::Mutex;
 
 use crate::awaitable::awaitable;
 use crate::client::enter_runtime;
 use crate::errors::{kill_error, log_error, track_error, upload_error};
+use crate::report::PyReport;
 use crate::runtime::block_on;
 use crate::types::{PyAppStatus, PyProgress};
 
@@ -39,6 +42,10 @@ pub(crate) struct PyAppHandle {
     upload_conf: SparkConf,
     /// The objects the submission uploaded (not those it found already there).
     uploads: Vec<String>,
+    /// `spark.executor.memory` in bytes, when the conf was submitted from here.
+    executor_memory: Option<u64>,
+    /// What the driver's UI listed at the last progress read, for `report`.
+    snapshot: Arc<std::sync::Mutex<Option<Snapshot>>>,
 }
 
 impl PyAppHandle {
@@ -48,15 +55,41 @@ impl PyAppHandle {
             handle,
             upload_conf: SparkConf::default(),
             uploads: Vec::new(),
+            executor_memory: None,
+            snapshot: Arc::default(),
         }
     }
 
     /// The handle of a submission that uploaded `uploads` to `conf`'s upload path.
     pub(crate) fn with_uploads(mut self, conf: SparkConf, uploads: Vec<String>) -> Self {
+        let memory = conf.get(keys::EXECUTOR_MEMORY).unwrap_or("1g");
+        self.executor_memory = parse_bytes_as_mib(memory).ok().map(|mib| mib << 20);
         self.upload_conf = conf;
         self.uploads = uploads;
         self
     }
+}
+
+/// Keeps the snapshot of a progress read that got one; hands back the progress.
+fn keep_snapshot(
+    slot: &std::sync::Mutex<Option<Snapshot>>,
+    read: Result<Option<(Progress, Snapshot)>, TrackError>,
+) -> Result<Option<Progress>, TrackError> {
+    Ok(read?.map(|(progress, snapshot)| {
+        if let Ok(mut slot) = slot.lock()
+            && slot
+                .as_ref()
+                .is_none_or(|previous| snapshot.replaces(previous))
+        {
+            *slot = Some(snapshot);
+        }
+        progress
+    }))
+}
+
+/// A copy of the last snapshot kept.
+fn last_snapshot(slot: &std::sync::Mutex<Option<Snapshot>>) -> Option<Snapshot> {
+    slot.lock().ok().and_then(|s| s.clone())
 }
 
 /// `wait`'s keyword arguments as the library's options.
@@ -194,9 +227,10 @@ impl PyAppHandle {
 
     /// The progress from the driver's Spark UI (two GETs through the API server's service
     /// proxy), or `None` while the UI cannot answer.
+    /// What the UI listed is kept for `report`.
     fn progress(&self, py: Python<'_>) -> PyResult<Option<PyProgress>> {
-        let progress =
-            block_on(py, self.client.progress(&self.handle))?.map_err(|e| track_error(&e))?;
+        let read = block_on(py, self.client.progress_snapshot(&self.handle))?;
+        let progress = keep_snapshot(&self.snapshot, read).map_err(|e| track_error(&e))?;
         Ok(progress.map(PyProgress::from))
     }
 
@@ -204,13 +238,65 @@ impl PyAppHandle {
     fn progress_async<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let client = self.client.clone();
         let handle = self.handle.clone();
+        let snapshot = self.snapshot.clone();
         awaitable(py, async move {
-            let progress = client.progress(&handle).await;
+            let progress = keep_snapshot(&snapshot, client.progress_snapshot(&handle).await);
             move |_: Python<'_>| {
                 progress
                     .map(|p| p.map(PyProgress::from))
                     .map_err(|e| track_error(&e))
             }
+        })
+    }
+
+    /// The right-sizing report once the app has ended: from the History Server at
+    /// `history_server_url` (waiting up to `wait` seconds for it to list the app), else, or
+    /// when it does not answer, from the last progress read (partial). None when neither has
+    /// figures.
+    #[pyo3(signature = (history_server_url=None, *, wait=None))]
+    fn report(
+        &self,
+        py: Python<'_>,
+        history_server_url: Option<String>,
+        wait: Option<f64>,
+    ) -> PyResult<Option<PyReport>> {
+        let wait = seconds(wait)?.unwrap_or(sparkube::report::HISTORY_WAIT);
+        let snapshot = last_snapshot(&self.snapshot);
+        let report = block_on(
+            py,
+            sparkube::report::report(
+                &self.handle.app_id,
+                history_server_url.as_deref(),
+                snapshot.as_ref(),
+                self.executor_memory,
+                wait,
+            ),
+        )?;
+        Ok(report.map(PyReport::from))
+    }
+
+    /// `report` as an awaitable.
+    #[pyo3(signature = (history_server_url=None, *, wait=None))]
+    fn report_async<'py>(
+        &self,
+        py: Python<'py>,
+        history_server_url: Option<String>,
+        wait: Option<f64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let wait = seconds(wait)?.unwrap_or(sparkube::report::HISTORY_WAIT);
+        let snapshot = last_snapshot(&self.snapshot);
+        let app_id = self.handle.app_id.clone();
+        let memory = self.executor_memory;
+        awaitable(py, async move {
+            let report = sparkube::report::report(
+                &app_id,
+                history_server_url.as_deref(),
+                snapshot.as_ref(),
+                memory,
+                wait,
+            )
+            .await;
+            move |_: Python<'_>| Ok(report.map(PyReport::from))
         })
     }
 

@@ -14,6 +14,7 @@ mod logging;
 mod metrics;
 mod preflight;
 mod render;
+mod report;
 mod runtime;
 mod session;
 mod types;
@@ -45,6 +46,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::PyProgress>()?;
     m.add_class::<types::PyPodRef>()?;
     m.add_class::<preflight::PyPreflight>()?;
+    m.add_class::<report::PyReport>()?;
     m.add_class::<preflight::PyPreflightCheck>()?;
     m.add("APP_ID_LABEL", sparkube::build::labels::APP_ID_LABEL)?;
     m.add("APP_NAME_LABEL", sparkube::build::labels::APP_NAME_LABEL)?;
@@ -54,6 +56,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("LABEL_PREFIX", sparkube::build::labels::LABEL_PREFIX)?;
     m.add("SESSION_LABEL", sparkube::session::SESSION_LABEL)?;
     m.add("IDLE_TIMEOUT_KEY", sparkube::session::IDLE_TIMEOUT_KEY)?;
+    m.add(
+        "HISTORY_SERVER_URL_KEY",
+        sparkube::report::HISTORY_SERVER_URL_KEY,
+    )?;
     m.add("CONNECT_PORT", sparkube::session::CONNECT_PORT)?;
     Ok(())
 }

@@ -142,6 +142,10 @@ pub struct StageData {
     pub num_complete_tasks: u64,
     /// Task attempts that failed.
     pub num_failed_tasks: u64,
+    /// Bytes spilled from memory (deserialized) by the attempt's tasks.
+    pub memory_bytes_spilled: u64,
+    /// Bytes spilled to disk (serialized) by the attempt's tasks.
+    pub disk_bytes_spilled: u64,
 }
 
 /// One executor of the Spark REST API's `/applications/{id}/allexecutors` (the fields used):
@@ -153,6 +157,55 @@ pub struct ExecutorData {
     pub id: String,
     /// Whether it is still registered.
     pub is_active: bool,
+    /// When it registered (`2026-01-05T10:00:00.000GMT`).
+    pub add_time: Option<String>,
+    /// When it was removed; absent while it is registered.
+    pub remove_time: Option<String>,
+    /// Milliseconds its tasks ran.
+    pub total_duration: u64,
+    /// Milliseconds its tasks spent in garbage collection.
+    #[serde(rename = "totalGCTime")]
+    pub total_gc_time: u64,
+    /// Bytes of its storage and execution memory (a share of the heap).
+    pub max_memory: u64,
+    /// The highest memory figures its heartbeats reported; absent before the first one.
+    pub peak_memory_metrics: Option<PeakMemoryMetrics>,
+}
+
+/// Spark's `ExecutorMetrics` as the REST API names them (the fields used here), in bytes. The
+/// process tree figures stay 0 unless `spark.executor.processTreeMetrics.enabled`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct PeakMemoryMetrics {
+    /// Used JVM heap.
+    #[serde(rename = "JVMHeapMemory")]
+    pub jvm_heap_memory: u64,
+    /// Used JVM memory outside the heap (metaspace, code cache, ...).
+    #[serde(rename = "JVMOffHeapMemory")]
+    pub jvm_off_heap_memory: u64,
+    /// Resident memory of the executor's Python workers.
+    #[serde(rename = "ProcessTreePythonRSSMemory")]
+    pub process_tree_python_rss_memory: u64,
+}
+
+/// What the driver's UI listed at one moment, kept for the right-sizing report (see
+/// `report`): the executors with their peak memory, and the stages with their spill.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// Every executor so far, the driver and the removed ones included.
+    pub executors: Vec<ExecutorData>,
+    /// Every stage attempt so far.
+    pub stages: Vec<StageData>,
+    /// When it was read.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Snapshot {
+    /// Whether this read should replace `previous` as the one the report uses: not when it
+    /// lost the executors (their read failed, as it may while the driver stops).
+    pub fn replaces(&self, previous: &Snapshot) -> bool {
+        !self.executors.is_empty() || previous.executors.is_empty()
+    }
 }
 
 /// How far an application is, as its Spark UI counts it, over the jobs submitted so far (a
@@ -356,6 +409,18 @@ impl Client {
     /// finished, or its service is gone). Needs `get` on `services/proxy` (and, for a driver
     /// whose service name does not follow Spark's rule, `list` on `services`).
     pub async fn progress(&self, handle: &AppHandle) -> Result<Option<Progress>> {
+        Ok(self
+            .progress_snapshot(handle)
+            .await?
+            .map(|(progress, _)| progress))
+    }
+
+    /// [`Client::progress`] with what the UI listed, for the right-sizing report
+    /// ([`crate::report::Report::from_snapshot`]).
+    pub async fn progress_snapshot(
+        &self,
+        handle: &AppHandle,
+    ) -> Result<Option<(Progress, Snapshot)>> {
         let read = async {
             let ui = match &handle.spark_ui {
                 Some(ui) => ui.clone(),
@@ -387,7 +452,11 @@ impl Client {
     }
 
     /// The three GETs (jobs, stages, executors), sent together, and their summary.
-    async fn read_progress(&self, handle: &AppHandle, ui: &SparkUi) -> Result<Option<Progress>> {
+    async fn read_progress(
+        &self,
+        handle: &AppHandle,
+        ui: &SparkUi,
+    ) -> Result<Option<(Progress, Snapshot)>> {
         let policy = read_policy(&self.retry);
         let get = |operation: &str, part: &str| {
             proxy_request(&handle.namespace, ui, &handle.app_id, part)
@@ -426,7 +495,14 @@ impl Client {
                 let jobs: Option<Vec<JobData>> = decode_ui_answer(&jobs_op, &jobs)?;
                 let stages: Option<Vec<StageData>> = decode_ui_answer(&stages_op, &stages)?;
                 Ok(jobs.zip(stages).map(|(jobs, stages)| {
-                    summarize(&handle.app_id, &jobs, &stages).with_executors(&executors)
+                    let progress =
+                        summarize(&handle.app_id, &jobs, &stages).with_executors(&executors);
+                    let snapshot = Snapshot {
+                        executors,
+                        stages,
+                        at: chrono::Utc::now(),
+                    };
+                    (progress, snapshot)
                 }))
             }
             (Err(e), _) | (_, Err(e)) if is_unavailable(&e) => {

@@ -569,22 +569,29 @@ fn s3_store(conf: &SparkConf, bucket: &str) -> object_store::Result<AmazonS3> {
 #[derive(Debug, Clone, Copy)]
 struct HyperConnector;
 
+/// An HTTP(S) connector with the system's roots: the transport of the stores and of the
+/// History Server's REST API (see `report`).
+pub(crate) fn https_connector()
+-> hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector> {
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    match builder.with_native_roots() {
+        Ok(b) => b.https_or_http().enable_http1().build(),
+        // No system roots: plain http endpoints (a local S3 server) still work.
+        Err(_) => hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+            )
+            .https_or_http()
+            .enable_http1()
+            .build(),
+    }
+}
+
 impl HttpConnector for HyperConnector {
     fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let https = match builder.with_native_roots() {
-            Ok(b) => b.https_or_http().enable_http1().build(),
-            // No system roots: plain http endpoints (a local S3 server) still work.
-            Err(_) => hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(
-                    rustls::ClientConfig::builder()
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth(),
-                )
-                .https_or_http()
-                .enable_http1()
-                .build(),
-        };
+        let https = https_connector();
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(30))

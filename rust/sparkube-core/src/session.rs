@@ -26,6 +26,10 @@ pub const NO_RESOURCE: &str = "spark-internal";
 /// The driver's program: the Connect server, stopped from inside the cluster once idle.
 pub const SERVER_PROGRAM: &str = include_str!("session_server.py");
 
+/// The line [`SERVER_PROGRAM`] prints once the Connect service listens: the client follows
+/// the driver log for it and probes at once, instead of finding the server on a polling tick.
+pub const READY_LINE: &str = "sparkube: Spark Connect server listening";
+
 /// Where [`SERVER_PROGRAM`] is read from when the submission is resolved: no file of the
 /// submitting machine, the resolving environment serves the text above for this path (see
 /// `sparkube::local::resolve_session`). Its file name is the program's name in the driver.
@@ -139,6 +143,11 @@ mod tests {
             s.conf.get(CONNECT_PORT_KEY).map(String::as_str),
             Some("15002")
         );
+    }
+
+    #[test]
+    fn the_server_program_prints_the_ready_line() {
+        assert!(SERVER_PROGRAM.contains(&format!("\"{READY_LINE}")));
     }
 
     #[test]

@@ -42,6 +42,8 @@ def main():
     idle_ms = context.conf().getTimeAsMs(IDLE_TIMEOUT_KEY, "30min")
     package = spark.sparkContext._jvm.org.apache.spark.sql.connect.service
     package.SparkConnectService.start(context)
+    # The client follows the log for this line (sparkube_core::session::READY_LINE).
+    print("sparkube: Spark Connect server listening", flush=True)
     service = getattr(getattr(package, "SparkConnectService$"), "MODULE$")
     poll = min(max(idle_ms / 10, 200), 10_000) / 1000
     latest = int(time.time() * 1000)

@@ -24,11 +24,13 @@ use tokio::time::Instant;
 
 pub use sparkube_core::session::{
     CONNECT_PORT, CONNECT_PORT_KEY, CONNECT_SERVER_CLASS, DEFAULT_IDLE_TIMEOUT, IDLE_TIMEOUT_KEY,
-    NO_RESOURCE, SERVER_PROGRAM, SERVER_PROGRAM_PATH, SESSION_LABEL, connect_port, session_spec,
+    NO_RESOURCE, READY_LINE, SERVER_PROGRAM, SERVER_PROGRAM_PATH, SESSION_LABEL, connect_port,
+    session_spec,
 };
 
 use crate::client::Client;
 use crate::kill::KillOptions;
+use crate::logs::{LogOptions, LogStream};
 use crate::submit::{AppHandle, SubmitError};
 use crate::track::state::AppStatus;
 use crate::track::{TrackError, WaitOptions};
@@ -285,6 +287,9 @@ impl Client {
         let start = Instant::now();
         let mut last_error = None;
         let mut pull_failing_since: Option<Instant> = None;
+        // The driver log, followed for the server's ready line between polls.
+        let mut ready_lines: Option<LogStream> = None;
+        let mut followed_log = false;
         loop {
             let status = self.status(&handle.namespace, &handle.driver_pod).await?;
             if status.is_final() {
@@ -316,6 +321,18 @@ impl Client {
                     Ok(()) => return Ok(()),
                     Err(e) => last_error = Some(e),
                 }
+                if !followed_log {
+                    // Best effort: without the log, the polling below still finds the server.
+                    followed_log = true;
+                    let options = LogOptions {
+                        follow: true,
+                        ..LogOptions::default()
+                    };
+                    ready_lines = self
+                        .logs(Some(&handle.namespace), &handle.driver_pod, &options)
+                        .await
+                        .ok();
+                }
             }
             if start.elapsed() >= timeout {
                 return Err(SessionError::NotReady {
@@ -325,7 +342,29 @@ impl Client {
                     last_error,
                 });
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            let ready_line_ended = match ready_lines.as_mut() {
+                Some(lines) => {
+                    let ready_line = async {
+                        while let Some(Ok(line)) = lines.next_line().await {
+                            if line.contains(READY_LINE) {
+                                return false;
+                            }
+                        }
+                        true
+                    };
+                    tokio::select! {
+                        () = tokio::time::sleep(READY_POLL) => false,
+                        ended = ready_line => ended,
+                    }
+                }
+                None => {
+                    tokio::time::sleep(READY_POLL).await;
+                    false
+                }
+            };
+            if ready_line_ended {
+                ready_lines = None;
+            }
         }
     }
 
@@ -344,6 +383,9 @@ impl Client {
 
 /// The HTTP/2 client connection preface followed by an empty SETTINGS frame.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+/// How often a starting server is polled when its ready line has not come.
+const READY_POLL: Duration = Duration::from_millis(250);
 
 /// How long one probe waits for the server's SETTINGS frame.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);

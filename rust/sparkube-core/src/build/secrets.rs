@@ -11,10 +11,10 @@ use super::{Context, SparkPod};
 use crate::conf::keys;
 use crate::error::{Error, Result};
 
-/// Secret volumes and mounts, then secret-backed environment variables.
+/// Secret volumes and mounts, then secret-backed environment variables, each in Spark's
+/// order ([`Context::prefixed_pairs`]).
 pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod) -> Result<()> {
-    let conf = ctx.conf;
-    for (secret, path) in conf.with_prefix(keys::DRIVER_SECRETS_PREFIX) {
+    for (secret, path) in ctx.prefixed_pairs(keys::DRIVER_SECRETS_PREFIX) {
         let option = format!("{}{secret}", keys::DRIVER_SECRETS_PREFIX);
         if !is_dns_subdomain(secret) {
             return Err(Error::invalid(
@@ -51,7 +51,7 @@ pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod) -> Result<()> {
             },
         );
     }
-    for (var, reference) in conf.with_prefix(keys::DRIVER_SECRET_KEY_REF_PREFIX) {
+    for (var, reference) in ctx.prefixed_pairs(keys::DRIVER_SECRET_KEY_REF_PREFIX) {
         let option = format!("{}{var}", keys::DRIVER_SECRET_KEY_REF_PREFIX);
         let Some((secret, key)) = reference
             .split_once(':')

@@ -37,8 +37,15 @@ class Case:
     groups: tuple[str, ...] = ()
     """Which items of the builder's rule list the case exercises (for the reader)."""
 
-    def resolved_args(self, case_dir: str) -> list[str]:
-        return [a.replace("{dir}", case_dir) for a in self.args]
+    def resolved_args(self, case_dir: str, http: str = "") -> list[str]:
+        """The arguments with ``{dir}`` and ``{http}`` (the URL that serves the case's
+        directory over HTTP, for cases that read remote files) filled in."""
+        return [a.replace("{dir}", case_dir).replace("{http}", http) for a in self.args]
+
+    @property
+    def serves_http(self) -> bool:
+        """Whether an argument names a file of the case's directory by an ``{http}`` URL."""
+        return any("{http}" in a for a in self.args)
 
     def resolved_files(self, case_dir: str) -> dict[str, str]:
         return {name: text.replace("{dir}", case_dir) for name, text in self.files.items()}
@@ -163,6 +170,39 @@ PACKAGE_POM = """\
 """
 
 LONG_NAME = "a-very-long-application-name-that-does-not-fit-into-a-service-name"
+
+SECRET_NAMES = ("db-creds", "tls", "api-keys", "ssh", "gcp-sa", "aws")
+ENV_REFS = ("DB_PASSWORD", "API_TOKEN", "SSH_KEY", "GCP_JSON", "AWS_SECRET", "TLS_PASS")
+
+
+def secrets_case(count: int) -> Case:
+    """``count`` secret volumes, secret env refs and driver env vars: Spark lists up to four in
+    the order of its conf's hash set, more in the order of an immutable hash map's trie."""
+    return Case(
+        f"secrets_{count}",
+        [
+            "--name",
+            f"secrets-{count}",
+            *image(),
+            *conf(
+                *(
+                    f"spark.kubernetes.driver.secrets.{s}=/etc/secrets/{s}"
+                    for s in SECRET_NAMES[:count]
+                ),
+                *(
+                    f"spark.kubernetes.driver.secretKeyRef.{e}={SECRET_NAMES[i]}:key-{i}"
+                    for i, e in enumerate(ENV_REFS[:count])
+                ),
+                *(f"spark.kubernetes.driverEnv.VAR_{i}=value-{i}" for i in range(count)),
+            ),
+            PI_PY,
+        ],
+        groups=("secrets", "env", "order"),
+    )
+
+
+VOL = "spark.kubernetes.driver.volumes"
+
 
 CASES: list[Case] = [
     Case("jvm_pi", ["--name", "spark-pi", *image(), *SPARK_PI, "100"], groups=("jvm",)),
@@ -467,6 +507,22 @@ CASES: list[Case] = [
         groups=("driver pod template",),
     ),
     Case(
+        "templates_over_http",
+        [
+            "--name",
+            "http-templates",
+            *image(),
+            *conf(
+                "spark.kubernetes.driver.podTemplateFile={http}/driver.yaml",
+                "spark.kubernetes.driver.podTemplateContainerName=main",
+                "spark.kubernetes.executor.podTemplateFile={http}/executor.yaml",
+            ),
+            *SPARK_PI,
+        ],
+        files={"driver.yaml": DRIVER_TEMPLATE, "executor.yaml": EXECUTOR_TEMPLATE},
+        groups=("driver pod template", "executor pod template", "remote template"),
+    ),
+    Case(
         "executor_template",
         [
             "--name",
@@ -726,6 +782,61 @@ CASES += [
         ],
         files=UPLOAD_FILES,
         groups=("dependencies", "upload"),
+    ),
+    *(secrets_case(n) for n in (3, 4, 5, 6)),
+    Case(
+        "volumes_two",
+        [
+            "--name",
+            "volumes-two",
+            *image(),
+            *conf(
+                f"{VOL}.hostPath.data.mount.path=/data",
+                f"{VOL}.hostPath.data.options.path=/mnt/data",
+                f"{VOL}.emptyDir.tmp.mount.path=/tmp/work",
+                f"{VOL}.emptyDir.tmp.options.medium=Memory",
+            ),
+            *SPARK_PI,
+        ],
+        groups=("volumes", "order"),
+    ),
+    Case(
+        "volumes_six",
+        [
+            "--name",
+            "volumes-six",
+            *image(),
+            *conf(
+                f"{VOL}.hostPath.data.mount.path=/data",
+                f"{VOL}.hostPath.data.options.path=/mnt/data",
+                f"{VOL}.emptyDir.tmp.mount.path=/tmp/work",
+                f"{VOL}.emptyDir.tmp.options.medium=Memory",
+                f"{VOL}.nfs.share.mount.path=/nfs",
+                f"{VOL}.nfs.share.options.server=nfs.example.com",
+                f"{VOL}.nfs.share.options.path=/exports",
+                f"{VOL}.persistentVolumeClaim.ckpt.mount.path=/ckpt",
+                f"{VOL}.persistentVolumeClaim.ckpt.options.claimName=OnDemand",
+                f"{VOL}.persistentVolumeClaim.ckpt.options.storageClass=gp3",
+                f"{VOL}.persistentVolumeClaim.ckpt.options.sizeLimit=5Gi",
+                f"{VOL}.persistentVolumeClaim.ckpt.label.team=data",
+                f"{VOL}.persistentVolumeClaim.ckpt.annotation.note=x",
+                f"{VOL}.persistentVolumeClaim.scratch.mount.path=/scratch",
+                f"{VOL}.persistentVolumeClaim.scratch.options.claimName=OnDemand",
+                f"{VOL}.persistentVolumeClaim.scratch.options.storageClass=standard",
+                f"{VOL}.persistentVolumeClaim.scratch.options.sizeLimit=1Gi",
+                f"{VOL}.emptyDir.cache.mount.path=/cache",
+                f"{VOL}.emptyDir.cache.mount.readOnly=true",
+                f"{VOL}.emptyDir.cache.options.sizeLimit=1Gi",
+                f"{VOL}.hostPath.logs.mount.path=/logs",
+                f"{VOL}.hostPath.logs.mount.subPath=app",
+                f"{VOL}.hostPath.logs.options.path=/var/log",
+                f"{VOL}.hostPath.logs.options.type=Directory",
+                "spark.kubernetes.driver.secrets.tls=/etc/tls",
+                "spark.kubernetes.driver.secretKeyRef.TOKEN=api:token",
+            ),
+            *SPARK_PI,
+        ],
+        groups=("volumes", "secrets", "order"),
     ),
 ]
 

@@ -15,6 +15,8 @@ As a script it writes what spark-submit sends for every case (for whoever builds
 from __future__ import annotations
 
 import argparse
+import functools
+import http.server
 import importlib.util
 import json
 import os
@@ -24,6 +26,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,11 +177,33 @@ class OracleRun:
         return out
 
 
+_FILE_SERVERS: dict[Path, str] = {}
+_FILE_SERVERS_LOCK = threading.Lock()
+
+
+def serve_directory(directory: Path) -> str:
+    """The URL of an HTTP server on loopback serving ``directory`` (one per directory, living
+    as long as this process), for cases whose remote files both sides read."""
+    with _FILE_SERVERS_LOCK:
+        if directory not in _FILE_SERVERS:
+            handler = functools.partial(_QuietHandler, directory=str(directory))
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            _FILE_SERVERS[directory] = f"http://127.0.0.1:{server.server_address[1]}"
+        return _FILE_SERVERS[directory]
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 def run_spark_submit(case: Case, base: Path, timeout: float = 180) -> OracleRun:
     """Run the real spark-submit for ``case`` against a fresh recorder."""
     dirs = CaseDirs.prepare(case, base)
     spark_home = pyspark_home()
-    args = case.resolved_args(str(dirs.files))
+    http = serve_directory(dirs.files) if case.serves_http else ""
+    args = case.resolved_args(str(dirs.files), http)
     with Recorder() as rec:
         master = f"k8s://{rec.url}"
         argv = [str(spark_home / "bin" / "spark-submit"), *submit_prefix(master), *args]
@@ -514,19 +539,6 @@ class Difference:
         return f"{self.path or '<root>'}: {self.detail}"
 
 
-@dataclass(frozen=True)
-class LooseOrder:
-    """Lists whose entries Spark orders by JVM hash maps or random shuffles, compared loosely.
-
-    For a list under one of ``keys`` whose entries all have a ``name``: the entries named in
-    ``fixed`` must keep their relative order and their position between the other entries; the
-    runs of other entries between them are compared as sets of names, then entry by entry by name.
-    """
-
-    keys: frozenset[str] = frozenset()
-    fixed: frozenset[str] = frozenset()
-
-
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -537,40 +549,21 @@ def _label(value: Any) -> str:
     return ""
 
 
-def _shape(entries: list[Any], fixed: frozenset[str]) -> list[str | frozenset[str]]:
-    """Fixed names in place, every run of other names as one set."""
-    shape: list[str | frozenset[str]] = []
-    run: set[str] = set()
-    for entry in entries:
-        name = str(entry["name"])
-        if name in fixed:
-            if run:
-                shape.append(frozenset(run))
-                run = set()
-            shape.append(name)
-        else:
-            run.add(name)
-    if run:
-        shape.append(frozenset(run))
-    return shape
-
-
 def _named(entries: list[Any]) -> bool:
     return all(isinstance(e, dict) and "name" in e for e in entries)
 
 
-def compare(
-    expected: Any, actual: Any, path: str = "", loose: LooseOrder | None = None
-) -> list[Difference]:
+def compare(expected: Any, actual: Any, path: str = "") -> list[Difference]:
     """Every place where ``actual`` lacks or changes what ``expected`` sets.
 
     Maps: every key of ``expected`` must be in ``actual`` (extra keys are allowed). Lists: same
-    length and order, compared entry by entry (``loose`` relaxes the order of some). Scalars:
+    length and order, compared entry by entry; lists of named entries (env vars, volumes,
+    mounts) whose names differ or come in another order are reported once, with both orders,
+    as spark-submit's order is part of what ``render`` reproduces. Scalars:
     equal value and JSON type. The driver's ``spark.properties`` (a map after ``normalise``) is a
     map like any other, except that keys only ``actual`` has are reported too, since every
     property reaches the driver.
     """
-    loose = loose or LooseOrder()
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
             return [Difference(path, f"expected a map, got {_dumps(actual)}")]
@@ -580,7 +573,7 @@ def compare(
             if key not in actual:
                 diffs.append(Difference(sub, f"missing (spark-submit: {_dumps(value)})"))
             else:
-                diffs += compare(value, actual[key], sub, loose)
+                diffs += compare(value, actual[key], sub)
         if path.endswith(f".data.{PROPERTIES_KEY}"):
             diffs += [
                 Difference(f"{path}.{key}", f"only in sparkube (= {_dumps(actual[key])})")
@@ -591,9 +584,17 @@ def compare(
     if isinstance(expected, list):
         if not isinstance(actual, list):
             return [Difference(path, f"expected a list, got {_dumps(actual)}")]
-        key = path.rsplit(".", 1)[-1]
-        if key in loose.keys and _named(expected) and _named(actual):
-            return _compare_loose(expected, actual, path, loose)
+        if _named(expected) and _named(actual):
+            names_e = [e["name"] for e in expected]
+            names_a = [a["name"] for a in actual]
+            if names_e != names_a:
+                return [
+                    Difference(
+                        path,
+                        "entries differ in names or order\n"
+                        f"    spark-submit: {_dumps(names_e)}\n    sparkube:     {_dumps(names_a)}",
+                    )
+                ]
         if len(expected) != len(actual):
             return [
                 Difference(
@@ -604,32 +605,11 @@ def compare(
             ]
         diffs = []
         for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
-            diffs += compare(e, a, f"{path}[{i}]{_label(e)}", loose)
+            diffs += compare(e, a, f"{path}[{i}]{_label(e)}")
         return diffs
     if type(expected) is not type(actual) or expected != actual:
         return [Difference(path, f"spark-submit {_dumps(expected)}, sparkube {_dumps(actual)}")]
     return []
-
-
-def _compare_loose(
-    expected: list[Any], actual: list[Any], path: str, loose: LooseOrder
-) -> list[Difference]:
-    want, got = _shape(expected, loose.fixed), _shape(actual, loose.fixed)
-    if want != got or len(expected) != len(actual):
-        names_e = [e["name"] for e in expected]
-        names_a = [a["name"] for a in actual]
-        return [
-            Difference(
-                path,
-                "entries differ (runs of non-Spark names compared as sets)\n"
-                f"    spark-submit: {_dumps(names_e)}\n    sparkube:     {_dumps(names_a)}",
-            )
-        ]
-    by_name = {a["name"]: a for a in actual}
-    diffs: list[Difference] = []
-    for i, e in enumerate(expected):
-        diffs += compare(e, by_name[e["name"]], f"{path}[{i}]{_label(e)}", loose)
-    return diffs
 
 
 # ---------------------------------------------------------------------------------------------

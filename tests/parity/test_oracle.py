@@ -65,11 +65,18 @@ def test_spark_submit_posts_the_pod_then_applies_the_rest(
     kinds = [o["kind"] for o in spark_submit_run.objects]
     templates = 1 if "spark.kubernetes.executor.podTemplateFile" in " ".join(case.args) else 0
     groups = ["PodGroup"] if pre else []
+    # Spark creates a claim for each driver volume with a storage class (and a size).
+    claims = sum(
+        a.startswith("spark.kubernetes.driver.volumes.persistentVolumeClaim.")
+        and ".options.storageClass=" in a
+        for a in case.args
+    )
     assert kinds == [
         *groups,
         "Pod",
         "Service",
         "NetworkPolicy",
+        *["PersistentVolumeClaim"] * claims,
         *["ConfigMap"] * templates,
         "ConfigMap",
     ]

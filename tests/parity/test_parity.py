@@ -3,7 +3,7 @@
 For every case in ``cases.py`` the real spark-submit (PyPI ``pyspark==4.3.0``) runs against a
 recording API server, ``sparkube render -o json`` runs with the same arguments, and both sides
 are normalised the same way (``oracle.normalise``). Then every field spark-submit sets must be in
-sparkube's object with the same value; sparkube may add fields. Besides ``ALLOWED`` below, three
+sparkube's object with the same value; sparkube may add fields. Besides ``ALLOWED`` below, two
 things are tolerated by construction, each for a reason:
 
 * Random parts are replaced on both sides before comparing: the application id, the unique ids
@@ -14,10 +14,11 @@ things are tolerated by construction, each for a reason:
   The directory of each upload (``spark-upload-<id>``) too: spark-submit draws a UUID per file,
   sparkube names it after the file's contents (so that an unchanged file is not sent again);
   the rest of every rewritten URI, and the order of the lists, must match.
-* ``LOOSE``: Spark orders driverEnv, secretKeyRef env, secret volumes and user volumes by JVM hash
-  maps (the same order whatever order the ``--conf``\\s come in) and shuffles ``spark.local.dir``
-  at random on every run, so within each run of such entries only the set is compared; Spark's
-  own entries must keep their places around them.
+* Lists keep spark-submit's order: env vars, volumes and mounts included. Spark lists
+  ``driverEnv``, ``secretKeyRef`` env vars, secret volumes and user volumes in the iteration
+  order of the JVM's hash maps and sets, which ``render`` reproduces (rust/sparkube-core's
+  ``build::jvm_order``); only ``spark.local.dir``, which Spark shuffles at random, is put back
+  in order by ``normalise``.
 * ``spark.properties`` is compared as parsed Java properties, not as text (comments, the date
   line, key order and escaping style carry no meaning); keys only sparkube writes are reported.
 """
@@ -35,7 +36,6 @@ from .cases import CASES, Case
 from .oracle import (
     CASE_DIR,
     Difference,
-    LooseOrder,
     OracleRun,
     SparkubeRenderError,
     compare,
@@ -69,22 +69,6 @@ class Allowed:
 # entry here is a promise that the difference is an improvement, not a bug.
 ALLOWED: tuple[Allowed, ...] = ()
 
-LOOSE = LooseOrder(
-    keys=frozenset({"env", "volumes", "volumeMounts"}),
-    fixed=frozenset(
-        {
-            "SPARK_USER",
-            "SPARK_APPLICATION_ID",
-            "SPARK_DRIVER_BIND_ADDRESS",
-            "SPARK_LOCAL_DIRS",
-            "SPARK_CONF_DIR",
-            "pod-template-volume",
-            "spark-conf-volume-driver",
-            *(f"spark-local-dir-{i}" for i in range(1, 17)),
-        }
-    ),
-)
-
 
 def _render(run: OracleRun) -> list[dict[str, Any]]:
     try:
@@ -116,7 +100,7 @@ def test_objects_match_spark_submit(case: Case, spark_submit_run: OracleRun) -> 
     )
     diffs: list[Difference] = []
     for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
-        diffs += compare(e, a, f"items[{i}]<{_identity(e)}>", LOOSE)
+        diffs += compare(e, a, f"items[{i}]<{_identity(e)}>")
     unexplained = [d for d in diffs if not any(rule.covers(case, d) for rule in ALLOWED)]
     assert not unexplained, f"{len(unexplained)} difference(s) from spark-submit:\n" + "\n".join(
         str(d) for d in unexplained

@@ -12,6 +12,7 @@ pub mod config_map;
 pub mod credentials;
 pub mod driver;
 pub mod hadoop;
+pub mod jvm_order;
 pub mod labels;
 pub mod local_dirs;
 pub mod names;
@@ -257,6 +258,19 @@ impl<'a> Context<'a> {
             driver_labels,
             submission_id,
         })
+    }
+
+    /// How many entries spark-submit's conf holds when its feature steps read it: the
+    /// request's conf and `spark.app.submitTime`. The order in which Spark lists prefixed
+    /// entries depends on it ([`jvm_order`]).
+    pub fn jvm_conf_entries(&self) -> usize {
+        self.conf.len() + usize::from(self.conf.get(keys::APP_SUBMIT_TIME).is_none())
+    }
+
+    /// `spark.kubernetes.*` entries under `prefix` as `(rest of the key, value)`, in the order
+    /// spark-submit iterates them (`KubernetesUtils.parsePrefixedKeyValuePairs`).
+    pub fn prefixed_pairs(&self, prefix: &str) -> Vec<(&'a str, &'a str)> {
+        jvm_order::prefixed_pairs(self.conf, prefix, self.jvm_conf_entries())
     }
 
     /// Metadata of an object the driver pod owns: name, namespace, and an ownerReference to
@@ -1253,7 +1267,7 @@ mod tests {
             "local:///a.jar",
         ]);
         let ids = Ids::seeded(1);
-        let claim = format!("x-{}-driver-pvc-3", ids.pod_unique_id);
+        let claim = format!("x-{}-driver-pvc-1", ids.pod_unique_id);
         assert_eq!(
             kinds(&objects),
             vec![
@@ -1268,22 +1282,24 @@ mod tests {
         let volumes = &pod["spec"]["volumes"];
         assert_eq!(
             names(volumes),
+            // Spark's order of five volumes (by the hash of its volume specs); the claim's
+            // index in its name follows it.
             vec![
+                "old",
+                "data",
+                "nf",
                 "hp",
                 "ed",
-                "nf",
-                "data",
-                "old",
                 "spark-local-dir-1",
                 "spark-conf-volume-driver"
             ]
         );
         assert_eq!(
-            volumes[0],
+            volumes[3],
             json!({"hostPath": {"path": "/host", "type": ""}, "name": "hp"})
         );
         assert_eq!(
-            volumes[1],
+            volumes[4],
             json!({"emptyDir": {"medium": "", "sizeLimit": "1Gi"}, "name": "ed"})
         );
         assert_eq!(
@@ -1291,11 +1307,11 @@ mod tests {
             json!({"name": "nf", "nfs": {"path": "/export", "server": "nfs.example.com"}})
         );
         assert_eq!(
-            volumes[3],
+            volumes[1],
             json!({"name": "data", "persistentVolumeClaim": {"claimName": claim, "readOnly": false}})
         );
         assert_eq!(
-            volumes[4],
+            volumes[0],
             json!({"name": "old", "persistentVolumeClaim": {"claimName": "existing", "readOnly": false}})
         );
         let mounts = &container(pod)["volumeMounts"];
@@ -1304,7 +1320,7 @@ mod tests {
             json!({"mountPath": "/nfs", "name": "nf", "readOnly": true, "subPath": "", "subPathExpr": ""})
         );
         assert_eq!(
-            mounts[3],
+            mounts[1],
             json!({"mountPath": "/data", "name": "data", "readOnly": false, "subPath": "", "subPathExpr": "$(POD)"})
         );
         let pvc = &objects[3];

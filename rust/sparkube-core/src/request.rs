@@ -140,17 +140,17 @@ pub struct Environment<'a> {
     /// The working directory, against which relative paths of local files resolve.
     pub cwd: PathBuf,
     /// Reads a remote file named by a URI with one of [`REMOTE_SCHEMES`] (a pod template
-    /// spark-submit would read through Hadoop's file systems); `None` where this side cannot.
-    /// The object stores' schemes come through the same hook once sparkube has their client.
+    /// spark-submit would read through Hadoop's file systems), with the conf that configures
+    /// the object stores' credentials; `None` where this side cannot.
     pub fetch: Option<&'a Fetch<'a>>,
 }
 
-/// Reads the file named by a remote URI (see [`Environment::fetch`]).
-pub type Fetch<'a> = dyn Fn(&str) -> io::Result<Vec<u8>> + 'a;
+/// Reads the file named by a remote URI (see [`Environment::fetch`]) with the request's conf.
+pub type Fetch<'a> = dyn Fn(&str, &SparkConf) -> io::Result<Vec<u8>> + 'a;
 
 /// URI schemes of files spark-submit reads on the submitting side through Hadoop's file
 /// systems, as pod templates may be.
-pub const REMOTE_SCHEMES: &[&str] = &["http", "https", "s3a", "gs", "abfs", "abfss"];
+pub const REMOTE_SCHEMES: &[&str] = &["http", "https", "s3a", "s3", "gs", "abfs", "abfss"];
 
 /// The largest total size of conf dir files shipped to the driver (`spark.kubernetes.configMap.maxSize`).
 const CONF_DIR_MAX_BYTES: u64 = 1_048_576;
@@ -211,8 +211,15 @@ impl Environment<'_> {
     }
 
     /// The text of a file named by a conf value as spark-submit reads it: a local path (or
-    /// `file:` URI) from disk, a [`REMOTE_SCHEMES`] URI through [`Environment::fetch`].
-    fn read_location(&self, location: &str, option: &str, what: &'static str) -> Result<String> {
+    /// `file:` URI) from disk, a [`REMOTE_SCHEMES`] URI through [`Environment::fetch`]; any
+    /// other scheme is refused by name rather than looked for as a local path.
+    fn read_location(
+        &self,
+        location: &str,
+        conf: &SparkConf,
+        option: &str,
+        what: &'static str,
+    ) -> Result<String> {
         let scheme = location
             .split_once("://")
             .map(|(scheme, _)| scheme.to_ascii_lowercase());
@@ -226,7 +233,7 @@ impl Environment<'_> {
                         ),
                     )
                 })?;
-                let bytes = fetch(location).map_err(|source| Error::Read {
+                let bytes = fetch(location, conf).map_err(|source| Error::Read {
                     option: option.to_owned(),
                     what,
                     path: PathBuf::from(location),
@@ -240,7 +247,19 @@ impl Environment<'_> {
                 let path = location.split_once("://").map_or(location, |(_, p)| p);
                 self.read_text(Path::new(path), option, what)
             }
-            _ => self.read_text(Path::new(location), option, what),
+            Some(scheme) => Err(Error::invalid(
+                option,
+                format!(
+                    "{option}={location}: sparkube cannot read {scheme}:// files on the submitting \
+                     side; give a local path or a file://, {} URI",
+                    REMOTE_SCHEMES
+                        .iter()
+                        .map(|s| format!("{s}://"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )),
+            None => self.read_text(Path::new(location), option, what),
         }
     }
 
@@ -770,7 +789,7 @@ impl ConfFiles {
             let Some(path) = conf.get(key) else {
                 return Ok(None);
             };
-            let text = env.read_location(path, key, "pod template")?;
+            let text = env.read_location(path, conf, key, "pod template")?;
             let pod = parse_pod_template(&text, key, path)?;
             Ok(Some((pod, text)))
         };
@@ -1021,7 +1040,7 @@ pub(crate) mod testing {
                 found.sort();
                 found
             };
-            let fetch = |uri: &str| -> io::Result<Vec<u8>> {
+            let fetch = |uri: &str, _conf: &crate::SparkConf| -> io::Result<Vec<u8>> {
                 self.files
                     .get(Path::new(uri))
                     .cloned()
@@ -1232,6 +1251,24 @@ mod tests {
                 );
             }
             Ok(_) => panic!("fetched without a fetcher"),
+        }
+        let args = [
+            "--conf",
+            "spark.kubernetes.executor.podTemplateFile=hdfs://nn/e.yaml",
+            "--class",
+            "X",
+            "local:///a.jar",
+        ];
+        match FakeEnv::default().remote().resolve(&args) {
+            Err(e) => {
+                assert_eq!(e.option(), "spark.kubernetes.executor.podTemplateFile");
+                assert!(
+                    e.to_string().contains("cannot read hdfs:// files")
+                        && !e.to_string().contains('\n'),
+                    "{e}"
+                );
+            }
+            Ok(_) => panic!("read an hdfs:// template"),
         }
     }
 

@@ -32,14 +32,19 @@ pub(crate) fn submit_request(
     default_namespace: &str,
     base_dir: Option<&Path>,
 ) -> PyResult<SubmitRequest> {
+    // Resolution may read remote pod templates: without the GIL, so that the library's
+    // logging (which takes it) from the reading thread cannot wait on this one.
+    let py = app.py();
     let request = if app.is_instance_of::<PyList>() {
         let args: Vec<String> = app.extract()?;
-        sparkube::parse_submit_args(&args)
-            .and_then(|args| sparkube::local::resolve_args(args, base_dir))
+        py.detach(|| {
+            sparkube::parse_submit_args(&args)
+                .and_then(|args| sparkube::local::resolve_args(args, base_dir))
+        })
     } else {
         let spec: AppSpec =
             depythonize(app).map_err(|e| invalid_input(format!("invalid SparkApp: {e}")))?;
-        sparkube::local::resolve_spec(spec, base_dir)
+        py.detach(|| sparkube::local::resolve_spec(spec, base_dir))
     };
     let mut request = request.map_err(|e| config_error(&e))?;
     request

@@ -53,8 +53,12 @@ pub(crate) fn render_args(
     show_secrets: bool,
     base_dir: Option<PathBuf>,
 ) -> PyResult<Py<PyAny>> {
-    let request = sparkube::parse_submit_args(&args)
-        .and_then(|args| sparkube::local::resolve_args(args, base_dir.as_deref()))
+    // Without the GIL: resolution may read remote pod templates on a thread that logs.
+    let request = py
+        .detach(|| {
+            sparkube::parse_submit_args(&args)
+                .and_then(|args| sparkube::local::resolve_args(args, base_dir.as_deref()))
+        })
         .map_err(|e| config_error(&e))?;
     render_request(py, &request, ids, show_secrets)
 }
@@ -72,8 +76,9 @@ pub(crate) fn render_spec(
 ) -> PyResult<Py<PyAny>> {
     let spec: AppSpec =
         depythonize(spec).map_err(|e| invalid_input(format!("invalid SparkApp: {e}")))?;
-    let request =
-        sparkube::local::resolve_spec(spec, base_dir.as_deref()).map_err(|e| config_error(&e))?;
+    let request = py
+        .detach(|| sparkube::local::resolve_spec(spec, base_dir.as_deref()))
+        .map_err(|e| config_error(&e))?;
     render_request(py, &request, ids, show_secrets)
 }
 
@@ -103,6 +108,7 @@ pub(crate) fn to_yaml(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 /// connection needs.
 #[pyfunction]
 pub(crate) fn parse_command(
+    py: Python<'_>,
     args: Vec<String>,
 ) -> PyResult<(&'static str, Option<String>, HashMap<String, String>)> {
     use sparkube::conf::Action;
@@ -116,7 +122,7 @@ pub(crate) fn parse_command(
         Action::PrintUsage => ("help", None),
     };
     let conf = if action == "submit" {
-        sparkube::local::resolve_args(parsed, None)
+        py.detach(|| sparkube::local::resolve_args(parsed, None))
             .map_err(|e| config_error(&e))?
             .conf
     } else {

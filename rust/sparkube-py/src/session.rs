@@ -46,8 +46,10 @@ pub(crate) fn session_request(
 ) -> PyResult<SubmitRequest> {
     let spec: AppSpec =
         depythonize(app).map_err(|e| invalid_input(format!("invalid SparkApp: {e}")))?;
-    let mut request =
-        sparkube::local::resolve_session(spec, base_dir).map_err(|e| config_error(&e))?;
+    let mut request = app
+        .py()
+        .detach(|| sparkube::local::resolve_session(spec, base_dir))
+        .map_err(|e| config_error(&e))?;
     request
         .conf
         .set_if_missing("spark.kubernetes.namespace", default_namespace);

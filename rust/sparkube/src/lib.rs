@@ -20,6 +20,7 @@ pub mod logs;
 pub mod metrics;
 pub mod preflight;
 pub mod progress;
+pub mod remote;
 pub mod report;
 mod serde_secs;
 pub mod session;

@@ -56,9 +56,8 @@ pub fn environment(base_dir: Option<&Path>) -> Environment<'static> {
         list: &list_from_disk,
         files_under: &files_under_on_disk,
         cwd: base_dir.map_or(cwd.clone(), |dir| cwd.join(dir)),
-        // Remote files (http(s), then the object stores) are read here once sparkube has an
-        // HTTP and object-store client; until then such a template is refused by name.
-        fetch: None,
+        // Pod templates in object stores or on web servers, read as spark-submit reads them.
+        fetch: Some(&crate::remote::fetch),
     }
 }
 

@@ -154,6 +154,88 @@ fn split_uri(uri: &str) -> Option<(&str, &str, &str)> {
     Some((scheme, authority, path))
 }
 
+/// The store holding `uri`, opened with `conf`'s credentials, and where `uri` is in it.
+pub(crate) struct OpenedStore {
+    /// The store.
+    pub store: Arc<dyn ObjectStore>,
+    /// Its URL signer, for the clouds.
+    pub signer: Option<Arc<dyn Signer>>,
+    /// `<scheme>://<authority>`: the prefix of every URI in this store.
+    pub root: String,
+    /// The bucket, container or (for `file://`) directory, for messages.
+    pub bucket: String,
+    /// The object's key: the rest of `uri` after the root.
+    pub key: String,
+}
+
+/// Opens the store `uri` (`s3a://`, `s3://`, `gs://`, `abfs://`, `abfss://`, `file://`) is
+/// in, with the credentials spark-submit's Hadoop file systems read from `conf`
+/// (`spark.hadoop.fs.s3a.*`, ...), else the standard environment of each cloud. Errors name
+/// [`keys::FILE_UPLOAD_PATH`]; other callers rename them.
+pub(crate) fn open_store(conf: &SparkConf, uri: &str) -> Result<OpenedStore> {
+    let config = |message: String| UploadError::Config {
+        option: keys::FILE_UPLOAD_PATH.to_owned(),
+        message,
+    };
+    let scheme = upload_scheme(uri).map_err(|e| config(e.to_string()))?;
+    let (_, authority, key) =
+        split_uri(uri).ok_or_else(|| config(format!("{uri} is not a URI")))?;
+    let root = format!("{scheme}://{authority}");
+    let store_error = |e: object_store::Error| config(format!("{uri}: {e}"));
+    let (store, signer, bucket): (Arc<dyn ObjectStore>, Option<Arc<dyn Signer>>, String) =
+        match scheme {
+            "s3a" | "s3" => {
+                let s3 = Arc::new(s3_store(conf, authority).map_err(store_error)?);
+                (
+                    s3.clone(),
+                    Some(s3 as Arc<dyn Signer>),
+                    authority.to_owned(),
+                )
+            }
+            "gs" => {
+                let mut builder = GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(authority)
+                    .with_http_connector(HyperConnector);
+                if let Some(path) =
+                    conf.get("spark.hadoop.google.cloud.auth.service.account.json.keyfile")
+                {
+                    builder = builder.with_service_account_path(path);
+                }
+                let gcs = Arc::new(builder.build().map_err(store_error)?);
+                (
+                    gcs.clone(),
+                    Some(gcs as Arc<dyn Signer>),
+                    authority.to_owned(),
+                )
+            }
+            "abfs" | "abfss" => {
+                let mut builder = MicrosoftAzureBuilder::from_env()
+                    .with_url(uri)
+                    .with_http_connector(HyperConnector);
+                let account_host = authority.split_once('@').map_or(authority, |(_, h)| h);
+                if let Some(key) =
+                    conf.get(&format!("spark.hadoop.fs.azure.account.key.{account_host}"))
+                {
+                    builder = builder.with_access_key(key);
+                }
+                let azure = Arc::new(builder.build().map_err(store_error)?);
+                (
+                    azure.clone(),
+                    Some(azure as Arc<dyn Signer>),
+                    authority.to_owned(),
+                )
+            }
+            _ => (Arc::new(LocalFileSystem::new()), None, format!("/{key}")),
+        };
+    Ok(OpenedStore {
+        store,
+        signer,
+        root,
+        bucket,
+        key: key.to_owned(),
+    })
+}
+
 /// The Hadoop-style boolean of `key`, if set.
 fn conf_bool(conf: &SparkConf, key: &str) -> Option<bool> {
     conf.get(key).map(|v| v.trim().eq_ignore_ascii_case("true"))
@@ -171,60 +253,14 @@ impl Uploader {
             .ok_or_else(|| config("not set".to_owned()))?
             .trim_end_matches('/')
             .to_owned();
-        let scheme = upload_scheme(&upload_path).map_err(|e| config(e.to_string()))?;
-        let (_, authority, _) =
-            split_uri(&upload_path).ok_or_else(|| config(format!("{upload_path} is not a URI")))?;
-        let root = format!("{scheme}://{authority}");
-        let store_error = |e: object_store::Error| config(format!("{upload_path}: {e}"));
         let presign = conf_bool(conf, PRESIGN).unwrap_or(false);
-        let (store, signer, bucket): (Arc<dyn ObjectStore>, Option<Arc<dyn Signer>>, String) =
-            match scheme {
-                "s3a" | "s3" => {
-                    let s3 = Arc::new(s3_store(conf, authority).map_err(store_error)?);
-                    (
-                        s3.clone(),
-                        Some(s3 as Arc<dyn Signer>),
-                        authority.to_owned(),
-                    )
-                }
-                "gs" => {
-                    let mut builder = GoogleCloudStorageBuilder::from_env()
-                        .with_bucket_name(authority)
-                        .with_http_connector(HyperConnector);
-                    if let Some(path) =
-                        conf.get("spark.hadoop.google.cloud.auth.service.account.json.keyfile")
-                    {
-                        builder = builder.with_service_account_path(path);
-                    }
-                    let gcs = Arc::new(builder.build().map_err(store_error)?);
-                    (
-                        gcs.clone(),
-                        Some(gcs as Arc<dyn Signer>),
-                        authority.to_owned(),
-                    )
-                }
-                "abfs" | "abfss" => {
-                    let mut builder = MicrosoftAzureBuilder::from_env()
-                        .with_url(&upload_path)
-                        .with_http_connector(HyperConnector);
-                    let account_host = authority.split_once('@').map_or(authority, |(_, h)| h);
-                    if let Some(key) =
-                        conf.get(&format!("spark.hadoop.fs.azure.account.key.{account_host}"))
-                    {
-                        builder = builder.with_access_key(key);
-                    }
-                    let azure = Arc::new(builder.build().map_err(store_error)?);
-                    (
-                        azure.clone(),
-                        Some(azure as Arc<dyn Signer>),
-                        authority.to_owned(),
-                    )
-                }
-                _ => {
-                    let dir = split_uri(&upload_path).map_or("", |(_, _, p)| p);
-                    (Arc::new(LocalFileSystem::new()), None, format!("/{dir}"))
-                }
-            };
+        let OpenedStore {
+            store,
+            signer,
+            root,
+            bucket,
+            ..
+        } = open_store(conf, &upload_path)?;
         if presign && signer.is_none() {
             return Err(UploadError::Config {
                 option: PRESIGN.to_owned(),
@@ -501,7 +537,7 @@ impl Uploader {
 /// The HTTP status and the store's error code (`<Code>` of an S3 error) of a failed request.
 /// object_store reports some refusals (a 403 on a list) as `Generic`, with the status only in
 /// its message.
-fn http_status(e: &object_store::Error) -> (Option<u16>, Option<String>) {
+pub(crate) fn http_status(e: &object_store::Error) -> (Option<u16>, Option<String>) {
     let text = e.to_string();
     let status = text
         .split_once("status code: ")
@@ -591,13 +627,24 @@ pub(crate) fn https_connector()
 
 impl HttpConnector for HyperConnector {
     fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
-        let https = https_connector();
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(30))
-                .build(https);
-        Ok(HttpClient::new(HyperService { client }))
+        Ok(HttpClient::new(HyperService {
+            client: https_client(),
+        }))
     }
+}
+
+/// A pooled hyper client on [`https_connector`]: the stores' and remote templates' transport.
+pub(crate) fn https_client<B>() -> hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    B,
+>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+{
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(https_connector())
 }
 
 type HyperClient = hyper_util::client::legacy::Client<

@@ -231,7 +231,7 @@ pub fn configure(ctx: &Context<'_>, spark_pod: &mut SparkPod, props: &mut SparkC
     let envs = container.env.get_or_insert_with(Vec::new);
     envs.push(env("SPARK_USER", spark_user));
     envs.push(env("SPARK_APPLICATION_ID", ctx.ids.app_id.clone()));
-    for (name, value) in conf.with_prefix(keys::DRIVER_ENV_PREFIX) {
+    for (name, value) in ctx.prefixed_pairs(keys::DRIVER_ENV_PREFIX) {
         envs.push(env(name, value));
     }
     envs.push(EnvVar {

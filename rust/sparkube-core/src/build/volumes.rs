@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use super::jvm_order;
 use super::labels::APP_ID_LABEL;
 use super::names::is_dns_label;
 use super::{Context, SparkPod};
@@ -71,6 +72,58 @@ pub struct VolumeSpec {
 }
 
 impl VolumeSpec {
+    /// The hash of the `KubernetesVolumeSpec` (and its kind's volume conf) Spark makes of this
+    /// volume, which orders more than four volumes.
+    pub fn spark_hash(&self) -> i32 {
+        use jvm_order::{
+            java_string_hash as h, map_hash, option_hash, option_string_hash, product_hash,
+        };
+        let conf = match self.kind {
+            VolumeKind::HostPath => product_hash(
+                "KubernetesHostPathVolumeConf",
+                &[
+                    h(self.option("path").unwrap_or_default()),
+                    h(self.option("type").unwrap_or_default()),
+                ],
+            ),
+            VolumeKind::PersistentVolumeClaim => product_hash(
+                "KubernetesPVCVolumeConf",
+                &[
+                    h(self.option("claimName").unwrap_or_default()),
+                    option_string_hash(self.option("storageClass")),
+                    option_string_hash(self.option("sizeLimit")),
+                    option_hash(Some(map_hash(&self.labels))),
+                    option_hash(Some(map_hash(&self.annotations))),
+                ],
+            ),
+            VolumeKind::EmptyDir => product_hash(
+                "KubernetesEmptyDirVolumeConf",
+                &[
+                    option_string_hash(self.option("medium")),
+                    option_string_hash(self.option("sizeLimit")),
+                ],
+            ),
+            VolumeKind::Nfs => product_hash(
+                "KubernetesNFSVolumeConf",
+                &[
+                    h(self.option("path").unwrap_or_default()),
+                    h(self.option("server").unwrap_or_default()),
+                ],
+            ),
+        };
+        product_hash(
+            "KubernetesVolumeSpec",
+            &[
+                h(&self.name),
+                h(&self.mount_path),
+                h(&self.sub_path),
+                h(&self.sub_path_expr),
+                jvm_order::java_bool_hash(self.read_only),
+                conf,
+            ],
+        )
+    }
+
     fn option(&self, name: &str) -> Option<&str> {
         self.options
             .iter()
@@ -79,11 +132,21 @@ impl VolumeSpec {
     }
 }
 
-/// Parses every volume under `prefix` (`spark.kubernetes.driver.volumes.` or the executor's),
-/// in the order the volumes first appear, refusing what Spark would refuse.
-pub fn parse_volumes(conf: &SparkConf, prefix: &str) -> Result<Vec<VolumeSpec>> {
+/// Parses every volume under `prefix` (`spark.kubernetes.driver.volumes.` or the executor's)
+/// of a conf that spark-submit would hold with `conf_entries` entries, in the order Spark
+/// lists them ([`spark_order`]), refusing what Spark would refuse.
+pub fn parse_volumes(
+    conf: &SparkConf,
+    prefix: &str,
+    conf_entries: usize,
+) -> Result<Vec<VolumeSpec>> {
+    // `getAllWithPrefix(prefix).toMap`, then its keys' distinct `(type, name)` pairs.
+    let properties = jvm_order::immutable_order(
+        jvm_order::get_all_with_prefix(conf, prefix, conf_entries),
+        |(k, _)| jvm_order::java_string_hash(k),
+    );
     let mut order: Vec<(String, String)> = Vec::new();
-    for (rest, _) in conf.with_prefix(prefix) {
+    for (rest, _) in properties {
         let mut parts = rest.splitn(3, '.');
         let (Some(kind), Some(name)) = (parts.next(), parts.next()) else {
             continue;
@@ -190,7 +253,13 @@ pub fn parse_volumes(conf: &SparkConf, prefix: &str) -> Result<Vec<VolumeSpec>> 
         }
         seen.push(&spec.mount_path);
     }
-    Ok(specs)
+    Ok(spark_order(specs))
+}
+
+/// The order of Spark's `Set` of `KubernetesVolumeSpec`s built from `specs` in the order of
+/// their `(type, name)` pairs: kept up to four, by the specs' case class hashes beyond.
+pub fn spark_order(specs: Vec<VolumeSpec>) -> Vec<VolumeSpec> {
+    jvm_order::immutable_order(specs, VolumeSpec::spark_hash)
 }
 
 /// The driver's user volumes and mounts; the claims to create. Executor volumes are checked
@@ -199,8 +268,9 @@ pub fn configure(
     ctx: &Context<'_>,
     spark_pod: &mut SparkPod,
 ) -> Result<Vec<PersistentVolumeClaim>> {
-    parse_volumes(ctx.conf, keys::EXECUTOR_VOLUMES_PREFIX)?;
-    let specs = parse_volumes(ctx.conf, keys::DRIVER_VOLUMES_PREFIX)?;
+    let entries = ctx.jvm_conf_entries();
+    parse_volumes(ctx.conf, keys::EXECUTOR_VOLUMES_PREFIX, entries)?;
+    let specs = parse_volumes(ctx.conf, keys::DRIVER_VOLUMES_PREFIX, entries)?;
     let access_mode = if ctx
         .conf
         .get_bool("spark.kubernetes.legacy.useReadWriteOnceAccessMode", false)
@@ -300,7 +370,7 @@ mod tests {
     const P: &str = "spark.kubernetes.driver.volumes.";
 
     #[test]
-    fn parses_all_four_kinds_in_order() -> Result<()> {
+    fn parses_all_four_kinds_in_sparks_order() -> Result<()> {
         let c = conf(&[
             ("spark.kubernetes.driver.volumes.nfs.n.mount.path", "/n"),
             ("spark.kubernetes.driver.volumes.nfs.n.options.server", "s"),
@@ -334,7 +404,7 @@ mod tests {
                 "OnDemand",
             ),
         ]);
-        let specs = parse_volumes(&c, P)?;
+        let specs = parse_volumes(&c, P, c.len())?;
         let summary: Vec<_> = specs
             .iter()
             .map(|s| {
@@ -349,12 +419,155 @@ mod tests {
             .collect();
         assert_eq!(
             summary,
+            // Spark's order (the JVM lists these four the same way), not the conf's.
             vec![
-                (VolumeKind::Nfs, "n", "/n", false, ""),
-                (VolumeKind::HostPath, "hp", "/hp", true, ""),
                 (VolumeKind::EmptyDir, "ed", "/ed", false, "sub"),
                 (VolumeKind::PersistentVolumeClaim, "pv", "/pv", false, ""),
+                (VolumeKind::HostPath, "hp", "/hp", true, ""),
+                (VolumeKind::Nfs, "n", "/n", false, ""),
             ]
+        );
+        Ok(())
+    }
+
+    /// A conf with `pairs` and `spark.filler.k<i>=v<i>` up to `entries` entries.
+    fn filled(pairs: &[(&str, &str)], entries: usize) -> SparkConf {
+        let mut c = conf(pairs);
+        for i in 0..entries - pairs.len() {
+            c.set(format!("spark.filler.k{i}"), format!("v{i}"));
+        }
+        c
+    }
+
+    const SIX: &[(&str, &str)] = &[
+        (
+            "spark.kubernetes.driver.volumes.hostPath.data.mount.path",
+            "/data",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.hostPath.data.options.path",
+            "/mnt",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.emptyDir.tmp.mount.path",
+            "/tmp2",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.emptyDir.tmp.options.medium",
+            "Memory",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.nfs.share.mount.path",
+            "/nfs",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.nfs.share.options.server",
+            "nfs.example.com",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.nfs.share.options.path",
+            "/exports",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.persistentVolumeClaim.ckpt.mount.path",
+            "/ckpt",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.persistentVolumeClaim.ckpt.options.claimName",
+            "OnDemand",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.persistentVolumeClaim.ckpt.options.storageClass",
+            "gp3",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.persistentVolumeClaim.ckpt.options.sizeLimit",
+            "5Gi",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.persistentVolumeClaim.ckpt.label.team",
+            "data",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.persistentVolumeClaim.ckpt.annotation.note",
+            "x",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.emptyDir.cache.mount.path",
+            "/cache",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.emptyDir.cache.mount.readOnly",
+            "true",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.emptyDir.cache.options.sizeLimit",
+            "1Gi",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.hostPath.logs.mount.path",
+            "/logs",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.hostPath.logs.mount.subPath",
+            "app",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.hostPath.logs.options.path",
+            "/var/log",
+        ),
+        (
+            "spark.kubernetes.driver.volumes.hostPath.logs.options.type",
+            "Directory",
+        ),
+    ];
+
+    fn names(specs: &[VolumeSpec]) -> Vec<&str> {
+        specs.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn volume_hashes_are_sparks() -> Result<()> {
+        // KubernetesVolumeSpec.hashCode of each volume, printed by the JVM.
+        let c = conf(SIX);
+        let specs = parse_volumes(&c, P, c.len())?;
+        let mut hashes: Vec<(&str, i32)> = specs
+            .iter()
+            .map(|s| (s.name.as_str(), s.spark_hash()))
+            .collect();
+        hashes.sort();
+        assert_eq!(
+            hashes,
+            [
+                ("cache", 1_935_050_085),
+                ("ckpt", 71_908_371),
+                ("data", -1_490_900_957),
+                ("logs", 2_123_915_383),
+                ("share", -299_017_976),
+                ("tmp", 132_285_497),
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn volumes_come_in_sparks_order() -> Result<()> {
+        // KubernetesVolumeUtils.parseVolumesWithPrefix's order on the same confs in the JVM:
+        // 4 properties (kept in getAll's order), 7 (a hash map of properties, 3 volumes in
+        // the order of their first key), 5 volumes (a hash set of specs).
+        for entries in [4, 12, 24] {
+            let c = filled(&SIX[..4], entries);
+            assert_eq!(names(&parse_volumes(&c, P, c.len())?), ["data", "tmp"]);
+        }
+        let c = filled(&SIX[..7], 20);
+        assert_eq!(
+            names(&parse_volumes(&c, P, c.len())?),
+            ["data", "tmp", "share"]
+        );
+        let c = filled(&SIX[..16], 30);
+        assert_eq!(
+            names(&parse_volumes(&c, P, c.len())?),
+            ["ckpt", "data", "share", "tmp", "cache"]
         );
         Ok(())
     }
@@ -460,7 +673,7 @@ mod tests {
             ),
         ];
         for (pairs, option, message) in table {
-            match parse_volumes(&conf(pairs), P) {
+            match parse_volumes(&conf(pairs), P, pairs.len()) {
                 Ok(specs) => panic!("{pairs:?} accepted: {specs:?}"),
                 Err(err) => {
                     assert_eq!(err.option(), *option, "{pairs:?}");

@@ -1,4 +1,4 @@
-"""Scenario 10, Spark Connect sessions on kubesim's process runtime (a real Spark Connect server
+"""Scenario 11, Spark Connect sessions on kubesim's process runtime (a real Spark Connect server
 from pyspark's Spark):
 
 - `connect()` to the first query result, split by what an observer sees from outside: submit

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -180,13 +181,17 @@ def test_finish_applies_on_finish_action(kube_conn: Kube) -> None:
         assert bool(kube_conn.drivers(dag_id="etl", run_id=ti.run_id)) is kept, action
 
 
-def test_sensor_pokes(kube_conn: Kube) -> None:
+def test_sensor_pokes(kube_conn: Kube, monkeypatch: pytest.MonkeyPatch) -> None:
     from sparkube import Client, SparkApp
 
     client = Client(kubeconfig=kube_conn.kubeconfig)
 
     def app(name: str, exit_code: str) -> sparkube.SparkAppHandle:
-        annotations = {"kubesim.io/run-seconds": "2", "kubesim.io/exit-code": exit_code}
+        annotations = {
+            "kubesim.io/run-seconds": "2",
+            "kubesim.io/exit-code": exit_code,
+            "kubesim.io/log": "Pi is roughly 3.14",
+        }
         app = SparkApp(
             name=name, application=PI, image=IMAGE, conf=SMALL_DRIVER, annotations=annotations
         )
@@ -214,6 +219,16 @@ def test_sensor_pokes(kube_conn: Kube) -> None:
         ).execute({})
     done = SparkAppSensor(task_id="ok", app_id=good.app_id, deferrable=True).execute({})
     assert done["state"] == "Succeeded"
+    # With get_logs, the driver log of an application that had ended is written at once.
+    written: list[str] = []
+    recorder = SimpleNamespace(
+        info=lambda msg, *args: written.append(msg % args),
+        warning=lambda msg, *args: written.append(msg % args),
+    )
+    monkeypatch.setattr(SparkAppSensor, "log", property(lambda _: recorder))
+    sensor = SparkAppSensor(task_id="log", app_id=good.app_id, deferrable=True, get_logs=True)
+    assert sensor.execute({})["state"] == "Succeeded"
+    assert "[driver] Pi is roughly 3.14" in written
     with pytest.raises(AirflowFailException, match="does not exist"):
         SparkAppSensor(task_id="missing", driver_pod="no-such-driver").poke({})
 

@@ -258,7 +258,9 @@ def test_task_killed_mid_wait_then_run_again_adopts_the_driver(
     import signal
     import time
 
-    simulation = {"kubesim.io/run-seconds": "40", "kubesim.io/log": "Pi is roughly 3.141640"}
+    # The driver must still run when `airflow tasks test` attaches (finished drivers are never
+    # adopted): on a loaded 2-core machine, starting that command alone took over 40 s.
+    simulation = {"kubesim.io/run-seconds": "90", "kubesim.io/log": "Pi is roughly 3.141640"}
     conf = {"simulate": True, "simulation": simulation}
     proc = airflow_k8s.popen(*airflow_k8s.dags_test_args("spark_pi", conf, "2024-05-01"))
     run_id = None

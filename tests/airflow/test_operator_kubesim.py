@@ -233,6 +233,39 @@ def test_sensor_pokes(kube_conn: Kube, monkeypatch: pytest.MonkeyPatch) -> None:
         SparkAppSensor(task_id="missing", driver_pod="no-such-driver").poke({})
 
 
+def test_a_deferred_task_killed_while_no_triggerer_runs_leaves_the_driver_to_its_next_try(
+    kube_conn: Kube,
+) -> None:
+    """Marked failed or cleared while deferred with no triggerer running, a task has no process
+    to tell: no worker runs it (so no `on_kill`) and no triggerer runs its trigger (Airflow 3.3
+    calls a trigger's `on_kill` only in a running triggerer; one started later never loads the
+    trigger of a task that is no longer deferred). The driver runs on; the next try of a cleared
+    task adopts it instead of submitting a second one. (README, "Airflow versions".)"""
+    try:
+        from airflow.sdk.exceptions import TaskDeferred
+    except ImportError:  # Airflow < 3.2
+        from airflow.exceptions import TaskDeferred
+
+    run_id = f"manual__{time.time()}"
+    first = operator(deferrable=True)
+    with pytest.raises(TaskDeferred):
+        first.execute(context(TaskInstance("etl", "load", run_id)))
+    handle = first._handle
+    assert handle is not None
+    wait_state(handle, "Running")
+    # The task is killed now: nothing in Airflow reaches sparkube, and the driver runs on.
+    retry = operator(deferrable=True)
+    try:
+        with pytest.raises(TaskDeferred):
+            retry.execute(context(TaskInstance("etl", "load", run_id, try_number=2)))
+        assert retry._handle is not None
+        assert retry._handle.driver_pod == handle.driver_pod
+        assert len(kube_conn.drivers(dag_id="etl", run_id=run_id)) == 1
+        assert handle.status().state.value == "Running"
+    finally:
+        handle.kill()
+
+
 def test_deferral_timeout_deletes_the_driver(kube_conn: Kube) -> None:
     """`execution_timeout` passing while deferred resumes the task with `__fail__`: the driver
     of the task instance is deleted too, not left running."""

@@ -271,8 +271,11 @@ def test_deferral_timeout_deletes_the_driver(kube_conn: Kube) -> None:
     of the task instance is deleted too, not left running."""
     try:
         from airflow.sdk.exceptions import TaskDeferralTimeout
-    except ImportError:  # Airflow 2: the same resumption raises TaskDeferralError
-        from airflow.exceptions import TaskDeferralError as TaskDeferralTimeout
+    except ImportError:
+        try:  # Airflow 3.0, 3.1
+            from airflow.exceptions import TaskDeferralTimeout
+        except ImportError:  # Airflow 2: the same resumption raises TaskDeferralError
+            from airflow.exceptions import TaskDeferralError as TaskDeferralTimeout
 
     task = operator()
     ti = TaskInstance("etl", "load", f"manual__{time.time()}")

@@ -223,10 +223,11 @@ def test_mapped_over_days(airflow_k8s: AirflowCli, kube: Kube) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # six tasks one after the other: over 300 s on a loaded machine
 def test_failures_fail_the_task_with_the_reason_and_clean_up(
     airflow_k8s: AirflowCli, kube: Kube
 ) -> None:
-    run = airflow_k8s.dags_test("sparkube_test_failures")
+    run = airflow_k8s.dags_test("sparkube_test_failures", timeout=540)
     for suffix in ("", "_deferred"):
         for task in ("exit_code", "image_pull", "unschedulable"):
             assert run.state_of(task + suffix) == "failed", (task + suffix, run.output)

@@ -117,8 +117,13 @@ def test_driver_deleted_while_waiting_fails(kube_conn: Kube) -> None:
     handle = submit(kube_conn, "trig-deleted", run_seconds="3600")
 
     async def scenario() -> dict[str, Any]:
-        waiting = asyncio.ensure_future(first_event(trigger_for(handle)))
+        trigger = trigger_for(handle)
+        waiting = asyncio.ensure_future(first_event(trigger))
         await until_running(handle)
+        # Deleted once the trigger tracks the driver (deleted before, it is not found: the
+        # event then says it cannot be tracked, without the final status).
+        while trigger._handle is None:
+            await asyncio.sleep(0.05)
         await handle.kill_async()
         return await waiting
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +29,8 @@ AIRFLOW = Path(sys.executable).with_name("airflow")
 # Airflow 2 reads one DAG folder (no bundles) and names the logical date `execution_date`.
 AIRFLOW_2 = version("apache-airflow").startswith("2.")
 LOGICAL_DATE = "execution_date" if AIRFLOW_2 else "logical_date"
+# The terminal colours Airflow 3.0's command line puts in printed exceptions (rich).
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 # What the tests' own applications run with: a Spark image, and a driver that asks for little CPU
 # so that many fit on kubesim's one node.
@@ -128,6 +131,7 @@ class AirflowCli:
             timeout=timeout,
             check=False,
         )
+        proc.stdout = ANSI_COLOUR.sub("", proc.stdout)
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"airflow {' '.join(args)} exited {proc.returncode}:\n{proc.stdout}"

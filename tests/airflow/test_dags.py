@@ -227,10 +227,11 @@ def test_mapped_over_days(airflow_k8s: AirflowCli, kube: Kube) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # six tasks one after the other: over 300 s on a loaded machine
 def test_failures_fail_the_task_with_the_reason_and_clean_up(
     airflow_k8s: AirflowCli, kube: Kube
 ) -> None:
-    run = airflow_k8s.dags_test("sparkube_test_failures")
+    run = airflow_k8s.dags_test("sparkube_test_failures", timeout=540)
     for suffix in ("", "_deferred"):
         for task in ("exit_code", "image_pull", "unschedulable"):
             assert run.state_of(task + suffix) == "failed", (task + suffix, run.output)
@@ -262,7 +263,9 @@ def test_task_killed_mid_wait_then_run_again_adopts_the_driver(
     import signal
     import time
 
-    simulation = {"kubesim.io/run-seconds": "40", "kubesim.io/log": "Pi is roughly 3.141640"}
+    # The driver must still run when `airflow tasks test` attaches (finished drivers are never
+    # adopted): on a loaded 2-core machine, starting that command alone took over 40 s.
+    simulation = {"kubesim.io/run-seconds": "90", "kubesim.io/log": "Pi is roughly 3.141640"}
     conf = {"simulate": True, "simulation": simulation}
     proc = airflow_k8s.popen(*airflow_k8s.dags_test_args("spark_pi", conf, "2024-05-01"))
     run_id = None

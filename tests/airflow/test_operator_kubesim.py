@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -180,13 +181,17 @@ def test_finish_applies_on_finish_action(kube_conn: Kube) -> None:
         assert bool(kube_conn.drivers(dag_id="etl", run_id=ti.run_id)) is kept, action
 
 
-def test_sensor_pokes(kube_conn: Kube) -> None:
+def test_sensor_pokes(kube_conn: Kube, monkeypatch: pytest.MonkeyPatch) -> None:
     from sparkube import Client, SparkApp
 
     client = Client(kubeconfig=kube_conn.kubeconfig)
 
     def app(name: str, exit_code: str) -> sparkube.SparkAppHandle:
-        annotations = {"kubesim.io/run-seconds": "2", "kubesim.io/exit-code": exit_code}
+        annotations = {
+            "kubesim.io/run-seconds": "2",
+            "kubesim.io/exit-code": exit_code,
+            "kubesim.io/log": "Pi is roughly 3.14",
+        }
         app = SparkApp(
             name=name, application=PI, image=IMAGE, conf=SMALL_DRIVER, annotations=annotations
         )
@@ -214,8 +219,51 @@ def test_sensor_pokes(kube_conn: Kube) -> None:
         ).execute({})
     done = SparkAppSensor(task_id="ok", app_id=good.app_id, deferrable=True).execute({})
     assert done["state"] == "Succeeded"
+    # With get_logs, the driver log of an application that had ended is written at once.
+    written: list[str] = []
+    recorder = SimpleNamespace(
+        info=lambda msg, *args: written.append(msg % args),
+        warning=lambda msg, *args: written.append(msg % args),
+    )
+    monkeypatch.setattr(SparkAppSensor, "log", property(lambda _: recorder))
+    sensor = SparkAppSensor(task_id="log", app_id=good.app_id, deferrable=True, get_logs=True)
+    assert sensor.execute({})["state"] == "Succeeded"
+    assert "[driver] Pi is roughly 3.14" in written
     with pytest.raises(AirflowFailException, match="does not exist"):
         SparkAppSensor(task_id="missing", driver_pod="no-such-driver").poke({})
+
+
+def test_a_deferred_task_killed_while_no_triggerer_runs_leaves_the_driver_to_its_next_try(
+    kube_conn: Kube,
+) -> None:
+    """Marked failed or cleared while deferred with no triggerer running, a task has no process
+    to tell: no worker runs it (so no `on_kill`) and no triggerer runs its trigger (Airflow 3.3
+    calls a trigger's `on_kill` only in a running triggerer; one started later never loads the
+    trigger of a task that is no longer deferred). The driver runs on; the next try of a cleared
+    task adopts it instead of submitting a second one. (README, "Airflow versions".)"""
+    try:
+        from airflow.sdk.exceptions import TaskDeferred
+    except ImportError:  # Airflow < 3.2
+        from airflow.exceptions import TaskDeferred
+
+    run_id = f"manual__{time.time()}"
+    first = operator(deferrable=True)
+    with pytest.raises(TaskDeferred):
+        first.execute(context(TaskInstance("etl", "load", run_id)))
+    handle = first._handle
+    assert handle is not None
+    wait_state(handle, "Running")
+    # The task is killed now: nothing in Airflow reaches sparkube, and the driver runs on.
+    retry = operator(deferrable=True)
+    try:
+        with pytest.raises(TaskDeferred):
+            retry.execute(context(TaskInstance("etl", "load", run_id, try_number=2)))
+        assert retry._handle is not None
+        assert retry._handle.driver_pod == handle.driver_pod
+        assert len(kube_conn.drivers(dag_id="etl", run_id=run_id)) == 1
+        assert handle.status().state.value == "Running"
+    finally:
+        handle.kill()
 
 
 def test_deferral_timeout_deletes_the_driver(kube_conn: Kube) -> None:
@@ -223,8 +271,11 @@ def test_deferral_timeout_deletes_the_driver(kube_conn: Kube) -> None:
     of the task instance is deleted too, not left running."""
     try:
         from airflow.sdk.exceptions import TaskDeferralTimeout
-    except ImportError:  # Airflow 2: the same resumption raises TaskDeferralError
-        from airflow.exceptions import TaskDeferralError as TaskDeferralTimeout
+    except ImportError:
+        try:  # Airflow 3.0, 3.1
+            from airflow.exceptions import TaskDeferralTimeout
+        except ImportError:  # Airflow 2: the same resumption raises TaskDeferralError
+            from airflow.exceptions import TaskDeferralError as TaskDeferralTimeout
 
     task = operator()
     ti = TaskInstance("etl", "load", f"manual__{time.time()}")

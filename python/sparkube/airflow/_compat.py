@@ -19,24 +19,14 @@ if TYPE_CHECKING:
 else:
     try:
         from airflow.sdk import (
-            BaseHook,
             BaseOperator,
             BaseOperatorLink,
             BaseSensorOperator,
             Context,
             PokeReturnValue,
-            conf,
-        )
-        from airflow.sdk.exceptions import (
-            AirflowException,
-            AirflowFailException,
-            AirflowSkipException,
         )
         from airflow.sdk.log import mask_secret
-    except ImportError:  # Airflow 2.10
-        from airflow.configuration import conf
-        from airflow.exceptions import AirflowException, AirflowFailException, AirflowSkipException
-        from airflow.hooks.base import BaseHook
+    except ImportError:  # Airflow 2
         from airflow.models import BaseOperator
         from airflow.models.baseoperatorlink import BaseOperatorLink as _OperatorLink
         from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
@@ -50,6 +40,25 @@ else:
             @property
             def xcom_key(self) -> str:
                 return f"_link_{type(self).__name__}"
+
+    # The Task SDK took these over one at a time: the hook in 3.1, the exceptions and the
+    # configuration after; until then they are in their Airflow 2 homes.
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:  # Airflow < 3.1
+        from airflow.hooks.base import BaseHook
+    try:
+        from airflow.sdk import conf
+    except ImportError:  # Airflow < 3.2
+        from airflow.configuration import conf
+    try:
+        from airflow.sdk.exceptions import (
+            AirflowException,
+            AirflowFailException,
+            AirflowSkipException,
+        )
+    except ImportError:  # Airflow < 3.2
+        from airflow.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
 
 # The TaskFlow API `@task.sparkube` builds on.

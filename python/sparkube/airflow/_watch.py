@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import math
+import re
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sparkube.errors import AppFailed, AppStalled, SparkubeError, StartupTimeout, WaitTimeout
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import sparkube
 
 
@@ -61,17 +66,89 @@ def outcome(
     }
 
 
+class LogCursor:
+    """Where a driver log stands: the kubelet timestamp (epoch nanoseconds) of the last line
+    written and how many written lines carry exactly it (timestamps have a limited resolution,
+    so several lines may share one). A reader resuming from a cursor skips exactly those lines
+    and the older ones: nothing is written twice, nothing is lost.
+
+    As plain data (`to_list`, `from_list`) it is part of a trigger's serialized state.
+    """
+
+    def __init__(self, nanos: int | None = None, count: int = 0) -> None:
+        self.nanos = nanos
+        self.count = count
+
+    def to_list(self) -> list[int] | None:
+        return None if self.nanos is None else [self.nanos, self.count]
+
+    @classmethod
+    def from_list(cls, value: Sequence[int] | None) -> LogCursor:
+        return cls() if not value else cls(int(value[0]), int(value[1]))
+
+    def since_seconds(self) -> float | None:
+        """The `sinceSeconds` that still returns the last line written (whole seconds, one more
+        for the rounding), None from the start."""
+        if self.nanos is None:
+            return None
+        return float(math.ceil(time.time() - self.nanos / 1e9) + 1)
+
+    def admit(self, nanos: int | None, skipping: list[int]) -> bool:
+        """Whether a line stamped `nanos` is new; `skipping` counts, across calls, the lines at
+        the cursor's own timestamp seen again. Advances the cursor over a new line."""
+        if nanos is None:  # no timestamp to place it by: written, the cursor stays
+            return True
+        if self.nanos is not None:
+            if nanos < self.nanos:
+                return False
+            if nanos == self.nanos and skipping[0] < self.count:
+                skipping[0] += 1
+                return False
+        if nanos == self.nanos:
+            self.count += 1
+        else:
+            self.nanos, self.count = nanos, 1
+        skipping[0] = self.count  # past the cursor: nothing more to skip
+        return True
+
+
+_TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d) ?")
+
+
+def split_timestamp(line: str) -> tuple[int | None, str]:
+    """`2025-01-01T00:00:01.123456789Z text` -> (epoch nanoseconds, `text`); a line without a
+    leading RFC 3339 timestamp -> (None, line)."""
+    match = _TIMESTAMP.match(line)
+    if match is None:
+        return None, line
+    base, fraction, zone = match.groups()
+    when = dt.datetime.fromisoformat(base + ("+00:00" if zone == "Z" else zone))
+    nanos = int((fraction or "0").ljust(9, "0")[:9])
+    return int(when.timestamp()) * 1_000_000_000 + nanos, line[match.end() :]
+
+
 async def stream_logs(
-    handle: sparkube.SparkAppHandle, log: Log, since: float | None = None
+    handle: sparkube.SparkAppHandle,
+    log: Log,
+    since: float | None = None,
+    cursor: LogCursor | None = None,
 ) -> None:
     """Write the driver's log lines to `log` as they come, until the driver's container ends.
 
-    `since` (epoch seconds) skips older lines, for a trigger that resumes after a restart.
+    `since` (epoch seconds) skips older lines, for a trigger that starts at a deferral. A
+    `cursor` resumes after the last line written (a trigger restarted from its serialized
+    state) and is advanced over every line written.
     """
-    since_seconds = None if since is None else max(1.0, time.time() - since)
+    cursor = cursor if cursor is not None else LogCursor()
+    since_seconds = cursor.since_seconds()
+    if since_seconds is None and since is not None:
+        since_seconds = max(1.0, time.time() - since)
+    skipping = [0]
     try:
-        async for line in handle.logs_async(follow=True, since=since_seconds):
-            log.info("[driver] %s", line.rstrip("\n"))
+        async for line in handle.logs_async(follow=True, since=since_seconds, timestamps=True):
+            nanos, text = split_timestamp(line)
+            if cursor.admit(nanos, skipping):
+                log.info("[driver] %s", text.rstrip("\n"))
     except SparkubeError as e:
         log.warning("Stopped reading the driver log of %s: %s", handle.driver_pod, e)
 
@@ -125,6 +202,7 @@ async def follow(
     log: Log,
     get_logs: bool = True,
     logs_since: float | None = None,
+    logs_cursor: LogCursor | None = None,
     startup_deadline: float | None = None,
     deadline: float | None = None,
     kill_on_timeout: bool = True,
@@ -146,7 +224,11 @@ async def follow(
     logged and put in the outcome.
     """
     where = {"namespace": handle.namespace, "driver_pod": handle.driver_pod}
-    logs = asyncio.ensure_future(stream_logs(handle, log, logs_since)) if get_logs else None
+    logs = (
+        asyncio.ensure_future(stream_logs(handle, log, logs_since, logs_cursor))
+        if get_logs
+        else None
+    )
     progress = (
         asyncio.ensure_future(log_progress(handle, log, progress_interval))
         if progress_interval

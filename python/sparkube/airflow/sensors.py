@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -38,7 +38,9 @@ class SparkAppSensor(BaseSensorOperator):
     :param namespace: the namespace (default: the connection's, else the kubeconfig's). Templated.
     :param kubernetes_conn_id: the Kubernetes connection (see `SparkKubernetesHook`).
     :param deferrable: wait in the triggerer (default: `[operators] default_deferrable`).
-    :param get_logs: write the driver log into the task log as it comes (deferrable mode).
+    :param get_logs: write the driver log into the task log (deferrable mode): the whole log,
+        from the driver's start, as it comes; at once when the application had already ended
+        when the sensor looked (the operator that submitted it wrote none of it).
 
     The poke and reschedule modes read the driver's status once per poke. Returns (XCom) the
     same dict as `SparkAppOperator`.
@@ -134,6 +136,8 @@ class SparkAppSensor(BaseSensorOperator):
             except SparkubeError as e:
                 raise AirflowFailException(f"Cannot track the Spark application: {e}") from e
             if status.state.is_final:
+                if self.get_logs:
+                    asyncio.run(_watch.stream_logs(handle, self.log))
                 return self.conclude(status.to_dict())
         except AirflowFailException as e:
             # Ending here, before deferring, skips the base class's soft_fail handling.
@@ -149,7 +153,6 @@ class SparkAppSensor(BaseSensorOperator):
                 kubernetes_conn_id=self.kubernetes_conn_id,
                 kill_on_timeout=False,
                 get_logs=self.get_logs,
-                logs_since=time.time(),
                 kill_on_task_kill=False,
             ),
             method_name="execute_complete",

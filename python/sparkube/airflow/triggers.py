@@ -38,6 +38,9 @@ class SparkAppTrigger(BaseTrigger):
     :param kill_on_timeout: delete the driver when a deadline passes.
     :param get_logs: write the driver's log lines to the trigger's log (the task log) as they come.
     :param logs_since: epoch seconds; older driver log lines are not written.
+    :param logs_cursor: the last driver log line written, as `[kubelet timestamp in epoch
+        nanoseconds, lines written with that timestamp]`; set as lines are written, so that a
+        trigger recreated from `serialize()` writes none of them again (over `logs_since`).
     :param kill_on_task_kill: delete the driver when the task is killed while deferred (a user
         marks it failed or success, or clears it); operators set it, sensors do not.
     :param reattach_on_restart: a later try of the task adopts this driver (the operator's
@@ -73,6 +76,7 @@ class SparkAppTrigger(BaseTrigger):
         kill_on_timeout: bool = True,
         get_logs: bool = False,
         logs_since: float | None = None,
+        logs_cursor: list[int] | None = None,
         kill_on_task_kill: bool = False,
         reattach_on_restart: bool = False,
         progress_interval: float | None = 30.0,
@@ -90,6 +94,7 @@ class SparkAppTrigger(BaseTrigger):
         self.kill_on_timeout = kill_on_timeout
         self.get_logs = get_logs
         self.logs_since = logs_since
+        self._logs_cursor = _watch.LogCursor.from_list(logs_cursor)
         self.kill_on_task_kill = kill_on_task_kill
         self.reattach_on_restart = reattach_on_restart
         self.progress_interval = progress_interval
@@ -112,6 +117,7 @@ class SparkAppTrigger(BaseTrigger):
                 "kill_on_timeout": self.kill_on_timeout,
                 "get_logs": self.get_logs,
                 "logs_since": self.logs_since,
+                "logs_cursor": self._logs_cursor.to_list(),
                 "kill_on_task_kill": self.kill_on_task_kill,
                 "reattach_on_restart": self.reattach_on_restart,
                 "progress_interval": self.progress_interval,
@@ -161,6 +167,7 @@ class SparkAppTrigger(BaseTrigger):
             log=self.log,
             get_logs=self.get_logs,
             logs_since=self.logs_since,
+            logs_cursor=self._logs_cursor,
             startup_deadline=self.startup_deadline,
             deadline=self.deadline,
             kill_on_timeout=self.kill_on_timeout,

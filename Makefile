@@ -61,7 +61,7 @@ py-test: build
 	$(PY) -m pytest
 
 # `@task.sparkube` and `SparkKubernetesHook.session` with real Spark drivers and executors
-# (minutes on 2 cores, so not in `make test`, whose kubesim runs stand in for the driver).
+# (minutes on 2 cores; `make test` runs one decorated function in a real driver only).
 test-airflow-spark: build
 	SPARKUBE_AIRFLOW_SPARK=1 $(PY) -m pytest tests/airflow/test_decorator_spark.py \
 		tests/airflow/test_connect_session.py

@@ -69,6 +69,7 @@ SPARKUBE_SUBMITTER = (
         "server-side apply of the NetworkPolicy",
     ),
     Rule("", "services/proxy", ("get",), "progress from the driver's Spark UI REST API"),
+    Rule("", "pods/portforward", ("get", "create"), "a Spark Connect session's forward"),
 )
 
 SPARK_UI_PROXY = (

@@ -125,6 +125,10 @@ CALLS: dict[tuple[str, str, tuple[str, ...]], list[Call]] = {
         ("GET", f"{API}/services/pi-driver-svc:4040/proxy/api/v1/applications", None, "")
     ],
     ("sparkube-submitter", "pods", ("delete",)): [("DELETE", f"{API}/pods/pi-driver", None, "")],
+    # The upgrade itself fails (a plain GET), after authorization, as 400.
+    ("sparkube-submitter", "pods/portforward", ("get", "create")): [
+        ("GET", f"{API}/pods/pi-driver/portforward?ports=15002", None, "")
+    ],
     ("spark-driver", "pods", ("get",)): [("GET", f"{API}/pods/pi-driver", None, "")],
     ("spark-driver", "pods", ("create",)): [
         ("POST", f"{API}/pods", _pod("pi-exec-1", "executor"), "")
@@ -236,4 +240,17 @@ def test_apply_that_creates_needs_create(cluster: Any) -> None:
     ]
     _set_rules(cluster, "sparkube-submitter", rules)
     call = CALLS[("sparkube-submitter", "configmaps", ("create", "patch"))][0]
+    assert _status(cluster, token, call) == 403
+
+
+def test_a_forward_needs_create_as_well_as_get(cluster: Any) -> None:
+    # A port-forward is a WebSocket upgrade (a GET) that the API server also authorizes as
+    # `create`: a Role granting `get` alone is refused.
+    token = cluster.service_account_token(NS, "sparkube-submitter")
+    rules = [
+        {**r, "verbs": ["get"]} if r["resources"] == ["pods/portforward"] else r
+        for r in _role_doc("sparkube-submitter")["rules"]
+    ]
+    _set_rules(cluster, "sparkube-submitter", rules)
+    call = CALLS[("sparkube-submitter", "pods/portforward", ("get", "create"))][0]
     assert _status(cluster, token, call) == 403

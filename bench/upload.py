@@ -19,12 +19,10 @@ write: it has no hadoop-aws), by `sparkube submit --no-wait` and by spark-submit
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import re
 import shutil
-import subprocess
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -39,11 +37,11 @@ from bench.common import (
     run_measured,
     summary,
 )
-from tests.conftest import S3Server, free_port, s3_server_command, wait_until
+from tests.conftest import S3Server, running_s3_server
 from tests.parity.oracle import FAST_JVM, WAIT_OFF, clean_env, pyspark_home
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
     from pathlib import Path
 
     from bench.common import Kubesim
@@ -125,33 +123,6 @@ def stored_bytes(store: Path) -> int:
     return sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
 
 
-@contextlib.contextmanager
-def s3_server() -> Iterator[S3Server]:
-    """The tests' S3 server (moto in server mode), on the loopback."""
-    port = free_port()
-    proc = subprocess.Popen(
-        s3_server_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    server = S3Server(endpoint=f"http://127.0.0.1:{port}", process=proc)
-
-    def ready() -> bool:
-        try:
-            return server.request("GET", "/moto-api/data.json")[0] == 200
-        except OSError:
-            return False
-
-    try:
-        wait_until("the S3 server to answer", ready, timeout=60)
-        yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def s3_bytes(server: S3Server, bucket: str) -> int:
     """The bytes stored in `bucket` (its objects' sizes, from one listing)."""
     status, body = server.request("GET", f"/{bucket}?list-type=2&max-keys=1000")
@@ -216,7 +187,7 @@ def run(kubesim: Kubesim, *, runs: int, big_gib: float) -> dict[str, Any]:
     copy = [copy_speed(project, WORK / "upload-copy") for _ in range(runs)]
     cached = [copy_speed(project, WORK / "upload-copy", fsync=False) for _ in range(runs)]
     files = [project["archive"], *sorted(cwd.glob("mod*.py")), cwd / "job.py"]
-    with s3_server() as s3:
+    with running_s3_server() as s3:
         s3.create_bucket("speed")
         put = [s3_put_speed(s3, "speed", files) for _ in range(runs)]
         for i in range(runs):

@@ -7,6 +7,7 @@ The binary is ``$KUBESIM_BIN``, else ``target/release/kubesim``, else ``target/d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -365,9 +366,9 @@ class S3Server:
         }
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
-    """One S3 server process shared by the session."""
+@contextlib.contextmanager
+def running_s3_server(timeout: float = 60) -> Iterator[S3Server]:
+    """An S3 server process (moto in server mode) on the loopback, stopped on exit."""
     port = free_port()
     proc = subprocess.Popen(
         s3_server_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -381,7 +382,7 @@ def s3_server() -> Iterator[S3Server]:
             return False
 
     try:
-        wait_until("the S3 server to answer", ready, timeout=30)
+        wait_until("the S3 server to answer", ready, timeout=timeout)
         yield server
     finally:
         proc.terminate()
@@ -390,3 +391,10 @@ def s3_server() -> Iterator[S3Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One S3 server process shared by the session."""
+    with running_s3_server() as server:
+        yield server

@@ -564,6 +564,10 @@ class AppHandle:
     def report_async(
         self, history_server_url: str | None = None, *, wait: float | None = None
     ) -> Awaitable[Report | None]: ...
+    def annotation_async(self, key: str) -> Awaitable[str | None]:
+        """An annotation of the driver pod, None when absent."""
+    def annotate_async(self, key: str, value: str) -> Awaitable[bool]:
+        """Sets an annotation of the driver pod (`patch` on pods); whether the pod was there."""
     def wait(
         self,
         *,

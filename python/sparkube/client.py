@@ -200,6 +200,16 @@ class SparkAppHandle:
         """`report` for asyncio."""
         return await self._core.report_async(history_server_url, wait=wait)
 
+    async def annotation_async(self, key: str) -> str | None:
+        """An annotation of the driver pod, None when absent: where a follower of the app
+        (the Airflow trigger) keeps state that must outlive its process."""
+        return await self._core.annotation_async(key)
+
+    async def annotate_async(self, key: str, value: str) -> bool:
+        """Set an annotation of the driver pod (needs `patch` on pods); whether the pod was
+        there (a pod that is gone is not created again)."""
+        return await self._core.annotate_async(key, value)
+
     def wait(
         self,
         timeout: float | None = None,

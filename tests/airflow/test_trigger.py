@@ -13,6 +13,7 @@ import pytest
 from airflow_harness import IMAGE, SMALL_DRIVER
 
 from sparkube.airflow._compat import TRIGGER_ON_KILL
+from sparkube.airflow._watch import LOG_CURSOR_ANNOTATION
 from sparkube.airflow.triggers import SparkAppTrigger
 
 if TYPE_CHECKING:
@@ -287,10 +288,11 @@ def with_lines(trigger: SparkAppTrigger) -> tuple[SparkAppTrigger, Lines]:
 def test_driver_log_after_a_triggerer_restart_resumes_after_the_last_line_written(
     kube_conn: Kube,
 ) -> None:
-    """A trigger recreated from its serialized state (a triggerer restart) resumes the driver
-    log after the last line written (its kubelet timestamp and the count of lines written with
-    it, read again with `sinceSeconds` reaching back to it): no line twice, none lost, and
-    nothing from before the deferral."""
+    """A triggerer restart: Airflow builds the new trigger from the deferral's arguments, and
+    it resumes the driver log after the last line the stopped one wrote (its kubelet timestamp
+    and the count of lines written with it, kept on the driver pod and read again with
+    `sinceSeconds` reaching back to it): no line twice, none lost, and nothing from before the
+    deferral."""
     log = "\n".join(f"line {i}" for i in range(1, 11))
     handle = submit(kube_conn, "trig-logs", run_seconds="12", log=log, log_interval_ms="1000")
     asyncio.run(until_running(handle))
@@ -311,9 +313,11 @@ def test_driver_log_after_a_triggerer_restart_resumes_after_the_last_line_writte
             await waiting
 
     asyncio.run(until_cancelled())
-    resumed = first.serialize()[1]
-    assert resumed["logs_cursor"] is not None
-    second, after_restart = with_lines(SparkAppTrigger(**resumed))
+    (pod,) = [
+        p for p in kube_conn.pods("spark-role=driver") if p.metadata.name == handle.driver_pod
+    ]
+    assert LOG_CURSOR_ANNOTATION in (pod.metadata.annotations or {}), pod.metadata
+    second, after_restart = with_lines(SparkAppTrigger(**kwargs))
     assert asyncio.run(first_event(second))["status"] == "success"
     written = before_restart.driver + after_restart.driver
     assert after_restart.driver, "the second trigger wrote nothing"

@@ -54,6 +54,7 @@ SPARKUBE_SUBMITTER = (
         "", "pods", ("list", "watch"), "the shared watch of driver pods; list; submission-id lookup"
     ),
     Rule("", "pods", ("delete",), "kill; clean-up after a submission that failed half-way"),
+    Rule("", "pods", ("patch",), "the trigger's place in the driver log, as an annotation"),
     Rule("", "pods/log", ("get",), "driver and executor logs"),
     Rule("", "services", ("create", "patch"), "server-side apply of the driver service"),
     Rule(

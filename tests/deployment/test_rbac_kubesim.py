@@ -101,6 +101,14 @@ CALLS: dict[tuple[str, str, tuple[str, ...]], list[Call]] = {
         ("GET", f"{API}/pods?labelSelector=spark-role%3Ddriver", None, ""),
         ("GET", f"{API}/pods?labelSelector=spark-role%3Ddriver&watch=1&timeoutSeconds=1", None, ""),
     ],
+    ("sparkube-submitter", "pods", ("patch",)): [
+        (
+            "PATCH",
+            f"{API}/pods/pi-driver",
+            {"metadata": {"annotations": {"sparkube.io/airflow-log-cursor": "{}"}}},
+            "application/merge-patch+json",
+        )
+    ],
     ("sparkube-submitter", "pods/log", ("get",)): [("GET", f"{API}/pods/pi-driver/log", None, "")],
     ("sparkube-submitter", "services", ("create", "patch")): [
         ("PATCH", f"{API}/services/pi-driver-svc?fieldManager=sparkube&force=true", SERVICE, APPLY)

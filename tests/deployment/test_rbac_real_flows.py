@@ -381,9 +381,13 @@ NOT_IN_SPARK_PI = {
     ("spark-driver", "pods", ("delete",)),
     ("spark-driver", "persistentvolumeclaims", ("create",)),
 }
-# Spark Connect sessions' forward: its rule is shown needed and sufficient by
-# test_rbac_kubesim.py; the sessions themselves run in tests/e2e/test_connect.py.
-NOT_IN_BATCH_FLOWS = {("sparkube-submitter", "pods/portforward", ("get", "create"))}
+# Spark Connect sessions' forward and the Airflow trigger's log cursor: their rules are shown
+# needed and sufficient by test_rbac_kubesim.py; the flows run in tests/e2e/test_connect.py
+# and tests/airflow/test_trigger.py.
+NOT_IN_BATCH_FLOWS = {
+    ("sparkube-submitter", "pods/portforward", ("get", "create")),
+    ("sparkube-submitter", "pods", ("patch",)),
+}
 
 
 def test_spark_pi_with_the_base_roles(flows: Flows, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import math
 import re
 import time
@@ -112,6 +113,69 @@ class LogCursor:
         return True
 
 
+LOG_CURSOR_ANNOTATION = "sparkube.io/airflow-log-cursor"
+"""The driver pod's annotation where a trigger keeps its `LogCursor`: Airflow rebuilds a trigger
+from the arguments of the deferral, never from a later state, so a triggerer restart would
+otherwise write the log again from the deferral."""
+
+CURSOR_SAVE_SECONDS = 15.0
+"""How often a trigger writing the driver log saves its cursor; it also saves when stopped. A
+triggerer killed outright writes again at most the lines of this interval."""
+
+
+class CursorKeeper:
+    """Keeps a deferral's `LogCursor` on the driver pod (`LOG_CURSOR_ANNOTATION`), keyed by
+    the deferral's `logs_since` so that a later deferral (a retry) starts afresh."""
+
+    def __init__(self, handle: sparkube.SparkAppHandle, log: Log, deferral: float | None) -> None:
+        self.handle = handle
+        self.log = log
+        self.deferral = deferral
+        self.saved: list[int] | None = None
+        self.saved_at = time.monotonic()
+        self.refused = False
+
+    async def load(self, cursor: LogCursor) -> LogCursor:
+        """The later of `cursor` and the one stored for this deferral."""
+        try:
+            text = await self.handle.annotation_async(LOG_CURSOR_ANNOTATION)
+            stored = json.loads(text) if text else {}
+        except (SparkubeError, ValueError) as e:
+            self.log.warning("Could not read where the driver log stopped: %s", e)
+            return cursor
+        if not isinstance(stored, dict) or stored.get("since") != self.deferral:
+            return cursor
+        found = LogCursor.from_list(stored.get("cursor"))
+        self.saved = found.to_list()
+        if found.nanos is None:
+            return cursor
+        if cursor.nanos is not None and (cursor.nanos, cursor.count) >= (found.nanos, found.count):
+            return cursor
+        return found
+
+    async def save(self, cursor: LogCursor, *, now: bool = False) -> None:
+        """Stores `cursor` when it moved, at most every `CURSOR_SAVE_SECONDS` unless `now`."""
+        position = cursor.to_list()
+        if self.refused or position is None or position == self.saved:
+            return
+        if not now and time.monotonic() - self.saved_at < CURSOR_SAVE_SECONDS:
+            return
+        self.saved_at = time.monotonic()
+        value = json.dumps({"since": self.deferral, "cursor": position})
+        try:
+            await self.handle.annotate_async(LOG_CURSOR_ANNOTATION, value)
+        except SparkubeError as e:
+            self.refused = True
+            self.log.warning(
+                "Cannot keep where the driver log stopped on driver pod %s (%s): after a"
+                " triggerer restart its lines are written again from the deferral",
+                self.handle.driver_pod,
+                e,
+            )
+            return
+        self.saved = position
+
+
 _TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d) ?")
 
 
@@ -132,14 +196,20 @@ async def stream_logs(
     log: Log,
     since: float | None = None,
     cursor: LogCursor | None = None,
+    keep_cursor: bool = False,
 ) -> None:
     """Write the driver's log lines to `log` as they come, until the driver's container ends.
 
     `since` (epoch seconds) skips older lines, for a trigger that starts at a deferral. A
     `cursor` resumes after the last line written (a trigger restarted from its serialized
-    state) and is advanced over every line written.
+    state) and is advanced over every line written. With `keep_cursor` (a trigger), the cursor
+    is also kept on the driver pod (`CursorKeeper`), and a trigger of the same deferral
+    started again by a new triggerer resumes from it.
     """
     cursor = cursor if cursor is not None else LogCursor()
+    keeper = CursorKeeper(handle, log, since) if keep_cursor else None
+    if keeper is not None:
+        cursor = await keeper.load(cursor)
     since_seconds = cursor.since_seconds()
     if since_seconds is None and since is not None:
         since_seconds = max(1.0, time.time() - since)
@@ -149,8 +219,15 @@ async def stream_logs(
             nanos, text = split_timestamp(line)
             if cursor.admit(nanos, skipping):
                 log.info("[driver] %s", text.rstrip("\n"))
+                if keeper is not None:
+                    await keeper.save(cursor)
     except SparkubeError as e:
         log.warning("Stopped reading the driver log of %s: %s", handle.driver_pod, e)
+    except asyncio.CancelledError:
+        # The triggerer stops this trigger (a restart, or the task's end): keep the place.
+        if keeper is not None:
+            await keeper.save(cursor, now=True)
+        raise
 
 
 async def log_progress(handle: sparkube.SparkAppHandle, log: Log, interval: float) -> None:
@@ -203,6 +280,7 @@ async def follow(
     get_logs: bool = True,
     logs_since: float | None = None,
     logs_cursor: LogCursor | None = None,
+    keep_logs_cursor: bool = False,
     startup_deadline: float | None = None,
     deadline: float | None = None,
     kill_on_timeout: bool = True,
@@ -225,7 +303,7 @@ async def follow(
     """
     where = {"namespace": handle.namespace, "driver_pod": handle.driver_pod}
     logs = (
-        asyncio.ensure_future(stream_logs(handle, log, logs_since, logs_cursor))
+        asyncio.ensure_future(stream_logs(handle, log, logs_since, logs_cursor, keep_logs_cursor))
         if get_logs
         else None
     )

@@ -168,6 +168,7 @@ class SparkAppTrigger(BaseTrigger):
             get_logs=self.get_logs,
             logs_since=self.logs_since,
             logs_cursor=self._logs_cursor,
+            keep_logs_cursor=True,
             startup_deadline=self.startup_deadline,
             deadline=self.deadline,
             kill_on_timeout=self.kill_on_timeout,

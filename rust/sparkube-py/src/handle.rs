@@ -408,6 +408,37 @@ impl PyAppHandle {
         })
     }
 
+    /// An annotation of the driver pod, None when absent (an awaitable). Followers of the app
+    /// (the Airflow trigger) keep state there that must outlive their process.
+    fn annotation_async<'py>(&self, py: Python<'py>, key: String) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        let handle = self.handle.clone();
+        awaitable(py, async move {
+            let value = client
+                .driver_annotation(&handle.namespace, &handle.driver_pod, &key)
+                .await;
+            move |_: Python<'_>| value.map_err(|e| track_error(&e))
+        })
+    }
+
+    /// Sets an annotation of the driver pod (`patch` on pods); resolves to whether the pod
+    /// was there (a pod that is gone is not created again).
+    fn annotate_async<'py>(
+        &self,
+        py: Python<'py>,
+        key: String,
+        value: String,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let client = self.client.clone();
+        let handle = self.handle.clone();
+        awaitable(py, async move {
+            let there = client
+                .annotate_driver(&handle.namespace, &handle.driver_pod, &key, &value)
+                .await;
+            move |_: Python<'_>| there.map_err(|e| track_error(&e))
+        })
+    }
+
     /// Deletes the driver pod (owner garbage collection removes the rest); returns whether it
     /// existed. With `wait`, returns once every object of the app is gone.
     #[pyo3(signature = (grace_period=None, wait=false))]

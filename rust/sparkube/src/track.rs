@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures::Stream;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Resource;
-use kube::api::{GetParams, ListParams};
+use kube::api::{GetParams, ListParams, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -448,6 +448,45 @@ impl Client {
         {
             Ok(p) => Ok(Some(p)),
             Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One annotation of a driver pod; `None` when the pod or the annotation is not there.
+    pub async fn driver_annotation(
+        &self,
+        namespace: &str,
+        pod: &str,
+        key: &str,
+    ) -> Result<Option<String>> {
+        Ok(self
+            .driver_pod(namespace, pod)
+            .await?
+            .and_then(|p| p.metadata.annotations)
+            .and_then(|mut a| a.remove(key)))
+    }
+
+    /// Sets one annotation of a driver pod, with a JSON merge patch (`patch` on pods): where a
+    /// follower of the app keeps state that must outlive its process, beside the app itself.
+    /// Returns whether the pod was there; a pod that is gone is not created again.
+    pub async fn annotate_driver(
+        &self,
+        namespace: &str,
+        pod: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<bool> {
+        let operation = format!("annotate driver pod {namespace}/{pod}");
+        let patch = serde_json::json!({"metadata": {"annotations": {key: value}}});
+        match api::call::<Pod, _>(&self.kube, &self.retry, &operation, || {
+            api::namespaced::<Pod>(namespace)
+                .patch(pod, &PatchParams::default(), &Patch::Merge(&patch))
+                .map_err(|e| api::request_error(&operation, e))
+        })
+        .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e.into()),
         }
     }

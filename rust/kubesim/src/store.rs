@@ -447,6 +447,61 @@ impl Store {
         (out, remaining, inner.rv)
     }
 
+    /// [`Store::list`] as the store was at version `at`: the continuation of a paginated list,
+    /// which the API server serves from the snapshot of its first page, so that a watch started
+    /// from the list's version misses no change made while the pages were read. The snapshot is
+    /// the current objects with the events after `at` undone; `Expired` once those events are
+    /// no longer all kept (the API server's "continue token expired").
+    pub fn list_at(
+        &self,
+        res: ResId,
+        ns: Option<&str>,
+        after: &Key,
+        limit: usize,
+        keep: impl Fn(&Obj) -> bool,
+        at: u64,
+    ) -> Result<(Vec<Arc<Obj>>, Option<usize>, u64)> {
+        let inner = self.inner.read();
+        let table = &inner.tables[res];
+        if at < table.horizon {
+            return Err(Error::Expired {
+                asked: at,
+                oldest: table.horizon,
+            });
+        }
+        let in_range = |key: &Key| key > after && ns.is_none_or(|ns| key.0 == ns);
+        let mut view: BTreeMap<Key, Arc<Obj>> = table
+            .objects
+            .range((
+                std::ops::Bound::Excluded(after.clone()),
+                std::ops::Bound::Unbounded,
+            ))
+            .take_while(|(k, _)| ns.is_none_or(|ns| k.0 == ns))
+            .map(|(k, o)| (k.clone(), o.clone()))
+            .collect();
+        let start = table.history.partition_point(|e| e.obj.rv <= at);
+        for event in table.history.range(start..).rev() {
+            let key = event.obj.key();
+            if !in_range(&key) {
+                continue;
+            }
+            match (&event.ty, &event.prev) {
+                (EventType::Added, _) | (_, None) => view.remove(&key),
+                (_, Some(prev)) => view.insert(key, prev.clone()),
+            };
+        }
+        let mut out = Vec::new();
+        let mut remaining = None;
+        for obj in view.into_values().filter(|o| keep(o)) {
+            if out.len() >= limit {
+                *remaining.get_or_insert(0) += 1;
+                continue;
+            }
+            out.push(obj);
+        }
+        Ok((out, remaining, at))
+    }
+
     /// All objects of a type in one namespace (or all), unfiltered.
     pub fn all(&self, res: ResId, ns: Option<&str>) -> Vec<Arc<Obj>> {
         self.list(res, ns, None, usize::MAX, |_| true).0
@@ -723,6 +778,43 @@ mod tests {
 
     fn pod(name: &str, uid: &str) -> Value {
         json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "ns", "uid": uid, "labels": {"a": "b"}}, "status": {"phase": "Pending"}})
+    }
+
+    #[test]
+    fn later_pages_come_from_the_first_pages_snapshot() {
+        let s = Store::new(0, 100, None);
+        for name in ["a", "b", "c", "d"] {
+            let _ = s.create(PODS, pod(name, &format!("u{name}")));
+        }
+        let (first, remaining, at) = s.list(PODS, Some("ns"), None, 2, |_| true);
+        assert_eq!((first.len(), remaining, at), (2, Some(2), 4));
+        // While the first page is read: c changes, d goes, e comes.
+        let mut running = pod("c", "uc");
+        running["status"]["phase"] = json!("Running");
+        let _ = s.update(PODS, running, None);
+        let _ = s.delete(PODS, "ns", "d", None, None);
+        let _ = s.create(PODS, pod("e", "ue"));
+        let after = ("ns".to_string(), "b".to_string());
+        let (rest, remaining, rv) = s
+            .list_at(PODS, Some("ns"), &after, 10, |_| true, at)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let seen: Vec<(&str, u64, String)> = rest
+            .iter()
+            .map(|o| (o.name.as_str(), o.rv, o.field("status.phase")))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("c", 3, "Pending".to_string()),
+                ("d", 4, "Pending".to_string())
+            ]
+        );
+        assert_eq!((remaining, rv), (None, at));
+        s.compact();
+        assert!(matches!(
+            s.list_at(PODS, Some("ns"), &after, 10, |_| true, at),
+            Err(Error::Expired { .. })
+        ));
     }
 
     #[test]

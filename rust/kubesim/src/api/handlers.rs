@@ -176,7 +176,7 @@ fn list(cluster: &Cluster, req: &Req, rp: &ResourcePath) -> Result<Response<Body
         .map_or(usize::MAX, |l| l as usize);
     let rt = resources::get(rp.res);
     let after = match req.query.get("continue").filter(|c| !c.is_empty()) {
-        Some(tok) => Some(decode_continue(tok, rt.namespaced)?.1),
+        Some(tok) => Some(decode_continue(tok, rt.namespaced)?),
         None => None,
     };
     if req.query.get("resourceVersionMatch") == Some("Exact")
@@ -191,13 +191,22 @@ fn list(cluster: &Cluster, req: &Req, rp: &ResourcePath) -> Result<Response<Body
             cluster.store.rv()
         )));
     }
-    let (items, remaining, rv) = cluster.store.list(
-        rp.res,
-        rp.namespace.as_deref(),
-        after.as_ref(),
-        limit,
-        |o| labels.matches(&o.labels) && fields.matches(|f| o.field(f)),
-    );
+    let keep = |o: &Obj| labels.matches(&o.labels) && fields.matches(|f| o.field(f));
+    let (items, remaining, rv) = match &after {
+        // Later pages come from the first page's snapshot, as the API server serves them.
+        Some((at, key)) => cluster
+            .store
+            .list_at(rp.res, rp.namespace.as_deref(), key, limit, keep, *at)
+            .map_err(|_| {
+                ApiError::expired(
+                    "The provided continue parameter is too old to display a consistent list \
+                     result. You can start a new list without the continue parameter.",
+                )
+            })?,
+        None => cluster
+            .store
+            .list(rp.res, rp.namespace.as_deref(), None, limit, keep),
+    };
     if req.wants_table() {
         let values: Vec<Value> = items.iter().map(|o| o.value()).collect();
         let mut t = table::table(rp.res, &values, rv, req.query.get("includeObject"));

@@ -144,8 +144,16 @@ class SparkFunctionOperator(DecoratedOperator, SparkAppOperator):
         self.log.info("The driver calls %s(%s)", fn.__name__, call)
         return super().build_app(namespace)
 
-    def result(self, app: Mapping[str, Any], *, namespace: str = "", driver_pod: str = "") -> Any:
-        """The function's return value (from the driver's termination message)."""
+    def result(
+        self,
+        app: Mapping[str, Any],
+        *,
+        namespace: str = "",
+        driver_pod: str = "",
+        report: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """The function's return value (from the driver's termination message); the report
+        is the operator's, logged, not the function's."""
         return app.get("result")
 
     def finish(self, outcome: Mapping[str, Any]) -> Any:

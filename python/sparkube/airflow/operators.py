@@ -965,20 +965,26 @@ class SparkAppOperator(BaseOperator):
                 self.log.info("Stopped after its timeout, as asked: %s", message)
             else:
                 self.log.info(message)
-            result = self.result(app, namespace=namespace, driver_pod=driver_pod)
-            result["report"] = outcome.get("report")
-            return result
+            return self.result(
+                app, namespace=namespace, driver_pod=driver_pod, report=outcome.get("report")
+            )
         if app.get("cause"):
             self.log.error("Cause: %s", app["cause"])
         raise AirflowException(failure_message(message, app))
 
     def result(
-        self, app: Mapping[str, Any], *, namespace: str = "", driver_pod: str = ""
+        self,
+        app: Mapping[str, Any],
+        *,
+        namespace: str = "",
+        driver_pod: str = "",
+        report: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The task's XCom return value."""
+        """The task's XCom return value: the app's final status with its right-sizing
+        `report`."""
         result = app_result(app, namespace=namespace, driver_pod=driver_pod)
         self._lineage_app = result
-        return result
+        return {**result, "report": report}
 
     # -- OpenLineage --------------------------------------------------------------------------
 

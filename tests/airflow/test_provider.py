@@ -57,9 +57,13 @@ def test_provider_info_names_importable_classes_and_modules() -> None:
     assert callable(getattr(importlib.import_module(module), name))
 
 
-def test_provider_config_declares_the_link_templates() -> None:
+def test_provider_config_declares_the_link_templates_and_the_history_server() -> None:
     options = get_provider_info()["config"]["sparkube"]["options"]
-    assert set(options) == {"spark_ui_url_template", "spark_history_url_template"}
+    assert set(options) == {
+        "spark_ui_url_template",
+        "spark_history_url_template",
+        "history_server_url",
+    }
     assert all(o["default"] == "" for o in options.values())
 
 

@@ -31,7 +31,6 @@ use super::status::{ApiError, Result};
 use super::websocket::{self, Socket};
 use super::{Body, Query};
 use crate::cluster::Cluster;
-use crate::resources::ids;
 
 /// The subprotocols served, most preferred first.
 pub const PROTOCOLS: [&str; 5] = [
@@ -139,13 +138,7 @@ pub fn serve(
     query: &Query,
     rp: &ResourcePath,
 ) -> Result<Response<Body>> {
-    let ns = rp.namespace.as_deref().unwrap_or_default();
-    let name = rp.name.as_deref().unwrap_or_default();
-    let pod = cluster
-        .store
-        .get(ids::PODS, ns, name)
-        .ok_or_else(|| ApiError::not_found(ids::PODS, name))?
-        .value();
+    let (_, name, pod) = websocket::target_pod(cluster, rp)?;
     let opts = Options::parse(query)?;
     let container = container_of(&pod, opts.container.as_deref())?;
     if pod["status"]["phase"] != "Running" {

@@ -31,7 +31,6 @@ use super::status::{ApiError, Result};
 use super::{Body, Query};
 use super::{portforward_spdy, websocket};
 use crate::cluster::Cluster;
-use crate::resources::ids;
 
 /// The subprotocols served, most preferred first.
 pub const PROTOCOLS: [&str; 3] = [
@@ -77,13 +76,7 @@ pub fn serve(
     query: &Query,
     rp: &ResourcePath,
 ) -> Result<Response<Body>> {
-    let ns = rp.namespace.as_deref().unwrap_or_default();
-    let name = rp.name.as_deref().unwrap_or_default();
-    let pod = cluster
-        .store
-        .get(ids::PODS, ns, name)
-        .ok_or_else(|| ApiError::not_found(ids::PODS, name))?
-        .value();
+    let (ns, name, pod) = websocket::target_pod(cluster, rp)?;
     let is_spdy = parts
         .headers
         .get(header::UPGRADE)

@@ -85,6 +85,22 @@ where
     Ok(resp)
 }
 
+/// The pod an exec or port-forward request names, with its namespace and name (404 when it
+/// does not exist).
+pub fn target_pod<'a>(
+    cluster: &crate::cluster::Cluster,
+    rp: &'a super::path::ResourcePath,
+) -> super::status::Result<(&'a str, &'a str, serde_json::Value)> {
+    let ns = rp.namespace.as_deref().unwrap_or_default();
+    let name = rp.name.as_deref().unwrap_or_default();
+    let pod = cluster
+        .store
+        .get(crate::resources::ids::PODS, ns, name)
+        .ok_or_else(|| super::status::ApiError::not_found(crate::resources::ids::PODS, name))?
+        .value();
+    Ok((ns, name, pod))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

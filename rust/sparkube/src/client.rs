@@ -301,6 +301,8 @@ pub fn api_server_url(master: &str) -> Result<String> {
 #[derive(Clone)]
 pub struct Client {
     pub(crate) kube: kube::Client,
+    /// For port-forwards: the same cluster and credentials, on sockets that send at once.
+    pub(crate) streams: kube::Client,
     pub(crate) namespace: Arc<str>,
     pub(crate) cluster_url: Arc<str>,
     pub(crate) retry: RetryPolicy,
@@ -349,6 +351,13 @@ impl Client {
                 )
             })
         });
+        let streams = match stream_client(&config) {
+            Ok(streams) => Some(streams),
+            Err(e) => {
+                log::debug!("port-forwards share the API client: {e}");
+                None
+            }
+        };
         let builder = kube::client::ClientBuilder::try_from(config)
             .map_err(|source| ClientError::Build {
                 url: url.clone(),
@@ -364,7 +373,11 @@ impl Client {
             None => builder.build(),
         };
         let tracker = shared_tracker(identity, &kube);
-        Ok(Self::from_parts(kube, namespace, url, tracker))
+        let mut client = Self::from_parts(kube, namespace, url, tracker);
+        if let Some(streams) = streams {
+            client.streams = streams;
+        }
+        Ok(client)
     }
 
     /// Wraps an existing kube-rs client (with watches of its own, shared by its clones).
@@ -382,6 +395,7 @@ impl Client {
     ) -> Self {
         Self {
             tracker,
+            streams: kube.clone(),
             kube,
             namespace: namespace.into(),
             cluster_url: url.trim_end_matches('/').into(),
@@ -413,6 +427,11 @@ impl Client {
     /// The underlying kube-rs client.
     pub fn kube(&self) -> &kube::Client {
         &self.kube
+    }
+
+    /// The client port-forwards go through.
+    pub(crate) fn streams(&self) -> &kube::Client {
+        &self.streams
     }
 
     /// `namespace`, or the default namespace when `None` or empty.
@@ -524,6 +543,32 @@ async fn load_kubeconfig(options: &ConnectOptions) -> Result<kube::Config> {
 /// Whether a kubeconfig that could not be read must be reported rather than done without:
 /// when `$KUBECONFIG` names one, or when the default one exists but is unusable. A missing
 /// `~/.kube/config` is normal in a pod.
+/// A client for port-forwards, with `TCP_NODELAY` on its sockets. kube-rs's own connector
+/// leaves Nagle's algorithm on, which holds a small write while an earlier one is not yet
+/// acknowledged: through a forward, a gRPC request sent as two frames then waits for the
+/// server's delayed ACK (40 ms on Linux) on every exchange. A proxy in the kubeconfig keeps
+/// the API client's connector (`None`), which handles it.
+fn stream_client(config: &kube::Config) -> std::result::Result<kube::Client, kube::Error> {
+    use kube::client::ConfigExt;
+    if config.proxy_url.is_some() {
+        return Err(kube::Error::Service("the kubeconfig names a proxy".into()));
+    }
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(config.connect_timeout);
+    let https = config.rustls_https_connector_with_connector(http)?;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build(https);
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .map_err(|e: hyper_util::client::legacy::Error| -> tower::BoxError { e.into() })
+        .service(client);
+    Ok(kube::client::ClientBuilder::new(service, config.default_namespace.clone()).build())
+}
+
 fn kubeconfig_expected(error: &kube::config::KubeconfigError) -> bool {
     use kube::config::KubeconfigError as E;
     if std::env::var_os("KUBECONFIG").is_some_and(|k| !k.is_empty()) {

@@ -257,7 +257,7 @@ impl Client {
             }
         }
         let forward = PortForward::start(
-            self.kube().clone(),
+            self.streams().clone(),
             &handle.namespace,
             &handle.driver_pod,
             port,
@@ -317,9 +317,15 @@ impl Client {
                 pull_failing_since = None;
             }
             if status.state.has_started() {
-                match probe(self.kube(), &handle.namespace, &handle.driver_pod, port).await {
-                    Ok(()) => return Ok(()),
-                    Err(e) => last_error = Some(e),
+                match probe(self.streams(), &handle.namespace, &handle.driver_pod, port).await {
+                    Ok(()) => {
+                        log::debug!("{}: the server answered", handle.driver_pod);
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        log::debug!("{}: probe: {e}", handle.driver_pod);
+                        last_error = Some(e);
+                    }
                 }
                 if !followed_log {
                     // Best effort: without the log, the polling below still finds the server.
@@ -347,6 +353,7 @@ impl Client {
                     let ready_line = async {
                         while let Some(Ok(line)) = lines.next_line().await {
                             if line.contains(READY_LINE) {
+                                log::debug!("{}: the server's ready line came", handle.driver_pod);
                                 return false;
                             }
                         }

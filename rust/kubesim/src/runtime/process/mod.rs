@@ -33,7 +33,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use super::{Container, ContainerSpec, ExecError, Exit, PullError, Runtime, Sandbox, StartError};
 use crate::cluster::Cluster;
 use crate::logs::LogBuffer;
-use crate::resources::ids;
+use crate::resources::{ResId, ids};
 use crate::runtime::simulated::normalize_image;
 use images::Images;
 use layout::{HostFs, Mount, Source};
@@ -402,6 +402,9 @@ impl ProcessRuntime {
     ) -> std::result::Result<Vec<volumes::Prepared>, StartError> {
         let started = tokio::time::Instant::now();
         let mut reported = false;
+        // Changes of the type of the object last found missing: its creation wakes the wait
+        // (spark-submit creates a driver's ConfigMap just after the pod).
+        let mut changes: Option<(ResId, tokio::sync::broadcast::Receiver<_>)> = None;
         loop {
             let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
             let name = pod["metadata"]["name"].as_str().unwrap_or_default();
@@ -424,12 +427,32 @@ impl ProcessRuntime {
             };
             match volumes::prepare(&current, &Lookup(&cluster), &dirs) {
                 Ok(v) => return Ok(v),
-                Err(e @ volumes::Error::Missing { .. }) => {
+                Err(e @ volumes::Error::Missing { kind, .. }) => {
                     if !reported && started.elapsed() > Duration::from_secs(2) {
                         reported = true;
                         failed_mount(&e);
                     }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let res = if kind == "secret" {
+                        ids::SECRETS
+                    } else {
+                        ids::CONFIGMAPS
+                    };
+                    match &mut changes {
+                        Some((watched, rx)) if *watched == res => {
+                            tokio::select! {
+                                _ = rx.recv() => {},
+                                () = tokio::time::sleep(Duration::from_millis(500)) => {},
+                            }
+                        }
+                        // Subscribed, then checked again at once: it may have come between.
+                        _ => {
+                            changes = cluster
+                                .store
+                                .watch(res, Some(ns), None)
+                                .ok()
+                                .map(|w| (res, w.rx))
+                        }
+                    }
                 }
                 Err(e) => {
                     failed_mount(&e);

@@ -61,7 +61,7 @@ SERVICE_FALLBACK_RE = re.compile(r"^spark-([0-9a-f]{16})-driver-svc$")
 LOCAL_DIR_VOLUME_RE = re.compile(r"^spark-local-dir-(\d+)$")
 UUID_RE = re.compile(r"spark-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # An upload's directory: spark-submit's is a random UUID, sparkube's 32 hex digits of the
-# contents' SHA-256 (the same file, the same name: see sparkube_core::ship::upload_id).
+# contents' BLAKE3 hash (the same file, the same name: see sparkube_core::ship::upload_id).
 UPLOAD_DIR_RE = re.compile(
     r"spark-upload-(?:[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})"
 )

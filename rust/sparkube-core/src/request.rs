@@ -661,6 +661,52 @@ fn main_class(
     }
 }
 
+/// What resolution settles before it ships local files: the merged conf, checked, and the
+/// values read from it and the flags.
+struct Settled {
+    conf: SparkConf,
+    warnings: Vec<String>,
+    submission_id: Option<String>,
+    primary: String,
+    resource_type: ResourceType,
+    master: String,
+    sizes: Sizes,
+    name: String,
+    main_class: Option<String>,
+}
+
+impl Settled {
+    fn of(args: &SubmitArgs, env: &Environment<'_>) -> Result<Settled> {
+        refuse_actions(args)?;
+        let mut warnings = Vec::new();
+        let mut conf = merged_conf(args, env)?;
+        let submission_id = conf.remove(keys::SUBMISSION_ID);
+        drop_non_spark_keys(&mut conf, &mut warnings);
+        warnings.extend(crate::conf::lint::check(&conf)?);
+        let primary = args
+            .primary_resource
+            .clone()
+            .ok_or_else(|| Error::invalid("primary resource", "Missing application resource."))?;
+        let resource_type = ResourceType::of(&primary);
+        let master = master(args, &conf, env)?;
+        check_deploy_mode(args, &conf, env)?;
+        let sizes = Sizes::checked(args, &conf, env)?;
+        let name = app_name(args, &conf, &primary);
+        let main_class = main_class(args, resource_type, &primary)?;
+        Ok(Settled {
+            conf,
+            warnings,
+            submission_id,
+            primary,
+            resource_type,
+            master,
+            sizes,
+            name,
+            main_class,
+        })
+    }
+}
+
 /// The application's dependencies: a flag replaces the conf key; files of the submitting
 /// machine are shipped (see [`crate::ship`]) and named by their path in the driver, or
 /// uploaded and named by their URI in the upload path.
@@ -853,22 +899,17 @@ impl SubmitRequest {
     /// The steps of resolution, in spark-submit's order: each reads what the ones before it
     /// settled and refuses bad input with one error naming the option.
     fn resolve_conf(args: SubmitArgs, env: &Environment<'_>) -> Result<SubmitRequest> {
-        refuse_actions(&args)?;
-        let mut warnings = Vec::new();
-        let mut conf = merged_conf(&args, env)?;
-        let submission_id = conf.remove(keys::SUBMISSION_ID);
-        drop_non_spark_keys(&mut conf, &mut warnings);
-        warnings.extend(crate::conf::lint::check(&conf)?);
-        let primary = args
-            .primary_resource
-            .clone()
-            .ok_or_else(|| Error::invalid("primary resource", "Missing application resource."))?;
-        let resource_type = ResourceType::of(&primary);
-        let master = master(&args, &conf, env)?;
-        check_deploy_mode(&args, &conf, env)?;
-        let sizes = Sizes::checked(&args, &conf, env)?;
-        let name = app_name(&args, &conf, &primary);
-        let main_class = main_class(&args, resource_type, &primary)?;
+        let Settled {
+            mut conf,
+            mut warnings,
+            submission_id,
+            primary,
+            resource_type,
+            master,
+            sizes,
+            name,
+            main_class,
+        } = Settled::of(&args, env)?;
         let mut dependencies = Dependencies::of(&args, &conf, &primary, env)?;
 
         conf.set(keys::MASTER, master);
@@ -908,6 +949,21 @@ impl SubmitRequest {
             verbose: args.verbose,
             warnings,
         })
+    }
+
+    /// The conf a submission of `args` runs with, checked as [`SubmitRequest::resolve`]
+    /// checks it except for its local files, which are not read: the settings a caller needs
+    /// before submitting (the master, the client's credentials, waiting). The file lists keep
+    /// their local paths. Submitting resolves again, and reads each file once.
+    pub fn settings(args: &SubmitArgs, env: &Environment<'_>) -> Result<SparkConf> {
+        let given = args.conf.clone();
+        let settled = Settled::of(args, env).map_err(|e| e.redact_values(&given))?;
+        let mut conf = settled.conf;
+        conf.set(keys::MASTER, settled.master);
+        conf.set(keys::DEPLOY_MODE, "cluster");
+        conf.set(keys::APP_NAME, settled.name);
+        assign_flags(&mut conf, args, &settled.sizes);
+        Ok(conf)
     }
 
     /// The request with its uploads named by other URIs (presigned `https` URLs of the same
@@ -1617,6 +1673,37 @@ mod tests {
         // The same tree gives the same bytes.
         let again = env.resolve(&args)?;
         assert_eq!(again.local_files[1].contents, req.local_files[1].contents);
+        Ok(())
+    }
+
+    #[test]
+    fn settings_check_the_conf_without_reading_local_files() -> Result<()> {
+        let args = [
+            "--master",
+            "k8s://https://api:6443",
+            "--conf",
+            "spark.kubernetes.file.upload.path=s3a://bucket/up",
+            "--driver-memory",
+            "2g",
+            "--archives",
+            "env.tar.gz#environment",
+            "job.py",
+        ];
+        let env = FakeEnv::default().file("/home/user/job.py", "print(1)\n");
+        let parsed = crate::parse_submit_args(&args)?;
+        let conf = env.with(|e| SubmitRequest::settings(&parsed, e))?;
+        assert_eq!(conf.get(keys::MASTER), Some("k8s://https://api:6443"));
+        assert_eq!(conf.get(keys::APP_NAME), Some("job.py"));
+        assert_eq!(conf.get("spark.driver.memory"), Some("2g"));
+        // Resolving reads the files: the missing one is refused there.
+        let missing = env.resolve(&args).err().map(|e| e.to_string());
+        assert!(
+            missing.as_deref().is_some_and(|m| m.contains("env.tar.gz")),
+            "{missing:?}"
+        );
+        // What the conf itself gets wrong, settings refuse as resolving does.
+        let bad = crate::parse_submit_args(&["--driver-memory", "lots", "job.py"])?;
+        assert!(env.with(|e| SubmitRequest::settings(&bad, e)).is_err());
         Ok(())
     }
 

@@ -65,20 +65,21 @@ pub struct Upload {
 /// The schemes sparkube uploads to, as `spark.kubernetes.file.upload.path` names them.
 pub const UPLOAD_SCHEMES: [&str; 6] = ["s3a", "s3", "gs", "abfs", "abfss", "file"];
 
-/// The directory name of an upload: `spark-upload-` and the first 128 bits of the SHA-256 of
-/// its contents in hex. spark-submit uses a random UUID; a name derived from the contents
+/// The directory name of an upload: `spark-upload-` and the first 128 bits of the BLAKE3 hash
+/// of its contents in hex. spark-submit uses a random UUID; a name derived from the contents
 /// lets a second submission of the same file find it already uploaded (one HEAD request)
 /// and different files never share a name.
-pub fn upload_id(sha256: &[u8]) -> String {
-    let hex: String = sha256.iter().take(16).map(|b| format!("{b:02x}")).collect();
+pub fn upload_id(hash: &[u8]) -> String {
+    let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("spark-upload-{hex}")
 }
 
-/// The SHA-256 and length of everything `reader` yields, read 64 KiB at a time.
+/// The BLAKE3 hash and length of everything `reader` yields, read 256 KiB at a time. BLAKE3
+/// hashes the chunks of a buffer side by side in SIMD lanes: about twice SHA-256's speed with
+/// the CPU's SHA extensions, and the hash is most of what a second submission costs.
 pub fn digest(mut reader: impl Read) -> io::Result<([u8; 32], u64)> {
-    use sha2::Digest;
-    let mut hasher = sha2::Sha256::new();
-    let mut buffer = vec![0u8; 64 * 1024];
+    let mut hasher = blake3::Hasher::new();
+    let mut buffer = vec![0u8; 256 * 1024];
     let mut size = 0u64;
     loop {
         let n = match reader.read(&mut buffer) {

@@ -103,8 +103,8 @@ pub(crate) fn to_yaml(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 
 /// What a spark-submit command line asks for, for the CLI: `(action, target, conf)`, the
 /// action one of `submit`, `kill`, `status`, `version`, `help`, the target the `[ns:]pod` of
-/// `kill` and `status`. For a submission, `conf` is the resolved conf (flags over properties
-/// file over defaults); otherwise the given `--conf`s and `--master`, which is all the
+/// `kill` and `status`. For a submission, `conf` is the settled conf (flags over properties
+/// file over defaults, checked; local files are not read here); otherwise the given `--conf`s and `--master`, which is all the
 /// connection needs.
 #[pyfunction]
 pub(crate) fn parse_command(
@@ -121,10 +121,10 @@ pub(crate) fn parse_command(
         Action::PrintVersion => ("version", None),
         Action::PrintUsage => ("help", None),
     };
+    // The settings only: the files are read once, when the submission resolves them.
     let conf = if action == "submit" {
-        py.detach(|| sparkube::local::resolve_args(parsed, None))
+        py.detach(|| sparkube::local::settings_of_args(&parsed))
             .map_err(|e| config_error(&e))?
-            .conf
     } else {
         let mut conf = parsed.conf.clone();
         if let Some(master) = &parsed.master {

@@ -68,6 +68,12 @@ pub fn resolve_args(args: SubmitArgs, base_dir: Option<&Path>) -> Result<SubmitR
     SubmitRequest::resolve(args, &environment(base_dir))
 }
 
+/// The conf a submission of `args` runs with here, checked but without reading its local
+/// files (see [`SubmitRequest::settings`]).
+pub fn settings_of_args(args: &SubmitArgs) -> Result<sparkube_core::SparkConf> {
+    SubmitRequest::settings(args, &environment(None))
+}
+
 /// Resolves a `SparkApp` spec here (see [`SubmitRequest::from_spec`]), relative local paths
 /// against `base_dir`, else the working directory.
 pub fn resolve_spec(spec: AppSpec, base_dir: Option<&Path>) -> Result<SubmitRequest> {

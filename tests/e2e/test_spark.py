@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from operator import add
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,7 +17,6 @@ from tests.e2e.conftest import APPS, IMAGE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     from tests.conftest import S3Server
     from tests.e2e.conftest import HistoryServer, SparkCluster
@@ -343,6 +343,59 @@ def test_a_package_and_archive_come_through_the_s3_server_as_presigned_urls(
     assert "presigned total: 855" in logs.stdout, logs.stdout[-3000:]
     # The conf named the uploads by http URLs; --delete-uploads removed them at the end.
     assert s3_server.keys(bucket) == []
+
+
+def test_a_venv_pack_archive_is_the_python_of_the_driver_and_executors(
+    spark_cluster: SparkCluster, tmp_path: Path
+) -> None:
+    # Spark's documented way to bring Python packages: a virtualenv packed by venv-pack,
+    # shipped with --archives under an alias, and spark.pyspark.python pointing into it. The
+    # module the job imports exists only in that virtualenv; the archive is small enough for
+    # the ConfigMap, so no store is involved.
+    import subprocess
+    import sys
+
+    env = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    site = subprocess.run(
+        [
+            str(env / "bin" / "python"),
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    (Path(site) / "packed_only.py").write_text("WHERE = 'the packed virtualenv'\n")
+    venv_pack = Path(sys.executable).parent / "venv-pack"
+    subprocess.run(
+        [str(venv_pack), "-p", str(env), "-o", str(tmp_path / "pyenv.tar.gz"), "-q"], check=True
+    )
+    (tmp_path / "job.py").write_text(
+        "import sys\n"
+        "import packed_only\n"
+        "from pyspark.sql import SparkSession\n"
+        "spark = SparkSession.builder.getOrCreate()\n"
+        "def where(_):\n"
+        "    import packed_only\n"
+        "    return (packed_only.WHERE, sys.prefix.endswith('environment'))\n"
+        "seen = set(spark.sparkContext.parallelize(range(4), 2).map(where).collect())\n"
+        "print(f'driver: {packed_only.WHERE}, {sys.prefix.endswith(\"environment\")}')\n"
+        "print(f'executors: {sorted(seen)}')\n"
+        "spark.stop()\n"
+    )
+    args = spark_cluster.submit_args(
+        "venvpack", "spark.pyspark.python=./environment/bin/python", executors=2
+    )
+    result = spark_cluster.sparkube(
+        "submit", *args, "--archives", "pyenv.tar.gz#environment", "job.py", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    driver = driver_pod(spark_cluster, "venvpack-")
+    logs = spark_cluster.sparkube("logs", driver["metadata"]["name"]).stdout
+    assert "driver: the packed virtualenv, True" in logs, logs[-3000:]
+    assert "executors: [('the packed virtualenv', True)]" in logs, logs[-3000:]
 
 
 def word_lengths(spark: Any, words: list[str]) -> dict[str, Any]:

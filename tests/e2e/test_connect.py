@@ -460,6 +460,30 @@ def test_a_server_that_cannot_start_fails_with_the_pods_reason(
         time.sleep(0.2)
 
 
+def test_a_server_killed_for_memory_while_starting_fails_with_the_cause(
+    client: sparkube.Client, spark_cluster: SparkCluster
+) -> None:
+    # The JVM commits its whole heap at start (-Xms512m -XX:+AlwaysPreTouch), more than the
+    # container's limit of heap plus a 1 MiB overhead: the kubelet kills it before the server
+    # answers.
+    name = "broken-oom"
+    conf = {
+        "spark.driver.memoryOverhead": "1m",
+        "spark.driver.extraJavaOptions": "-Xms512m -XX:+AlwaysPreTouch",
+    }
+    app = sparkube.SparkApp.session(
+        name, image=IMAGE, driver=sparkube.Driver(memory="512m"), conf=conf
+    )
+    with pytest.raises(sparkube.AppFailed) as err:
+        client.connect(app, timeout=240)
+    assert err.value.status is not None
+    assert err.value.status.reason == "OOMKilled", err.value.status
+    message = str(err.value)
+    assert "driver OOMKilled" in message, message
+    assert "spark.driver.memoryOverhead" in message, message
+    assert "grpc" not in message.lower()
+
+
 def test_a_local_port_in_use_is_refused_before_anything_is_created(
     client: sparkube.Client, spark_cluster: SparkCluster
 ) -> None:

@@ -470,6 +470,9 @@ def test_a_server_killed_for_memory_while_starting_fails_with_the_cause(
     conf = {
         "spark.driver.memoryOverhead": "1m",
         "spark.driver.extraJavaOptions": "-Xms512m -XX:+AlwaysPreTouch",
+        # Pods of the process runtime share the host's network, and the module's live session
+        # holds the default port on every address: a probe there would find that server.
+        "spark.connect.grpc.binding.port": "15099",
     }
     app = sparkube.SparkApp.session(
         name, image=IMAGE, driver=sparkube.Driver(memory="512m"), conf=conf

@@ -104,8 +104,8 @@ pub(crate) fn to_yaml(obj: &Bound<'_, PyAny>) -> PyResult<String> {
 /// What a spark-submit command line asks for, for the CLI: `(action, target, conf)`, the
 /// action one of `submit`, `kill`, `status`, `version`, `help`, the target the `[ns:]pod` of
 /// `kill` and `status`. For a submission, `conf` is the settled conf (flags over properties
-/// file over defaults, checked; local files are not read here); otherwise the given `--conf`s and `--master`, which is all the
-/// connection needs.
+/// file over defaults, checked; local files are not read here); otherwise the given `--conf`s
+/// and `--master`, which is all the connection needs.
 #[pyfunction]
 pub(crate) fn parse_command(
     py: Python<'_>,

@@ -373,29 +373,27 @@ impl Client {
             None => builder.build(),
         };
         let tracker = shared_tracker(identity, &kube);
-        let mut client = Self::from_parts(kube, namespace, url, tracker);
-        if let Some(streams) = streams {
-            client.streams = streams;
-        }
-        Ok(client)
+        let streams = streams.unwrap_or_else(|| kube.clone());
+        Ok(Self::from_parts(kube, streams, namespace, url, tracker))
     }
 
     /// Wraps an existing kube-rs client (with watches of its own, shared by its clones).
     pub fn from_kube(kube: kube::Client) -> Self {
         let namespace = kube.default_namespace().to_string();
         let tracker = Arc::new(Tracker::new(kube.clone()));
-        Self::from_parts(kube, namespace, String::new(), tracker)
+        Self::from_parts(kube.clone(), kube, namespace, String::new(), tracker)
     }
 
     fn from_parts(
         kube: kube::Client,
+        streams: kube::Client,
         namespace: String,
         url: String,
         tracker: Arc<Tracker>,
     ) -> Self {
         Self {
             tracker,
-            streams: kube.clone(),
+            streams,
             kube,
             namespace: namespace.into(),
             cluster_url: url.trim_end_matches('/').into(),
@@ -540,14 +538,11 @@ async fn load_kubeconfig(options: &ConnectOptions) -> Result<kube::Config> {
     }
 }
 
-/// Whether a kubeconfig that could not be read must be reported rather than done without:
-/// when `$KUBECONFIG` names one, or when the default one exists but is unusable. A missing
-/// `~/.kube/config` is normal in a pod.
 /// A client for port-forwards, with `TCP_NODELAY` on its sockets. kube-rs's own connector
 /// leaves Nagle's algorithm on, which holds a small write while an earlier one is not yet
 /// acknowledged: through a forward, a gRPC request sent as two frames then waits for the
-/// server's delayed ACK (40 ms on Linux) on every exchange. A proxy in the kubeconfig keeps
-/// the API client's connector (`None`), which handles it.
+/// server's delayed ACK (40 ms on Linux) on every exchange. With a proxy in the kubeconfig
+/// this refuses, and port-forwards keep the API client, whose connector handles the proxy.
 fn stream_client(config: &kube::Config) -> std::result::Result<kube::Client, kube::Error> {
     use kube::client::ConfigExt;
     if config.proxy_url.is_some() {
@@ -569,6 +564,9 @@ fn stream_client(config: &kube::Config) -> std::result::Result<kube::Client, kub
     Ok(kube::client::ClientBuilder::new(service, config.default_namespace.clone()).build())
 }
 
+/// Whether a kubeconfig that could not be read must be reported rather than done without:
+/// when `$KUBECONFIG` names one, or when the default one exists but is unusable. A missing
+/// `~/.kube/config` is normal in a pod.
 fn kubeconfig_expected(error: &kube::config::KubeconfigError) -> bool {
     use kube::config::KubeconfigError as E;
     if std::env::var_os("KUBECONFIG").is_some_and(|k| !k.is_empty()) {
